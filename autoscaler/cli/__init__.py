@@ -1,0 +1,41 @@
+"""The `prescaler` command line: one subcommand per module in this package.
+
+Each module exposes `register(subparsers)`, which adds its subcommand and sets
+`func` to a callable taking the parsed arguments and returning an exit code.
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, CSV, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import import_module
+from importlib.metadata import version
+
+COMMAND_MODULES = (
+    "autoscaler.cli.validate",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prescaler", description="Predictive autoscaler for Kubernetes."
+    )
+    parser.add_argument("--version", action="version", version=f"prescaler {version('prescaler')}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

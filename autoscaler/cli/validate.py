@@ -1,0 +1,38 @@
+"""`prescaler validate-config FILE`: check a config before it reaches the cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autoscaler.config import ConfigError, load_config_file
+from autoscaler.durations import format_duration
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "validate-config",
+        help="validate a config file (exit 0 when valid, 2 with every error when not)",
+    )
+    parser.add_argument("file", help="path to config.yaml")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config_file(args.file)
+    except ConfigError as exc:
+        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+        for line in exc.errors:
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    mode = "dry-run (global)" if config.dry_run else "live"
+    print(f"{args.file}: valid, {len(config.targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}")
+    for t in config.targets:
+        effective = "dryRun" if config.dry_run else t.mode
+        print(
+            f"  {t.kind}/{t.key}: mode={effective} replicas=[{t.min_replicas},{t.max_replicas}] "
+            f"capacity={t.capacity_per_replica:g}/s u={t.target_utilization:g} "
+            f"startup={format_duration(t.startup_seconds)} q={t.forecast.quantile:g}"
+        )
+    return 0
