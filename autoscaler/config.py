@@ -323,14 +323,15 @@ def _path(loc: Iterable[Any]) -> str:
 
 
 def _describe(error: dict[str, Any]) -> str:
-    kind, msg = error["type"], error["msg"]
+    kind, msg = error["type"], error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "literal_error":
-        return f"{msg}, got {error.get('input')!r}"
-    return msg.removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool) or value is None:
+        return f"{msg}, got {value!r}"
+    return f"{msg}, got a {type(value).__name__}"
 
 
 def _pydantic_errors(exc: ValidationError) -> list[str]:
@@ -344,10 +345,11 @@ def _pydantic_errors(exc: ValidationError) -> list[str]:
     return lines
 
 
-def _semantic_errors(config: Config) -> list[str]:
+def _target_errors(targets: list[tuple[int, Target]], allowlist: list[str]) -> list[str]:
+    """Cross-field and cross-target checks that field validation cannot express."""
     errors: list[str] = []
     seen: dict[tuple[str, str], int] = {}
-    for i, t in enumerate(config.targets):
+    for i, t in targets:
         where = f"targets[{i}]"
         if t.min_replicas > t.max_replicas:
             errors.append(f"{where}.minReplicas: {t.min_replicas} is greater than maxReplicas ({t.max_replicas})")
@@ -358,16 +360,28 @@ def _semantic_errors(config: Config) -> list[str]:
                 f"{where}.onMissingMetrics.replicas: {t.on_missing_metrics.replicas} is outside "
                 f"[minReplicas, maxReplicas] = [{t.min_replicas}, {t.max_replicas}]"
             )
-        if config.namespaces and t.namespace not in config.namespaces:
-            errors.append(
-                f"{where}.namespace: {t.namespace!r} is not in the namespaces allowlist {config.namespaces}"
-            )
+        if allowlist and t.namespace not in allowlist:
+            errors.append(f"{where}.namespace: {t.namespace!r} is not in the namespaces allowlist {allowlist}")
         ident = (t.namespace, t.name)
         if ident in seen:
             errors.append(f"{where}: duplicate target {t.key} (first defined at targets[{seen[ident]}])")
         else:
             seen[ident] = i
     return errors
+
+
+def _valid_targets_of(data: dict) -> tuple[list[tuple[int, Target]], list[str]]:
+    """The targets that validate on their own, and the allowlist, from a config that did not."""
+    raw = data.get("targets")
+    targets = []
+    for i, item in enumerate(raw if isinstance(raw, list) else []):
+        try:
+            targets.append((i, Target.model_validate(item)))
+        except ValidationError:
+            continue
+    allowlist = data.get("namespaces")
+    ok = isinstance(allowlist, list) and all(isinstance(n, str) for n in allowlist)
+    return targets, allowlist if ok else []
 
 
 def parse_config(data: Any, source: str = "config") -> Config:
@@ -379,8 +393,9 @@ def parse_config(data: Any, source: str = "config") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_pydantic_errors(exc), source) from None
-    errors = _semantic_errors(config)
+        errors = _pydantic_errors(exc) + _target_errors(*_valid_targets_of(data))
+        raise ConfigError(errors, source) from None
+    errors = _target_errors(list(enumerate(config.targets)), config.namespaces)
     if errors:
         raise ConfigError(errors, source)
     return config

@@ -85,6 +85,22 @@ class ScaleTarget(Protocol):
         """Actuate `replicas` in the target's mode (raises `WriteConflict`, `TargetGone`, `WriteForbidden`)."""
         ...
 
+    def release(self, target: Target) -> None:
+        """Stop managing `target`: undo what its mode changed (hpaFloor restores the HPA's minReplicas)."""
+        ...
+
+
+class EventSink(Protocol):
+    """Where decisions become visible: Kubernetes Events and the recommendation annotation."""
+
+    def event(self, target: Target | None, reason: str, message: str, warning: bool = False) -> None:
+        """Emit an Event on the target (or on Prescaler itself when `target` is None)."""
+        ...
+
+    def annotate(self, target: Target, recommendation: dict) -> None:
+        """Write the `prescaler.io/recommendation` annotation."""
+        ...
+
 
 @runtime_checkable
 class Forecaster(Protocol):
@@ -164,6 +180,7 @@ class InMemoryScaleTarget:
 
     states: dict[str, ScaleState] = field(default_factory=dict)
     writes: list[tuple[str, int]] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
 
     def read(self, target: Target) -> ScaleState:
         try:
@@ -179,4 +196,24 @@ class InMemoryScaleTarget:
             replicas, min(old.ready_replicas, replicas), old.conflicting_autoscaler, old.hpa_min_replicas
         )
         self.writes.append((target.key, replicas))
+
+    def release(self, target: Target) -> None:
+        self.released.append(target.key)
+
+
+@dataclass
+class InMemoryEvents:
+    """Events and annotations collected in lists."""
+
+    events: list[tuple[str | None, str, str, bool]] = field(default_factory=list)
+    annotations: dict[str, dict] = field(default_factory=dict)
+
+    def event(self, target: Target | None, reason: str, message: str, warning: bool = False) -> None:
+        self.events.append((None if target is None else target.key, reason, message, warning))
+
+    def annotate(self, target: Target, recommendation: dict) -> None:
+        self.annotations[target.key] = recommendation
+
+    def reasons(self, key: str | None) -> list[str]:
+        return [reason for k, reason, _, _ in self.events if k == key]
 

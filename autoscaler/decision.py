@@ -1,0 +1,210 @@
+"""The replica decision: one pure, staged function with a reason code per stage.
+
+    proposal (forecast + reactive floor, HPA tolerance)
+      → stabilization (HPA windows)
+      → rate policies (HPA behavior)
+      → min/max clamp
+
+`decide` reads no clock and does no I/O: the caller passes `now`, the observed and
+forecast rates, the live replica counts and the scaling history, and gets back the
+`Decision` together with the updated history. The controller, `recommend`, the
+simulator and the tests all call this one function.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from autoscaler.behavior import (
+    ScaleHistory,
+    history_horizon,
+    policy_limit,
+    stabilize,
+)
+from autoscaler.config import Behavior, MissingMetricsReplicas, Target
+
+
+class Reason:
+    """Machine-readable reason codes, one namespace for every stage."""
+
+    FORECAST = "Forecast"
+    REACTIVE_FLOOR = "ReactiveFloor"
+    REACTIVE_FALLBACK = "ReactiveFallback"
+    QUALITY_GATE = "ForecastQualityGate"
+    WITHIN_TOLERANCE = "WithinTolerance"
+    METRICS_MISSING = "MetricsMissing"
+    MISSING_FALLBACK = "MissingMetricsFallback"
+    UP_STABILIZED = "ScaleUpStabilized"
+    DOWN_STABILIZED = "ScaleDownStabilized"
+    UP_LIMIT = "ScaleUpLimit"
+    DOWN_LIMIT = "ScaleDownLimit"
+    UP_DISABLED = "ScaleUpDisabled"
+    DOWN_DISABLED = "ScaleDownDisabled"
+    TOO_FEW = "TooFewReplicas"
+    TOO_MANY = "TooManyReplicas"
+    CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Everything `decide` needs from a target's config."""
+
+    min_replicas: int
+    max_replicas: int
+    per_replica_rate: float
+    tolerance: float = 0.1
+    behavior: Behavior = field(default_factory=Behavior)
+    missing_replicas: int | None = None
+
+    @classmethod
+    def from_target(cls, target: Target) -> Policy:
+        fallback = target.on_missing_metrics
+        return cls(
+            min_replicas=target.min_replicas,
+            max_replicas=target.max_replicas,
+            per_replica_rate=target.per_replica_rate,
+            tolerance=target.tolerance,
+            behavior=target.behavior,
+            missing_replicas=fallback.replicas if isinstance(fallback, MissingMetricsReplicas) else None,
+        )
+
+
+@dataclass(frozen=True)
+class DecisionInputs:
+    """The facts one decision is made from."""
+
+    current_replicas: int
+    """Desired replicas in the workload's spec now."""
+    observed_rate: float | None
+    """Current request rate (per second); None when missing or stale."""
+    forecast_rate: float | None = None
+    """Peak q-quantile forecast over [now+startup, now+startup+sync]; None when unavailable."""
+    no_forecast_reason: str = Reason.REACTIVE_FALLBACK
+    """Why `forecast_rate` is None: ReactiveFallback (cold start, model error, disabled) or ForecastQualityGate."""
+    ready_replicas: int | None = None
+    """Ready replicas, for the record."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A replica count, the stage-by-stage path to it, and the updated history."""
+
+    replicas: int
+    reason: str
+    message: str
+    stages: tuple[tuple[str, int, str], ...]
+    """(stage, replicas after the stage, reason code) for proposal, stabilization, rate policies, clamp."""
+    inputs: DecisionInputs
+    history: ScaleHistory
+
+    @property
+    def proposal_reason(self) -> str:
+        return self.stages[0][2]
+
+    @property
+    def changes(self) -> bool:
+        return self.replicas != self.inputs.current_replicas
+
+
+def _valid(rate: float | None) -> bool:
+    return rate is not None and math.isfinite(rate) and rate >= 0
+
+
+def _proposal(inputs: DecisionInputs, policy: Policy) -> tuple[int, str]:
+    current = inputs.current_replicas
+    if not _valid(inputs.observed_rate):
+        if policy.missing_replicas is not None and policy.missing_replicas > current:
+            return policy.missing_replicas, Reason.MISSING_FALLBACK
+        return current, Reason.METRICS_MISSING
+    observed = float(inputs.observed_rate)  # type: ignore[arg-type]
+    if _valid(inputs.forecast_rate) and float(inputs.forecast_rate) > observed:  # type: ignore[arg-type]
+        demand, source = float(inputs.forecast_rate), Reason.FORECAST  # type: ignore[arg-type]
+    else:
+        demand = observed
+        source = Reason.REACTIVE_FLOOR if _valid(inputs.forecast_rate) else inputs.no_forecast_reason
+    if current > 0 and abs(demand / (current * policy.per_replica_rate) - 1.0) <= policy.tolerance:
+        return current, Reason.WITHIN_TOLERANCE
+    return math.ceil(demand / policy.per_replica_rate - 1e-9), source
+
+
+def _rate_limited(desired: int, current: int, history: ScaleHistory, policy: Policy, now: float) -> tuple[int, str]:
+    if desired > current:
+        rules = policy.behavior.up()
+        if rules.select_policy == "Disabled":
+            return current, Reason.UP_DISABLED
+        limit = max(current, policy_limit(current, history, rules, now, up=True))
+        if desired > limit:
+            return limit, Reason.UP_LIMIT
+    elif desired < current:
+        rules = policy.behavior.down()
+        if rules.select_policy == "Disabled":
+            return current, Reason.DOWN_DISABLED
+        limit = min(current, policy_limit(current, history, rules, now, up=False))
+        if desired < limit:
+            return limit, Reason.DOWN_LIMIT
+    return desired, ""
+
+
+def decide(inputs: DecisionInputs, policy: Policy, history: ScaleHistory, now: float) -> Decision:
+    """Decide the replica count for one target at time `now`.
+
+    Missing or stale metrics never scale down: they hold the current count, or raise it
+    to `onMissingMetrics.replicas`. Without a forecast the decision is purely reactive
+    (HPA v2 semantics) and says so in its reason.
+    """
+    current = inputs.current_replicas
+    proposed, proposal_reason = _proposal(inputs, policy)
+    stages = [("proposal", proposed, proposal_reason)]
+    reason = proposal_reason
+
+    if proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
+        stabilized = proposed  # no fresh signal: nothing to stabilize, and never record it
+    else:
+        stabilized = stabilize(proposed, current, history, policy.behavior, now)
+    stab_reason = ""
+    if stabilized != proposed:
+        stab_reason = Reason.UP_STABILIZED if stabilized < proposed else Reason.DOWN_STABILIZED
+        reason = stab_reason
+    stages.append(("stabilization", stabilized, stab_reason))
+
+    limited, limit_reason = _rate_limited(stabilized, current, history, policy, now)
+    if limit_reason:
+        reason = limit_reason
+    stages.append(("ratePolicies", limited, limit_reason))
+
+    clamped = min(max(limited, policy.min_replicas), policy.max_replicas)
+    clamp_reason = ""
+    if clamped != limited:
+        clamp_reason = Reason.TOO_FEW if clamped > limited else Reason.TOO_MANY
+        reason = clamp_reason
+    stages.append(("clamp", clamped, clamp_reason))
+
+    if proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
+        new_history = history
+    else:
+        new_history = history.with_recommendation(now, proposed, history_horizon(policy.behavior))
+    return Decision(
+        replicas=clamped,
+        reason=reason,
+        message=_message(inputs, policy, stages, clamped),
+        stages=tuple(stages),
+        inputs=inputs,
+        history=new_history,
+    )
+
+
+def _message(inputs: DecisionInputs, policy: Policy, stages: list[tuple[str, int, str]], final: int) -> str:
+    def rate(v: float | None) -> str:
+        return "missing" if not _valid(v) else f"{v:.3g}/s"
+
+    path = " → ".join(f"{name} {n}" + (f" ({why})" if why else "") for name, n, why in stages)
+    return (
+        f"{inputs.current_replicas} → {final} replicas: observed {rate(inputs.observed_rate)}, "
+        f"forecast {rate(inputs.forecast_rate)}, {policy.per_replica_rate:.3g}/s per replica; {path}"
+    )
+
+
+def record_scale(history: ScaleHistory, policy: Policy, now: float, old: int, new: int) -> ScaleHistory:
+    """History after a write from `old` to `new` replicas succeeded (HPA's storeScaleEvent)."""
+    return history.with_scale(now, old, new, history_horizon(policy.behavior))

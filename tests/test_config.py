@@ -1,0 +1,167 @@
+"""Config loading: defaults, HPA behavior defaults, and every class of error with its path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autoscaler.config import ConfigError, load_config_file, load_config_text, parse_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "deploy" / "examples" / "config.yaml"
+
+
+def target(**overrides):
+    base = {"name": "web", "namespace": "shop", "capacityPerReplica": 50, "maxReplicas": 10}
+    base.update(overrides)
+    return base
+
+
+def errors_of(data) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    return info.value.errors
+
+
+def test_example_config_is_valid():
+    config = load_config_file(EXAMPLE)
+    assert [t.key for t in config.targets] == ["shop/checkout", "search/search-api"]
+    assert config.dry_run is True
+    assert config.targets[1].on_missing_metrics.replicas == 6
+
+
+def test_defaults_are_safe_and_documented():
+    config = parse_config({"targets": [target()]})
+    t = config.targets[0]
+    assert config.dry_run is True
+    assert config.sync_interval == 30 and config.retrain_interval == 3600
+    assert t.min_replicas == 1 and t.on_missing_metrics == "hold"
+    assert t.forecast.quantile == 0.9 and t.tolerance == 0.1
+    for model in (type(config), type(t), type(t.behavior), type(t.forecast)):
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"
+
+
+def test_hpa_behavior_defaults_when_absent():
+    t = parse_config({"targets": [target()]}).targets[0]
+    up, down = t.behavior.up(), t.behavior.down()
+    assert up.stabilization_window_seconds == 0
+    assert {(p.type, p.value, p.period_seconds) for p in up.policies} == {("Percent", 100, 15), ("Pods", 4, 15)}
+    assert down.stabilization_window_seconds == 300
+    assert [(p.type, p.value, p.period_seconds) for p in down.policies] == [("Percent", 100, 15)]
+
+
+def test_partial_behavior_block_keeps_hpa_defaults_for_the_rest():
+    t = parse_config({"targets": [target(behavior={"scaleDown": {"selectPolicy": "Disabled"}})]}).targets[0]
+    assert t.behavior.down().stabilization_window_seconds == 300
+    assert t.behavior.down().select_policy == "Disabled"
+    assert len(t.behavior.up().policies) == 2
+
+
+def test_hpa_behavior_block_copy_pastes_from_an_hpa_manifest():
+    hpa = yaml.safe_load(
+        """
+        behavior:
+          scaleDown:
+            stabilizationWindowSeconds: 600
+            selectPolicy: Min
+            policies:
+            - type: Pods
+              value: 2
+              periodSeconds: 60
+            - type: Percent
+              value: 10
+              periodSeconds: 60
+          scaleUp:
+            selectPolicy: Disabled
+        """
+    )
+    t = parse_config({"targets": [target(behavior=hpa["behavior"])]}).targets[0]
+    assert t.behavior.down().stabilization_window_seconds == 600
+    assert t.behavior.up().select_policy == "Disabled"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param({"targets": [target(minReplicas=12)]},
+                     "targets[0].minReplicas: 12 is greater than maxReplicas (10)", id="min-greater-than-max"),
+        pytest.param({"targets": [target(), target(name="api", minReplicas=12)]},
+                     "targets[1].minReplicas: 12 is greater than maxReplicas (10)", id="min-max-second-target"),
+        pytest.param({"targets": [target(replicas=3)]}, "targets[0].replicas: unknown key", id="unknown-target-key"),
+        pytest.param({"syncIntervall": "30s"}, "syncIntervall: unknown key", id="unknown-global-key"),
+        pytest.param({"targets": [target(maxReplicas="ten")]}, "targets[0].maxReplicas:", id="wrong-type"),
+        pytest.param({"targets": [target(targetUtilization=0)]}, "targets[0].targetUtilization:", id="utilization-zero"),
+        pytest.param({"targets": [target(targetUtilization=1.2)]}, "targets[0].targetUtilization:", id="utilization-above-one"),
+        pytest.param({"targets": [target(capacityPerReplica=-5)]}, "targets[0].capacityPerReplica:", id="negative-capacity"),
+        pytest.param({"targets": [target(), target()]},
+                     "targets[1]: duplicate target shop/web (first defined at targets[0])", id="duplicate-target"),
+        pytest.param({"namespaces": ["prod"], "targets": [target()]},
+                     "targets[0].namespace: 'shop' is not in the namespaces allowlist ['prod']", id="namespace-not-allowed"),
+        pytest.param({"targets": [target(kind="DaemonSet")]}, "targets[0].kind:", id="bad-kind"),
+        pytest.param({"targets": [target(mode="yolo")]}, "targets[0].mode:", id="bad-mode"),
+        pytest.param({"syncInterval": "soon"}, "syncInterval: expected a duration", id="bad-duration"),
+        pytest.param({"syncInterval": "0s"}, "syncInterval: must be greater than 0s", id="zero-duration"),
+        pytest.param({"targets": [target(behavior={"scaleUp": {"policies": [{"type": "Pods", "value": 0, "periodSeconds": 15}]}})]},
+                     "targets[0].behavior.scaleUp.policies[0].value:", id="policy-value-zero"),
+        pytest.param({"targets": [target(behavior={"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 4000}]}})]},
+                     "targets[0].behavior.scaleDown.policies[0].periodSeconds:", id="policy-period-too-long"),
+        pytest.param({"targets": [target(onMissingMetrics={"replicas": 50})]},
+                     "targets[0].onMissingMetrics.replicas: 50 is outside [minReplicas, maxReplicas] = [1, 10]",
+                     id="fallback-outside-bounds"),
+        pytest.param({"targets": [target(query="sum(rate(x[2m]))")]}, "targets[0].query: query must contain", id="query-without-placeholder"),
+        pytest.param({"targets": [target(name="Web_1")]}, "targets[0].name: 'Web_1' is not a valid Kubernetes name", id="bad-name"),
+        pytest.param({"targets": [{"namespace": "shop", "capacityPerReplica": 1, "maxReplicas": 2}]},
+                     "targets[0].name: required field is missing", id="missing-name"),
+        pytest.param([1, 2], "(root): expected a mapping", id="not-a-mapping"),
+    ],
+)
+def test_errors_name_path_and_reason(data, expected):
+    errors = errors_of(data)
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+def test_every_error_is_reported_at_once():
+    errors = errors_of({"bogus": 1, "targets": [target(capacityPerReplica=-1, targetUtilization=2)]})
+    assert len(errors) == 3, errors
+
+
+def test_malformed_yaml_names_the_line():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("targets:\n  - name: [unclosed\n")
+    assert info.value.errors[0].startswith("line ")
+
+
+def test_unreadable_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config_file(tmp_path / "missing.yaml")
+    assert "cannot read" in info.value.errors[0]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autoscaler.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_validate_config_cli_accepts_the_example():
+    done = _cli("validate-config", str(EXAMPLE))
+    assert done.returncode == 0, done.stderr
+    assert "2 target(s)" in done.stdout
+    assert "shop/checkout" in done.stdout and "search/search-api" in done.stdout
+
+
+def test_validate_config_cli_rejects_min_greater_than_max(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"targets": [target(minReplicas=12), target(name="api", foo=1)]}))
+    done = _cli("validate-config", str(bad))
+    assert done.returncode == 2
+    assert "targets[0].minReplicas: 12 is greater than maxReplicas (10)" in done.stderr
+    assert "targets[1].foo: unknown key" in done.stderr
+
+
+def test_version_flag():
+    done = _cli("--version")
+    assert done.returncode == 0 and done.stdout.startswith("prescaler ")
