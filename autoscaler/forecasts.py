@@ -1,0 +1,150 @@
+"""Forecasts for the reconcile loop: which model serves a target, and when to trust it.
+
+Targets with the same model settings, quantile and horizons share one global model,
+fitted on all their histories at retrain time (so a young service still gets
+forecasts). At sync time this module turns a model's answer into the one number the
+decision core needs, the peak q-forecast over the window in which a pod started now
+would be ready, or into a reason why there is none: cold start, model failure, a NaN
+forecast, or a closed quality gate. It never raises into the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscaler.config import Target
+from autoscaler.decision import Reason
+from autoscaler.protocols import Forecaster
+from forecasting.errors import NotEnoughHistory
+from forecasting.factory import make_forecaster
+from forecasting.series import Series
+
+log = logging.getLogger(__name__)
+
+MEDIAN = 0.5
+
+
+def horizons_for(target: Target, sync_interval: float) -> tuple[int, ...]:
+    """Horizons (minutes) covering the bins a pod written now will serve before the next sync.
+
+    Horizon h is the minute bin starting at now + (h - 1) min (horizon 1 is the minute
+    that starts now). A pod written now is ready at now + startup and the next decision
+    covers from now + sync + startup, so this decision is sized for the bins starting in
+    [now + startup, now + startup + sync).
+    """
+    first = math.floor(target.startup_seconds / 60 + 1e-9) + 1
+    last = max(first, math.ceil((target.startup_seconds + sync_interval) / 60 - 1e-9))
+    return tuple(range(first, last + 1))
+
+
+def quantiles_for(target: Target) -> tuple[float, ...]:
+    """The median (for error tracking) and the sizing quantile."""
+    return tuple(sorted({MEDIAN, target.forecast.quantile}))
+
+
+def model_key(target: Target, sync_interval: float) -> tuple:
+    """Targets with equal keys share one global model."""
+    return (target.forecast.model, horizons_for(target, sync_interval), quantiles_for(target))
+
+
+def default_factory(target: Target, sync_interval: float) -> Forecaster:
+    """Build the configured forecaster for a target's horizons and quantiles."""
+    model = target.forecast.model
+    return make_forecaster(
+        model.type,
+        horizons_for(target, sync_interval),
+        quantiles_for(target),
+        num_threads=model.num_threads,
+        num_leaves=model.num_leaves,
+        learning_rate=model.learning_rate,
+        num_boost_round=model.num_boost_round,
+    )
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What the loop gets for one target: a peak rate, or the reason there is none."""
+
+    rate: float | None
+    reason: str = Reason.REACTIVE_FALLBACK
+    detail: str = ""
+    median: float | None = None
+    by_horizon: Mapping[tuple[float, int], float] = field(default_factory=dict)
+    """(quantile, horizon minutes) → forecast rate, for metrics."""
+
+
+@dataclass
+class ForecastService:
+    """Holds the fitted models; `retrain` replaces them, `forecast` serves them."""
+
+    sync_interval: float
+    factory: Callable[[Target, float], Forecaster] = default_factory
+    models: dict[tuple, Forecaster] = field(default_factory=dict)
+    failures: dict[tuple, str] = field(default_factory=dict)
+
+    def retrain(self, targets: Sequence[Target], histories: Mapping[str, Series]) -> dict[tuple, str]:
+        """Fit one model per group on the histories that have enough data; returns failures by group."""
+        groups: dict[tuple, list[Target]] = {}
+        for t in targets:
+            if t.forecast.enabled:
+                groups.setdefault(model_key(t, self.sync_interval), []).append(t)
+        models: dict[tuple, Forecaster] = {}
+        failures: dict[tuple, str] = {}
+        for key, members in groups.items():
+            usable = [
+                histories[t.key]
+                for t in members
+                if t.key in histories and histories[t.key].observed_hours() >= t.forecast.min_history_hours
+            ]
+            if not usable:
+                failures[key] = "not enough history to train"
+                continue
+            try:
+                models[key] = self.factory(members[0], self.sync_interval).fit(usable)
+            except Exception as exc:  # a failed fit must not take the controller down
+                log.warning("forecaster training failed", extra={"targets": [t.key for t in members], "error": repr(exc)})
+                failures[key] = f"training failed: {exc!r}"
+                if key in self.models:
+                    models[key] = self.models[key]  # keep serving the last good model
+        self.models, self.failures = models, failures
+        return failures
+
+    def gate_open(self, target: Target) -> bool | None:
+        """The quality gate of the target's model (None when no model is fitted)."""
+        model = self.models.get(model_key(target, self.sync_interval))
+        return None if model is None else bool(getattr(model, "gate_open_", True))
+
+    def forecast(self, target: Target, history: Series, now: float) -> Forecast:
+        """The peak sizing-quantile forecast over the readiness window, or why there is none."""
+        if not target.forecast.enabled:
+            return Forecast(None, Reason.REACTIVE_FALLBACK, "forecasting disabled")
+        key = model_key(target, self.sync_interval)
+        model = self.models.get(key)
+        if model is None:
+            return Forecast(None, Reason.REACTIVE_FALLBACK, self.failures.get(key, "no model trained yet"))
+        if history.observed_hours() < target.forecast.min_history_hours:
+            return Forecast(
+                None,
+                Reason.REACTIVE_FALLBACK,
+                f"{history.observed_hours():.1f}h of history, {target.forecast.min_history_hours:g}h required",
+            )
+        horizons, quantiles = horizons_for(target, self.sync_interval), quantiles_for(target)
+        try:
+            values = np.asarray(model.predict(history, now, horizons, quantiles), dtype=np.float64)
+        except NotEnoughHistory as exc:
+            return Forecast(None, Reason.REACTIVE_FALLBACK, f"not enough history: {exc}")
+        except Exception as exc:  # model failure: go reactive, never crash the loop
+            return Forecast(None, Reason.REACTIVE_FALLBACK, f"prediction failed: {exc!r}")
+        if values.shape != (len(horizons), len(quantiles)) or not np.all(np.isfinite(values)) or np.any(values < 0):
+            return Forecast(None, Reason.REACTIVE_FALLBACK, "forecast is not finite and non-negative")
+        by_horizon = {(q, h): float(values[i, j]) for i, h in enumerate(horizons) for j, q in enumerate(quantiles)}
+        sizing = quantiles.index(target.forecast.quantile)
+        median = float(values[0, quantiles.index(MEDIAN)])
+        if not getattr(model, "gate_open_", True):
+            return Forecast(None, Reason.QUALITY_GATE, "model lost to seasonal-naive", median, by_horizon)
+        return Forecast(float(values[:, sizing].max()), Reason.FORECAST, "", median, by_horizon)

@@ -1,0 +1,52 @@
+"""A bounded, per-target record of observed rates on the 1-minute grid.
+
+The forecaster needs recent history at every sync. Pulling it from Prometheus each
+cycle would cost one range query per target, so the reconciler seeds this buffer from
+`MetricsSource.history` at retrain time and appends each cycle's observed rate. It is
+a cache: after a restart it is rebuilt from Prometheus, so losing it loses nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from forecasting.series import STEP_SECONDS, Series
+
+
+class ObservedRates:
+    """The last `capacity` minutes of observed rates, NaN where nothing was seen."""
+
+    def __init__(self, capacity_minutes: int) -> None:
+        self.capacity = max(1, int(capacity_minutes))
+        self._values = np.full(self.capacity, np.nan)
+        self._end_minute: int | None = None  # minute index one past the newest slot
+
+    def seed(self, series: Series) -> None:
+        """Replace the contents with `series` (keeping only the newest `capacity` minutes)."""
+        tail = series.tail(self.capacity)
+        self._values = np.full(self.capacity, np.nan)
+        if len(tail):
+            self._values[self.capacity - len(tail) :] = tail.values
+        self._end_minute = int(tail.end // STEP_SECONDS)
+
+    def record(self, now: float, value: float | None) -> None:
+        """Store the rate observed at `now` in the minute containing `now` (the last write wins)."""
+        minute = int(now // STEP_SECONDS)
+        if self._end_minute is None:
+            self._end_minute = minute + 1
+        shift = minute + 1 - self._end_minute
+        if shift > 0:
+            if shift >= self.capacity:
+                self._values[:] = np.nan
+            else:
+                self._values[:-shift] = self._values[shift:]
+                self._values[-shift:] = np.nan
+            self._end_minute = minute + 1
+        index = self.capacity - (self._end_minute - minute)
+        if 0 <= index < self.capacity and value is not None and np.isfinite(value) and value >= 0:
+            self._values[index] = value
+
+    def series(self) -> Series:
+        """The buffer as a `Series` (a copy: later records do not change it)."""
+        end = self._end_minute if self._end_minute is not None else 0
+        return Series(float((end - self.capacity) * STEP_SECONDS), self._values.copy())

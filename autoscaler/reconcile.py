@@ -1,0 +1,340 @@
+"""The reconcile loop: fetch → forecast → decide → write at most once → record.
+
+`Reconciler` is the one piece of control logic every way of running Prescaler shares:
+the in-cluster runner, `recommend`, the simulator, the demo and the tests construct it
+with different adapters and call `sync(now)` / `retrain(now)` themselves. It never
+reads a clock: `now` is an argument, and durations come from an injected timer.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from autoscaler.behavior import ScaleHistory
+from autoscaler.config import Config, Target
+from autoscaler.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.forecasts import Forecast, ForecastService
+from autoscaler.observed import ObservedRates
+from autoscaler.protocols import (
+    EventSink,
+    MetricsSource,
+    RateSample,
+    ScaleState,
+    ScaleTarget,
+    TargetGone,
+    WriteConflict,
+    WriteForbidden,
+)
+from autoscaler.telemetry import Telemetry
+from forecasting.series import STEP_SECONDS
+
+log = logging.getLogger(__name__)
+
+MAX_DECISIONS_PER_SYNC = 3  # one decision, plus a fresh one after each 409 (never a blind retry)
+
+
+class Action:
+    """What a cycle did to a target."""
+
+    SCALED = "Scaled"
+    UNCHANGED = "Unchanged"
+    DRY_RUN = "DryRun"
+    STANDBY = "Standby"
+    CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
+    FAILED = "Failed"
+
+
+@dataclass
+class TargetResult:
+    """The outcome of one target's reconcile."""
+
+    target: Target
+    action: str
+    decision: Decision | None = None
+    state: ScaleState | None = None
+    observed: RateSample | None = None
+    forecast: Forecast | None = None
+    error: str | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.action == Action.CONFLICTING_AUTOSCALER:
+            return Reason.CONFLICTING_AUTOSCALER
+        if self.decision is None:
+            return self.action
+        return self.decision.reason
+
+    @property
+    def recommended(self) -> int | None:
+        return None if self.decision is None else self.decision.replicas
+
+
+@dataclass
+class _TargetMemory:
+    """Per-target state the loop carries between cycles (all of it rebuildable)."""
+
+    history: ScaleHistory = field(default_factory=ScaleHistory)
+    observed: ObservedRates | None = None
+    last_event: tuple[int, str, str] | None = None
+    pending_median: dict[int, float] = field(default_factory=dict)
+
+
+def _minute(now: float) -> float:
+    return math.floor(now / STEP_SECONDS) * STEP_SECONDS
+
+
+class Reconciler:
+    """Drives every configured target once per `sync`; retrains models on `retrain`."""
+
+    def __init__(
+        self,
+        config: Config,
+        metrics: MetricsSource,
+        scaler: ScaleTarget,
+        events: EventSink,
+        telemetry: Telemetry | None = None,
+        forecasts: ForecastService | None = None,
+        *,
+        can_write: Callable[[], bool] = lambda: True,
+        read_only: bool = False,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config
+        self.metrics = metrics
+        self.scaler = scaler
+        self.events = events
+        self.telemetry = telemetry if telemetry is not None else Telemetry()
+        self.forecasts = forecasts if forecasts is not None else ForecastService(config.sync_interval)
+        self.can_write = can_write
+        self.read_only = read_only
+        self.timer = timer
+        self.memory: dict[str, _TargetMemory] = {}
+        self.last_results: dict[str, TargetResult] = {}
+
+    # --- config ----------------------------------------------------------------------
+
+    def apply_config(self, config: Config) -> list[Target]:
+        """Switch to a new validated config; returns the targets that are no longer managed.
+
+        A removed target is released (hpaFloor restores the HPA's original minReplicas)
+        and forgotten; nothing is scaled on its way out.
+        """
+        kept = {t.key for t in config.targets}
+        removed = [t for t in self.config.targets if t.key not in kept]
+        for target in removed:
+            if not self.read_only and self.can_write():
+                try:
+                    self.scaler.release(target)
+                except Exception as exc:
+                    log.warning("release failed", extra={"target": target.key, "error": repr(exc)})
+            self.memory.pop(target.key, None)
+            self.last_results.pop(target.key, None)
+            self.telemetry.forget(target.namespace, target.name)
+        self.config = config
+        if config.sync_interval != self.forecasts.sync_interval:
+            self.forecasts.sync_interval = config.sync_interval
+        return removed
+
+    def _memory(self, target: Target) -> _TargetMemory:
+        mem = self.memory.get(target.key)
+        if mem is None:
+            mem = self.memory[target.key] = _TargetMemory()
+        minutes = int(target.forecast.history_days * 1440)
+        if mem.observed is None or mem.observed.capacity != minutes:
+            mem.observed = ObservedRates(minutes)
+        return mem
+
+    # --- retrain ---------------------------------------------------------------------
+
+    def retrain(self, now: float) -> None:
+        """Reload every target's history from the metrics source and refit the models."""
+        histories = {}
+        for target in self.config.targets:
+            start = now - target.forecast.history_days * 86400
+            try:
+                series = self.metrics.history(target, _minute(start), _minute(now))
+            except Exception as exc:
+                self.telemetry.errors.labels(target.namespace, target.name, "history").inc()
+                log.warning("history fetch failed", extra={"target": target.key, "error": repr(exc)})
+                continue
+            self._memory(target).observed.seed(series)
+            histories[target.key] = series
+        self.forecasts.retrain(self.config.targets, histories)
+        for target in self.config.targets:
+            gate = self.forecasts.gate_open(target)
+            if gate is not None:
+                self.telemetry.gate.labels(target.namespace, target.name).set(1 if gate else 0)
+
+    # --- sync ------------------------------------------------------------------------
+
+    def sync(self, now: float) -> dict[str, TargetResult]:
+        """One cycle over all targets: one metrics call, then per target read → decide → write once."""
+        started = self.timer()
+        targets = list(self.config.targets)
+        samples = self._current_rates(targets, now)
+        workers = min(self.config.max_concurrent_writes, len(targets))
+        if workers > 1:
+            with ThreadPoolExecutor(workers, thread_name_prefix="reconcile") as pool:
+                results = list(pool.map(lambda t: self._reconcile(t, samples[t.key], now), targets))
+        else:
+            results = [self._reconcile(t, samples[t.key], now) for t in targets]
+        self.last_results = {r.target.key: r for r in results}
+        self.telemetry.duration.observe(self.timer() - started)
+        return self.last_results
+
+    def _current_rates(self, targets: Sequence[Target], now: float) -> dict[str, RateSample]:
+        try:
+            samples = self.metrics.current_rates(targets, now)
+        except Exception as exc:  # a metrics outage is missing data, never a crash
+            log.warning("metrics fetch failed", extra={"error": repr(exc)})
+            samples = {}
+        out = {}
+        stale_after = self.config.prometheus.stale_after
+        for t in targets:
+            sample = samples.get(t.key) or RateSample(None, None, "no answer from the metrics source")
+            if sample.value is not None and not (math.isfinite(sample.value) and sample.value >= 0):
+                sample = RateSample(None, sample.observed_at, f"invalid rate {sample.value!r}")
+            elif sample.value is not None and sample.observed_at is not None and now - sample.observed_at > stale_after:
+                sample = RateSample(None, sample.observed_at, f"stale: newest sample is {now - sample.observed_at:.0f}s old")
+            out[t.key] = sample
+        return out
+
+    def _reconcile(self, target: Target, sample: RateSample, now: float) -> TargetResult:
+        mem = self._memory(target)
+        minute = _minute(now)
+        mem.observed.record(minute - STEP_SECONDS, sample.value)
+        self._track_error(target, mem, minute, sample.value)
+        forecast = self.forecasts.forecast(target, mem.observed.series(), minute)
+        self._track_forecast(target, mem, minute, forecast)
+        policy = Policy.from_target(target)
+        result = TargetResult(target, Action.FAILED, observed=sample, forecast=forecast)
+        try:
+            for _ in range(MAX_DECISIONS_PER_SYNC):
+                state = self.scaler.read(target)
+                result.state = state
+                inputs = DecisionInputs(
+                    current_replicas=state.replicas,
+                    observed_rate=sample.value,
+                    forecast_rate=forecast.rate,
+                    no_forecast_reason=forecast.reason,
+                    ready_replicas=state.ready_replicas,
+                )
+                decision = decide(inputs, policy, mem.history, now)
+                result.decision = decision
+                mem.history = decision.history
+                try:
+                    result.action = self._actuate(target, state, decision, mem, policy, now)
+                except WriteConflict:
+                    self.telemetry.errors.labels(target.namespace, target.name, "conflict").inc()
+                    continue  # the object changed: re-read and decide again
+                break
+            else:
+                result.action, result.error = Action.FAILED, "object kept changing (409) on every attempt"
+        except TargetGone as exc:
+            result.action, result.error = Action.FAILED, f"target not found: {exc}"
+            self.telemetry.errors.labels(target.namespace, target.name, "notFound").inc()
+        except WriteForbidden as exc:
+            result.action, result.error = Action.FAILED, f"forbidden: {exc}"
+            self.telemetry.errors.labels(target.namespace, target.name, "forbidden").inc()
+        except Exception as exc:  # one target's failure never stops the others
+            result.action, result.error = Action.FAILED, f"{type(exc).__name__}: {exc}"
+            self.telemetry.errors.labels(target.namespace, target.name, "internal").inc()
+            log.exception("reconcile failed", extra={"target": target.key})
+        self._publish(result, mem, now)
+        return result
+
+    def _may_write(self, target: Target) -> bool:
+        return not (self.read_only or self.config.dry_run or target.mode == "dryRun")
+
+    def _actuate(
+        self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
+    ) -> str:
+        if target.mode == "replicas" and state.conflicting_autoscaler:
+            return Action.CONFLICTING_AUTOSCALER
+        applied = state.hpa_min_replicas if target.mode == "hpaFloor" else state.replicas
+        if decision.replicas == applied:
+            return Action.UNCHANGED
+        if not self._may_write(target):
+            return Action.DRY_RUN
+        if not self.can_write():  # checked right before the write: a lost lease never writes
+            return Action.STANDBY
+        self.scaler.write(target, decision.replicas)
+        if target.mode == "replicas":
+            mem.history = record_scale(mem.history, policy, now, state.replicas, decision.replicas)
+        self.telemetry.writes.labels(target.namespace, target.name).inc()
+        return Action.SCALED
+
+    # --- outputs ---------------------------------------------------------------------
+
+    def _track_forecast(self, target: Target, mem: _TargetMemory, minute: float, forecast: Forecast) -> None:
+        for (q, h), value in forecast.by_horizon.items():
+            self.telemetry.forecast.labels(target.namespace, target.name, f"{q:g}", str(h)).set(value)
+        if forecast.median is not None and forecast.by_horizon:
+            first = min(h for _, h in forecast.by_horizon)
+            due = int(minute // STEP_SECONDS) + first  # the bin this median forecast is for
+            mem.pending_median[due] = forecast.median
+        if len(mem.pending_median) > 64:
+            for k in sorted(mem.pending_median)[:-64]:
+                del mem.pending_median[k]
+
+    def _track_error(self, target: Target, mem: _TargetMemory, minute: float, observed: float | None) -> None:
+        bin_index = int(minute // STEP_SECONDS) - 1  # the bin the current observation describes
+        predicted = mem.pending_median.pop(bin_index, None)
+        if predicted is not None and observed is not None and observed > 0:
+            self.telemetry.error_ratio.labels(target.namespace, target.name).set((predicted - observed) / observed)
+
+    def _publish(self, result: TargetResult, mem: _TargetMemory, now: float) -> None:
+        t, tel = result.target, self.telemetry
+        if result.observed is not None and result.observed.value is not None:
+            tel.observed.labels(t.namespace, t.name).set(result.observed.value)
+        if result.state is not None:
+            tel.current.labels(t.namespace, t.name).set(result.state.replicas)
+        if result.decision is not None:
+            tel.recommended.labels(t.namespace, t.name).set(result.decision.replicas)
+        tel.set_reason(t.namespace, t.name, result.reason)
+        record = {
+            "target": t.key,
+            "action": result.action,
+            "reason": result.reason,
+            "recommended": result.recommended,
+            "current": None if result.state is None else result.state.replicas,
+            "observed": None if result.observed is None else result.observed.value,
+            "forecast": None if result.forecast is None else result.forecast.rate,
+        }
+        if result.error:
+            record["error"] = result.error
+        log.info("reconciled", extra={"decision": record})
+        if result.decision is not None and self.config.annotate and not self.read_only and self.can_write():
+            self._annotate(result, now)
+        signature = (result.recommended if result.recommended is not None else -1, result.action, result.reason)
+        if signature != mem.last_event and not self.read_only and self.can_write():
+            mem.last_event = signature
+            message = result.error or (result.decision.message if result.decision else result.action)
+            if result.action == Action.CONFLICTING_AUTOSCALER:
+                message = f"{result.state.conflicting_autoscaler} already scales this workload; not writing. {message}"
+            warning = result.action in (Action.FAILED, Action.CONFLICTING_AUTOSCALER)
+            try:
+                self.events.event(t, result.reason if not result.error else "ReconcileFailed", message, warning)
+            except Exception as exc:
+                log.warning("event emit failed", extra={"target": t.key, "error": repr(exc)})
+
+    def _annotate(self, result: TargetResult, now: float) -> None:
+        decision = result.decision
+        payload = {
+            "replicas": decision.replicas,
+            "reason": result.reason,
+            "action": result.action,
+            "observedRate": decision.inputs.observed_rate,
+            "forecastRate": decision.inputs.forecast_rate,
+            "timestamp": now,
+        }
+        try:
+            self.events.annotate(result.target, payload)
+        except Exception as exc:
+            log.warning("annotation failed", extra={"target": result.target.key, "error": repr(exc)})
+

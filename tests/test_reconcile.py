@@ -1,0 +1,259 @@
+"""The reconcile loop with in-memory adapters, a fake clock and an injected metrics registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from autoscaler.config import parse_config
+from autoscaler.decision import Reason
+from autoscaler.forecasts import ForecastService, horizons_for
+from autoscaler.protocols import (
+    InMemoryEvents,
+    InMemoryMetrics,
+    InMemoryScaleTarget,
+    ManualClock,
+    ScaleState,
+    WriteConflict,
+)
+from autoscaler.reconcile import Action, Reconciler
+from autoscaler.runner import ConfigWatcher, Jobs
+from autoscaler.telemetry import Telemetry
+from forecasting.series import Series
+
+T0 = 1_700_000_040.0  # on a minute boundary
+
+
+class ConstantForecaster:
+    """Predicts `level` at every horizon; `calls` records what it was asked."""
+
+    def __init__(self, level: float, gate_open: bool = True) -> None:
+        self.level, self.gate_open_, self.calls = level, gate_open, []
+
+    def fit(self, history):
+        return self
+
+    def predict(self, history, now, horizons, quantiles):
+        self.calls.append((history.end, now, tuple(horizons)))
+        return np.full((len(horizons), len(quantiles)), self.level) * np.linspace(1, 1.5, len(quantiles))
+
+
+def config(**overrides):
+    target = {"name": "web", "namespace": "shop", "capacityPerReplica": 10, "targetUtilization": 1.0,
+              "maxReplicas": 50, "startupSeconds": 180, "forecast": {"minHistoryHours": 1}}
+    target.update(overrides.pop("target", {}))
+    data = {"dryRun": False, "syncInterval": "60s", "maxConcurrentWrites": 1, "targets": [target]}
+    data.update(overrides)
+    return parse_config(data)
+
+
+def build(cfg, *, replicas=5, forecaster=None, can_write=lambda: True, read_only=False):
+    metrics, scaler, events = InMemoryMetrics(), InMemoryScaleTarget(), InMemoryEvents()
+    scaler.states["shop/web"] = ScaleState(replicas, replicas)
+    metrics.histories["shop/web"] = Series(T0 - 3 * 3600, np.full(3 * 60, 50.0))
+    telemetry = Telemetry(CollectorRegistry())
+    forecasts = ForecastService(cfg.sync_interval, factory=lambda t, s: forecaster or ConstantForecaster(0.0))
+    rec = Reconciler(cfg, metrics, scaler, events, telemetry, forecasts, can_write=can_write, read_only=read_only)
+    return rec, metrics, scaler, events
+
+
+def metric(rec, sample, **labels):
+    return rec.telemetry.registry.get_sample_value(sample, labels)
+
+
+def test_scales_up_reactively_and_writes_once():
+    rec, metrics, scaler, events = build(config())
+    metrics.set_rate("shop/web", 120.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.action == Action.SCALED
+    assert scaler.writes == [("shop/web", 10)]  # 4 pods or 100% per 15 s: 5 → 10, one write
+    assert result.reason == Reason.UP_LIMIT
+    assert metric(rec, "prescaler_recommended_replicas", namespace="shop", name="web") == 10
+    assert metric(rec, "prescaler_decision_reason_info", namespace="shop", name="web", reason="ScaleUpLimit") == 1
+    assert events.reasons("shop/web") == ["ScaleUpLimit"]
+
+
+def test_forecast_prescales_before_load_arrives():
+    forecaster = ConstantForecaster(300.0)
+    rec, metrics, scaler, events = build(config(), forecaster=forecaster)
+    rec.retrain(T0)
+    metrics.set_rate("shop/web", 50.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.decision.proposal_reason == Reason.FORECAST
+    assert scaler.states["shop/web"].replicas == 10
+    history_end, now, horizons = forecaster.calls[-1]
+    assert now == T0 and history_end == T0 and horizons == horizons_for(rec.config.targets[0], 60)
+    assert horizons == (4,)  # the minute that starts when a pod written now is ready (180 s)
+    assert metric(rec, "prescaler_forecast_requests_per_second", namespace="shop", name="web",
+                  quantile="0.9", horizon="4") == pytest.approx(450.0)
+    assert metric(rec, "prescaler_quality_gate_open", namespace="shop", name="web") == 1
+
+
+def test_closed_quality_gate_falls_back_to_reactive():
+    rec, metrics, _, _ = build(config(), forecaster=ConstantForecaster(300.0, gate_open=False))
+    rec.retrain(T0)
+    metrics.set_rate("shop/web", 70.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.decision.proposal_reason == Reason.QUALITY_GATE
+    assert result.recommended == 7
+    assert metric(rec, "prescaler_quality_gate_open", namespace="shop", name="web") == 0
+
+
+def test_cold_start_is_reactive_until_enough_history():
+    rec, metrics, _, _ = build(config(target={"forecast": {"minHistoryHours": 48}}), forecaster=ConstantForecaster(300.0))
+    rec.retrain(T0)
+    metrics.set_rate("shop/web", 70.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.decision.proposal_reason == Reason.REACTIVE_FALLBACK
+    assert result.recommended == 7
+    assert "history" in result.forecast.detail
+
+
+@pytest.mark.parametrize(
+    ("rate", "observed_at", "detail"),
+    [
+        pytest.param(None, None, "no series", id="missing"),
+        pytest.param(10.0, T0 - 600, "stale", id="stale"),
+        pytest.param(float("nan"), T0, "invalid", id="nan"),
+    ],
+)
+def test_missing_or_stale_metrics_hold(rate, observed_at, detail):
+    rec, metrics, scaler, events = build(config(), replicas=8)
+    if rate is not None:
+        metrics.set_rate("shop/web", rate, observed_at)
+    result = rec.sync(T0)["shop/web"]
+    assert (result.recommended, result.reason, result.action) == (8, Reason.METRICS_MISSING, Action.UNCHANGED)
+    assert detail in result.observed.error
+    assert scaler.writes == []
+    assert events.reasons("shop/web") == [Reason.METRICS_MISSING]
+
+
+def test_metrics_source_exception_is_missing_data_not_a_crash():
+    rec, metrics, scaler, _ = build(config(), replicas=8)
+
+    def boom(targets, now):
+        raise ConnectionError("prometheus down")
+
+    metrics.current_rates = boom
+    result = rec.sync(T0)["shop/web"]
+    assert result.reason == Reason.METRICS_MISSING and scaler.writes == []
+
+
+def test_dry_run_writes_nothing_but_annotates_and_emits():
+    rec, metrics, scaler, events = build(config(dryRun=True))
+    metrics.set_rate("shop/web", 120.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.action == Action.DRY_RUN and scaler.writes == []
+    assert events.annotations["shop/web"]["replicas"] == 10
+    assert events.annotations["shop/web"]["reason"] == Reason.UP_LIMIT
+
+
+def test_target_in_dry_run_mode_writes_nothing():
+    rec, metrics, scaler, _ = build(config(target={"mode": "dryRun"}))
+    metrics.set_rate("shop/web", 120.0, T0)
+    assert rec.sync(T0)["shop/web"].action == Action.DRY_RUN and scaler.writes == []
+
+
+def test_recommend_is_read_only():
+    rec, metrics, scaler, events = build(config(), read_only=True)
+    metrics.set_rate("shop/web", 120.0, T0)
+    assert rec.sync(T0)["shop/web"].recommended == 10
+    assert scaler.writes == [] and events.events == [] and events.annotations == {}
+
+
+def test_conflicting_autoscaler_is_refused():
+    rec, metrics, scaler, events = build(config())
+    scaler.states["shop/web"] = ScaleState(5, 5, conflicting_autoscaler="HorizontalPodAutoscaler/web")
+    metrics.set_rate("shop/web", 120.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert (result.action, result.reason) == (Action.CONFLICTING_AUTOSCALER, Reason.CONFLICTING_AUTOSCALER)
+    assert scaler.writes == []
+    assert events.events[-1][1] == Reason.CONFLICTING_AUTOSCALER and events.events[-1][3] is True
+    assert metric(rec, "prescaler_decision_reason_info", namespace="shop", name="web", reason="ConflictingAutoscaler") == 1
+
+
+def test_409_rereads_and_decides_again():
+    rec, metrics, scaler, _ = build(config())
+    real_write, reads = scaler.write, []
+    real_read = scaler.read
+
+    def read(target):
+        state = real_read(target)
+        reads.append(state.replicas)
+        return state
+
+    def write_once_conflicting(target, replicas):
+        if len(reads) == 1:  # someone else scaled to 7 between our read and write
+            scaler.states[target.key] = ScaleState(7, 7)
+            raise WriteConflict("resourceVersion changed")
+        real_write(target, replicas)
+
+    scaler.read, scaler.write = read, write_once_conflicting
+    metrics.set_rate("shop/web", 120.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert reads == [5, 7]
+    assert scaler.writes == [("shop/web", 12)]  # decided again from 7, not the stale 10
+    assert result.action == Action.SCALED
+    assert metric(rec, "prescaler_reconcile_errors_total", namespace="shop", name="web", kind="conflict") == 1
+
+
+def test_no_write_without_the_lease():
+    rec, metrics, scaler, events = build(config(), can_write=lambda: False)
+    metrics.set_rate("shop/web", 120.0, T0)
+    assert rec.sync(T0)["shop/web"].action == Action.STANDBY
+    assert scaler.writes == [] and events.events == []
+
+
+def test_removed_target_is_released_not_scaled():
+    rec, metrics, scaler, _ = build(config(target={"mode": "hpaFloor"}))
+    metrics.set_rate("shop/web", 120.0, T0)
+    rec.sync(T0)
+    writes_before = list(scaler.writes)
+    removed = rec.apply_config(parse_config({"dryRun": False, "targets": []}))
+    assert [t.key for t in removed] == ["shop/web"]
+    assert scaler.released == ["shop/web"] and scaler.writes == writes_before
+    assert rec.sync(T0 + 60) == {}
+    assert metric(rec, "prescaler_recommended_replicas", namespace="shop", name="web") is None
+
+
+def test_loop_on_a_fake_clock_scales_up_then_stabilizes_down(tmp_path):
+    rec, metrics, scaler, _ = build(config())
+    clock = ManualClock(T0)
+    jobs = Jobs(rec, clock)
+    rates = [120.0] * 3 + [20.0] * 8
+    seen = []
+    for rate in rates:
+        metrics.set_rate("shop/web", rate, clock.now())
+        seen.append(jobs.sync()["shop/web"].recommended)
+        clock.advance(60)
+    # up 5 → 10 → 12; the last 12-recommendation (t=120 s) holds scale-down for 300 s.
+    assert seen == [10, 12, 12, 12, 12, 12, 12, 2, 2, 2, 2]
+    assert metric(rec, "prescaler_scale_writes_total", namespace="shop", name="web") == 3
+    assert rec.telemetry.registry.get_sample_value("prescaler_reconcile_duration_seconds_count") == len(rates)
+
+
+def test_reload_keeps_last_good_config_and_reports(tmp_path):
+    path = tmp_path / "config.yaml"
+    good = {"dryRun": False, "targets": [{"name": "web", "namespace": "shop", "capacityPerReplica": 10,
+                                          "maxReplicas": 50}]}
+    path.write_text(yaml.safe_dump(good))
+    rec, _, _, events = build(config())
+    jobs = Jobs(rec, ManualClock(T0), ConfigWatcher(path))
+    assert jobs.reload() is True and rec.config.targets[0].max_replicas == 50
+    assert jobs.reload() is False  # unchanged content: nothing to do
+
+    good["targets"][0]["minReplicas"] = 99
+    path.write_text(yaml.safe_dump(good))
+    assert jobs.reload() is False
+    assert rec.config.targets[0].min_replicas == 1  # last good config still in force
+    assert "targets[0].minReplicas: 99 is greater than maxReplicas (50)" in events.events[-1][2]
+    assert metric(rec, "prescaler_config_valid") == 0
+    assert metric(rec, "prescaler_config_reload_errors_total") == 1
+
+    path.write_text("targets: [oops")
+    assert jobs.reload() is False and "not valid YAML" in events.events[-1][2]
+    path.unlink()
+    assert jobs.reload() is False and "cannot read" in events.events[-1][2]
+    assert rec.config.targets[0].max_replicas == 50
