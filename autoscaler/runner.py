@@ -25,33 +25,39 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ConfigWatcher:
-    """Re-reads a config file and reports a new config only when its content changed.
+    """Re-reads the config and reports a new one only when its content changed.
 
-    A mounted ConfigMap is updated by swapping a symlink, so the file is compared by
-    content hash, not by inotify or mtime. A change that is unreadable or invalid
-    raises `ConfigError` once per distinct content, and the caller keeps the last good
-    config.
+    `read` returns the YAML text: a mounted file (`for_file`) or a ConfigMap fetched
+    through the API. A mounted ConfigMap is updated by swapping a symlink, so changes
+    are detected by content hash, not by inotify or mtime. Content that is unreadable
+    (`OSError`, e.g. a deleted ConfigMap) or invalid raises `ConfigError` once per
+    distinct content, and the caller keeps the last good config.
     """
 
-    path: Path
-    read: Callable[[Path], str] = field(default=lambda p: p.read_text(encoding="utf-8"))
+    source: str
+    read: Callable[[], str]
     _digest: str | None = None
+
+    @classmethod
+    def for_file(cls, path: str | Path) -> ConfigWatcher:
+        path = Path(path)
+        return cls(str(path), lambda: path.read_text(encoding="utf-8"))
 
     def poll(self) -> Config | None:
         """The new config if the content changed since the last poll, else None."""
         try:
-            text = self.read(self.path)
+            text = self.read()
         except (OSError, UnicodeDecodeError) as exc:
             digest = f"unreadable:{exc}"
             if digest == self._digest:
                 return None
             self._digest = digest
-            raise ConfigError([f"(file): cannot read {self.path}: {exc}"], str(self.path)) from None
+            raise ConfigError([f"(source): cannot read {self.source}: {exc}"], self.source) from None
         digest = hashlib.sha256(text.encode()).hexdigest()
         if digest == self._digest:
             return None
         self._digest = digest
-        return load_config_text(text, str(self.path))
+        return load_config_text(text, self.source)
 
 
 @dataclass

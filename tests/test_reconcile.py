@@ -240,7 +240,7 @@ def test_reload_keeps_last_good_config_and_reports(tmp_path):
                                           "maxReplicas": 50}]}
     path.write_text(yaml.safe_dump(good))
     rec, _, _, events = build(config())
-    jobs = Jobs(rec, ManualClock(T0), ConfigWatcher(path))
+    jobs = Jobs(rec, ManualClock(T0), ConfigWatcher.for_file(path))
     assert jobs.reload() is True and rec.config.targets[0].max_replicas == 50
     assert jobs.reload() is False  # unchanged content: nothing to do
 
