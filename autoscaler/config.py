@@ -145,7 +145,7 @@ class ForecastSettings(_Model):
     """Turn forecasting off to get plain reactive (HPA-equivalent) scaling."""
     quantile: float = Field(default=0.9, gt=0, lt=1)
     """The forecast quantile that replicas are sized for (0.9: sized for the 90th percentile)."""
-    history_days: float = Field(default=14, gt=0, le=90)
+    history_days: float = Field(default=14, gt=0, le=400)
     """Days of history pulled from Prometheus for training."""
     min_history_hours: float = Field(default=24, ge=0)
     """Observed hours of history required before predictive mode is allowed."""
@@ -241,6 +241,8 @@ class PrometheusSettings(_Model):
     """Per-request timeout."""
     retries: int = Field(default=3, ge=0, le=10)
     """Retries (with backoff) for 5xx answers and connection errors; 4xx is never retried."""
+    retry_backoff: Duration = 0.5
+    """Wait before the first retry; each further retry waits twice as long as the one before."""
     stale_after: Duration = 300.0
     """A rate whose newest sample is older than this is treated as missing."""
 

@@ -1,0 +1,87 @@
+"""`prescaler simulate`: what-if replay of a trace, reactive HPA against predictive.
+
+Replays the trace through the production Reconciler on a virtual clock for every
+target utilization of the sweep, then prints the table (or one JSON object) and can
+write the Markdown/PNG report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from autoscaler.sim.engine import Scenario, SimulationError
+from autoscaler.sim.report import HEADER, table_rows, write_report
+from autoscaler.sim.sweep import SweepResult, run_sweep
+from forecasting.series import SeriesError
+from forecasting.traces import read_trace_csv
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("simulate", help="replay a trace: reactive HPA vs predictive, matched on cost")
+    parser.add_argument("--trace", required=True, help="timestamp,value CSV (counts per bin)")
+    parser.add_argument("--startup-seconds", type=float, default=180.0, help="pod start-up time (default 180)")
+    parser.add_argument("--peak-replicas", type=float, default=40.0,
+                        help="replicas needed at the trace's 99th percentile at full capacity (default 40)")
+    parser.add_argument("--quantile", type=float, default=0.9, help="forecast quantile to size for (default 0.9)")
+    parser.add_argument("--model", default="lightgbm", choices=["lightgbm", "seasonalNaive", "lastValue", "windowedMax"])
+    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
+    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    parser.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")
+    parser.set_defaults(func=run)
+
+
+def load_scenario(trace: str, peak_replicas: float) -> Scenario:
+    """Read a trace and size it, raising `SeriesError`/`SimulationError` with a clear message."""
+    return Scenario.from_trace(read_trace_csv(trace), peak_replicas)
+
+
+def print_result(result: SweepResult, console: Console) -> None:
+    table = Table(title=f"{result.trace}: startup {result.startup_seconds:g}s, {result.scenario.ticks()} minutes")
+    for name in HEADER:
+        table.add_column(name, justify="right" if name != "policy" else "left")
+    for row in table_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"unserved ratio at matched cost: {result.unserved_ratio_at_matched_cost}\n"
+        f"cost ratio at matched unserved: {result.cost_ratio_at_matched_unserved}"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    err = Console(stderr=True)
+    if not 0 < args.quantile < 1:
+        err.print(f"--quantile must be between 0 and 1, got {args.quantile}")
+        return 2
+    if args.startup_seconds < 0 or args.startup_seconds > 3600:
+        err.print(f"--startup-seconds must be within [0, 3600], got {args.startup_seconds:g}")
+        return 2
+    try:
+        scenario = load_scenario(args.trace, args.peak_replicas)
+    except (SeriesError, SimulationError) as exc:
+        err.print(f"error: {exc}")
+        return 2
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=err, transient=True) as progress:
+        task = progress.add_task("simulating", total=10)
+
+        def tick(label: str, done: int, total: int) -> None:
+            progress.update(task, description=label, completed=done, total=total)
+
+        result = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
+                           quantile=args.quantile, model=args.model, num_threads=args.threads, progress=tick)
+    if args.report is not None:
+        summary = write_report(result, args.report)
+        err.print(f"report written to {summary}")
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        print_result(result, Console())
+    return 0

@@ -1,0 +1,203 @@
+"""Replaying a trace through the production Reconciler, one policy at a time.
+
+`simulate` builds a config for one target, wires the real `Reconciler` and `Jobs` to
+a `TraceMetrics` source, `SimulatedPods` and a `ManualClock`, and steps the clock one
+minute at a time: the controller's sync job runs every tick and its retrain job every
+24 h of trace time. Service and cost are then accounted from the pods' state, exactly
+as the simulation model describes. No policy logic lives here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from autoscaler.config import Behavior, Config, Target, parse_config
+from autoscaler.forecasts import ForecastService
+from autoscaler.protocols import Forecaster, InMemoryEvents, ManualClock
+from autoscaler.reconcile import Reconciler, TargetResult
+from autoscaler.runner import Jobs
+from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
+from autoscaler.sim.replay import TraceMetrics
+from autoscaler.telemetry import Telemetry
+from forecasting.series import STEP_SECONDS, Series
+
+DAY = 86400.0
+RETRAIN_EVERY = DAY
+
+
+class SimulationError(ValueError):
+    """A trace or setting the simulator cannot use."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Demand in requests per second per 1-minute tick, and the sizing derived from it."""
+
+    demand: Series
+    capacity: float
+    """Requests per second one replica serves at full utilization."""
+    eval_start: int
+    """Index of the first evaluated tick."""
+
+    @classmethod
+    def from_trace(cls, per_minute: Series, peak_replicas: float = 40.0) -> Scenario:
+        """Scale so the trace's 99th percentile equals `peak_replicas` replicas at full capacity."""
+        if peak_replicas <= 0:
+            raise SimulationError(f"--peak-replicas must be positive, got {peak_replicas}")
+        demand = Series(per_minute.start, per_minute.values / 60.0)
+        finite = demand.values[np.isfinite(demand.values)]
+        if len(finite) == 0 or np.percentile(finite, 99) <= 0:
+            raise SimulationError("trace has no positive demand to size capacity from")
+        days = len(demand) / 1440.0
+        if days < 3:
+            raise SimulationError(f"trace covers {days:.1f} days; the simulator needs at least 3")
+        eval_start = 7 * 1440 if days >= 21 else len(demand) // 3
+        return cls(demand, float(np.percentile(finite, 99)) / peak_replicas, eval_start)
+
+    def ticks(self) -> int:
+        return len(self.demand) - self.eval_start
+
+    def oracle(self, min_replicas: int = 1) -> float:
+        d = np.nan_to_num(self.demand.values[self.eval_start :], nan=0.0)
+        return float(np.maximum(min_replicas, np.ceil(d / self.capacity - 1e-9)).sum())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Per-tick series and totals of one simulated policy."""
+
+    target_utilization: float
+    predictive: bool
+    ready: np.ndarray
+    pending: np.ndarray
+    desired: np.ndarray
+    forecast: np.ndarray
+    """The decision's forecast input: peak sizing-quantile forecast (requests/s), NaN when none."""
+    forecast_median: np.ndarray
+    """The median forecast for the first horizon, NaN when none."""
+    unserved_fraction: float
+    underprovisioned_minutes_fraction: float
+    replica_minutes: float
+    cost_ratio: float
+    scale_actions: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> dict:
+        return {
+            "target_utilization": self.target_utilization,
+            "unserved_fraction": self.unserved_fraction,
+            "underprovisioned_minutes_fraction": self.underprovisioned_minutes_fraction,
+            "replica_minutes": self.replica_minutes,
+            "cost_ratio": self.cost_ratio,
+            "scale_actions": self.scale_actions,
+        }
+
+
+def sim_config(
+    scenario: Scenario,
+    *,
+    target_utilization: float,
+    startup_seconds: float,
+    predictive: bool,
+    quantile: float = 0.9,
+    model: str = "lightgbm",
+    num_threads: int | None = 1,
+    base: Target | None = None,
+) -> Config:
+    """The single-target config the simulator runs: HPA defaults unless `base` brings the user's own."""
+    peak = float(np.nanmax(scenario.demand.values)) / scenario.capacity
+    target = {
+        "name": base.name if base else "replay",
+        "namespace": base.namespace if base else "sim",
+        "capacityPerReplica": scenario.capacity,
+        "targetUtilization": target_utilization,
+        "minReplicas": base.min_replicas if base else 1,
+        "maxReplicas": base.max_replicas if base else max(2, int(math.ceil(peak * 100))),
+        "startupSeconds": startup_seconds,
+        "forecast": {
+            "enabled": predictive,
+            "quantile": quantile,
+            "historyDays": min(400.0, len(scenario.demand) / 1440.0 + 1),
+            "minHistoryHours": 24,
+            "model": {"type": model, "numThreads": num_threads},
+        },
+    }
+    config = parse_config({"dryRun": False, "syncInterval": "60s", "leaderElection": {"enabled": False},
+                           "targets": [target]})
+    if base is not None:
+        behavior: Behavior = base.behavior
+        config = config.model_copy(
+            update={"targets": [config.targets[0].model_copy(update={"behavior": behavior, "tolerance": base.tolerance})]}
+        )
+    return config
+
+
+def simulate(
+    scenario: Scenario,
+    config: Config,
+    *,
+    forecaster_factory: Callable[[Target, float], Forecaster] | None = None,
+    on_tick: Callable[[int, float, TargetResult], None] | None = None,
+) -> Outcome:
+    """Run the Reconciler over the evaluation window of `scenario` with `config`'s single target."""
+    target = config.targets[0]
+    demand = scenario.demand.values
+    first = scenario.eval_start
+    t0 = scenario.demand.start + first * STEP_SECONDS
+    initial = max(target.min_replicas, math.ceil(np.nan_to_num(demand[first]) / scenario.capacity - 1e-9))
+    pods = SimulatedPods(target.startup_seconds, ready=initial)
+    scaler = SimulatedScaleTarget(pods, t0)
+    clock = ManualClock(t0)
+    forecasts = ForecastService(config.sync_interval)
+    if forecaster_factory is not None:
+        forecasts.factory = forecaster_factory
+    reconciler = Reconciler(config, TraceMetrics(scenario.demand), scaler, InMemoryEvents(),
+                            Telemetry(CollectorRegistry()), forecasts)
+    jobs = Jobs(reconciler, clock)
+
+    n = scenario.ticks()
+    ready, pending, desired = np.zeros(n), np.zeros(n), np.zeros(n, dtype=int)
+    forecast, forecast_median = np.full(n, np.nan), np.full(n, np.nan)
+    reasons: dict[str, int] = {}
+    next_retrain = t0
+    for i in range(n):
+        now = t0 + i * STEP_SECONDS
+        clock.t = scaler.now = now
+        if target.forecast.enabled and now >= next_retrain:
+            jobs.retrain()
+            next_retrain = now + RETRAIN_EVERY
+        result = jobs.sync()[target.key]
+        pods.advance(now)
+        ready[i], pending[i], desired[i] = pods.ready, pods.total - pods.ready, pods.total
+        if result.forecast is not None and result.forecast.rate is not None:
+            forecast[i] = result.forecast.rate
+            forecast_median[i] = result.forecast.median
+        reasons[result.reason] = reasons.get(result.reason, 0) + 1
+        if on_tick is not None:
+            on_tick(i, now, result)
+
+    d = np.nan_to_num(demand[first:], nan=0.0)
+    capacity = ready * scenario.capacity
+    unserved = np.maximum(0.0, d - capacity)
+    replica_minutes = float((ready + pending).sum())
+    previous = np.concatenate([[initial], desired[:-1]])
+    return Outcome(
+        target_utilization=target.target_utilization,
+        predictive=target.forecast.enabled,
+        ready=ready,
+        pending=pending,
+        desired=desired,
+        forecast=forecast,
+        forecast_median=forecast_median,
+        unserved_fraction=float(unserved.sum() / d.sum()) if d.sum() > 0 else 0.0,
+        underprovisioned_minutes_fraction=float(np.mean(d > capacity)),
+        replica_minutes=replica_minutes,
+        cost_ratio=replica_minutes / scenario.oracle(target.min_replicas),
+        scale_actions=int(np.count_nonzero(desired != previous)),
+        reasons=reasons,
+    )

@@ -1,0 +1,77 @@
+"""One forecaster fit and one forecast per tick, shared by every sweep of a replay.
+
+What the controller observes in a replay depends only on the trace, never on the
+policy, so every sweep retrains on the same history at the same ticks and asks for
+the same forecasts. `SharedForecasts` hands the Reconciler a forecaster that fits once
+per distinct training history and answers each day's predictions with one vectorized
+`predict_many` call over the observed trace, the model's own batch path, which uses
+only the data before each tick (the forecasting tests prove it equals `predict`).
+The policy under test still calls `predict` through the production `ForecastService`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from autoscaler.config import Target
+from autoscaler.forecasts import default_factory
+from forecasting.series import STEP_SECONDS, Series
+
+BATCH_MINUTES = 1440
+
+
+@dataclass
+class _Fitted:
+    model: object
+    cache: dict[float, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class SharedForecasts:
+    """A forecaster factory for `ForecastService` whose fits and forecasts are shared across sweeps."""
+
+    observed: Series
+    """The full observed-rate series of the replay (what the controller sees, tick by tick)."""
+    fits: dict[tuple, _Fitted] = field(default_factory=dict)
+    fit_count: int = 0
+
+    def __call__(self, target: Target, sync_interval: float) -> _SharedForecaster:
+        return _SharedForecaster(self, target, sync_interval)
+
+
+@dataclass
+class _SharedForecaster:
+    shared: SharedForecasts
+    target: Target
+    sync_interval: float
+    fitted: _Fitted | None = None
+
+    def fit(self, history: Series | Sequence[Series]) -> _SharedForecaster:
+        series = [history] if isinstance(history, Series) else list(history)
+        key = (self.target.forecast.model, self.target.forecast.quantile,
+               tuple((s.start, s.end) for s in series), self.sync_interval)
+        fitted = self.shared.fits.get(key)
+        if fitted is None:
+            fitted = _Fitted(default_factory(self.target, self.sync_interval).fit(series))
+            self.shared.fits[key] = fitted
+            self.shared.fit_count += 1
+        self.fitted = fitted
+        return self
+
+    @property
+    def gate_open_(self) -> bool:
+        return bool(getattr(self.fitted.model, "gate_open_", True))
+
+    def predict(self, history: Series, now: float, horizons: Sequence[int], quantiles: Sequence[float]) -> np.ndarray:
+        cache = self.fitted.cache
+        key = (now, tuple(horizons), tuple(quantiles))
+        if key not in cache:
+            last = min(self.shared.observed.end, now + BATCH_MINUTES * STEP_SECONDS)
+            nows = np.arange(now, last, STEP_SECONDS)
+            batch = self.fitted.model.predict_many(self.shared.observed, nows, horizons, quantiles)
+            for t, values in zip(nows, batch, strict=True):
+                cache[(float(t), tuple(horizons), tuple(quantiles))] = values
+        return cache[key]
