@@ -108,6 +108,7 @@ def sim_config(
     model: str = "lightgbm",
     num_threads: int | None = 1,
     base: Target | None = None,
+    dry_run: bool = False,
 ) -> Config:
     """The single-target config the simulator runs: HPA defaults unless `base` brings the user's own."""
     peak = float(np.nanmax(scenario.demand.values)) / scenario.capacity
@@ -127,7 +128,7 @@ def sim_config(
             "model": {"type": model, "numThreads": num_threads},
         },
     }
-    config = parse_config({"dryRun": False, "syncInterval": "60s", "leaderElection": {"enabled": False},
+    config = parse_config({"dryRun": dry_run, "syncInterval": "60s", "leaderElection": {"enabled": False},
                            "targets": [target]})
     if base is not None:
         behavior: Behavior = base.behavior
@@ -137,67 +138,95 @@ def sim_config(
     return config
 
 
+class Replay:
+    """One policy replayed tick by tick: the production `Jobs` on a `ManualClock` over simulated pods.
+
+    With `config.dry_run` the Reconciler writes nothing, as in production dry-run; the
+    replay then plays the cluster operator and applies each recommendation to the
+    simulated pods itself, so the recommendations can be judged on service and cost.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        config: Config,
+        forecaster_factory: Callable[[Target, float], Forecaster] | None = None,
+    ) -> None:
+        self.scenario, self.config = scenario, config
+        self.target = target = config.targets[0]
+        first = scenario.eval_start
+        self.t0 = scenario.demand.start + first * STEP_SECONDS
+        self.initial = max(
+            target.min_replicas, math.ceil(np.nan_to_num(scenario.demand.values[first]) / scenario.capacity - 1e-9)
+        )
+        self.pods = SimulatedPods(target.startup_seconds, ready=self.initial)
+        self.scaler = SimulatedScaleTarget(self.pods, self.t0)
+        self.clock = ManualClock(self.t0)
+        forecasts = ForecastService(config.sync_interval)
+        if forecaster_factory is not None:
+            forecasts.factory = forecaster_factory
+        reconciler = Reconciler(config, TraceMetrics(scenario.demand), self.scaler, InMemoryEvents(),
+                                Telemetry(CollectorRegistry()), forecasts)
+        self.jobs = Jobs(reconciler, self.clock)
+        n = scenario.ticks()
+        self.ready, self.pending = np.zeros(n), np.zeros(n)
+        self.desired = np.zeros(n, dtype=int)
+        self.forecast, self.forecast_median = np.full(n, np.nan), np.full(n, np.nan)
+        self.reasons: dict[str, int] = {}
+        self._next_retrain = self.t0
+
+    def step(self, i: int) -> TargetResult:
+        """Run tick `i` of the evaluation window: retrain when due, sync, then advance the pods."""
+        now = self.t0 + i * STEP_SECONDS
+        self.clock.t = self.scaler.now = now
+        if self.target.forecast.enabled and now >= self._next_retrain:
+            self.jobs.retrain()
+            self._next_retrain = now + RETRAIN_EVERY
+        result = self.jobs.sync()[self.target.key]
+        if self.config.dry_run and result.recommended is not None:
+            self.pods.scale(now, result.recommended)
+        self.pods.advance(now)
+        self.ready[i], self.pending[i] = self.pods.ready, self.pods.total - self.pods.ready
+        self.desired[i] = self.pods.total
+        if result.forecast is not None and result.forecast.rate is not None:
+            self.forecast[i] = result.forecast.rate
+            self.forecast_median[i] = result.forecast.median
+        self.reasons[result.reason] = self.reasons.get(result.reason, 0) + 1
+        return result
+
+    def outcome(self) -> Outcome:
+        """Service and cost over the evaluation window."""
+        scenario, target = self.scenario, self.target
+        d = np.nan_to_num(scenario.demand.values[scenario.eval_start :], nan=0.0)
+        capacity = self.ready * scenario.capacity
+        unserved = np.maximum(0.0, d - capacity)
+        replica_minutes = float((self.ready + self.pending).sum())
+        previous = np.concatenate([[self.initial], self.desired[:-1]])
+        return Outcome(
+            target_utilization=target.target_utilization,
+            predictive=target.forecast.enabled,
+            ready=self.ready,
+            pending=self.pending,
+            desired=self.desired,
+            forecast=self.forecast,
+            forecast_median=self.forecast_median,
+            unserved_fraction=float(unserved.sum() / d.sum()) if d.sum() > 0 else 0.0,
+            underprovisioned_minutes_fraction=float(np.mean(d > capacity)),
+            replica_minutes=replica_minutes,
+            cost_ratio=replica_minutes / scenario.oracle(target.min_replicas),
+            scale_actions=int(np.count_nonzero(self.desired != previous)),
+            reasons=self.reasons,
+        )
+
+
 def simulate(
     scenario: Scenario,
     config: Config,
     *,
     forecaster_factory: Callable[[Target, float], Forecaster] | None = None,
-    on_tick: Callable[[int, float, TargetResult], None] | None = None,
 ) -> Outcome:
     """Run the Reconciler over the evaluation window of `scenario` with `config`'s single target."""
-    target = config.targets[0]
-    demand = scenario.demand.values
-    first = scenario.eval_start
-    t0 = scenario.demand.start + first * STEP_SECONDS
-    initial = max(target.min_replicas, math.ceil(np.nan_to_num(demand[first]) / scenario.capacity - 1e-9))
-    pods = SimulatedPods(target.startup_seconds, ready=initial)
-    scaler = SimulatedScaleTarget(pods, t0)
-    clock = ManualClock(t0)
-    forecasts = ForecastService(config.sync_interval)
-    if forecaster_factory is not None:
-        forecasts.factory = forecaster_factory
-    reconciler = Reconciler(config, TraceMetrics(scenario.demand), scaler, InMemoryEvents(),
-                            Telemetry(CollectorRegistry()), forecasts)
-    jobs = Jobs(reconciler, clock)
-
-    n = scenario.ticks()
-    ready, pending, desired = np.zeros(n), np.zeros(n), np.zeros(n, dtype=int)
-    forecast, forecast_median = np.full(n, np.nan), np.full(n, np.nan)
-    reasons: dict[str, int] = {}
-    next_retrain = t0
-    for i in range(n):
-        now = t0 + i * STEP_SECONDS
-        clock.t = scaler.now = now
-        if target.forecast.enabled and now >= next_retrain:
-            jobs.retrain()
-            next_retrain = now + RETRAIN_EVERY
-        result = jobs.sync()[target.key]
-        pods.advance(now)
-        ready[i], pending[i], desired[i] = pods.ready, pods.total - pods.ready, pods.total
-        if result.forecast is not None and result.forecast.rate is not None:
-            forecast[i] = result.forecast.rate
-            forecast_median[i] = result.forecast.median
-        reasons[result.reason] = reasons.get(result.reason, 0) + 1
-        if on_tick is not None:
-            on_tick(i, now, result)
-
-    d = np.nan_to_num(demand[first:], nan=0.0)
-    capacity = ready * scenario.capacity
-    unserved = np.maximum(0.0, d - capacity)
-    replica_minutes = float((ready + pending).sum())
-    previous = np.concatenate([[initial], desired[:-1]])
-    return Outcome(
-        target_utilization=target.target_utilization,
-        predictive=target.forecast.enabled,
-        ready=ready,
-        pending=pending,
-        desired=desired,
-        forecast=forecast,
-        forecast_median=forecast_median,
-        unserved_fraction=float(unserved.sum() / d.sum()) if d.sum() > 0 else 0.0,
-        underprovisioned_minutes_fraction=float(np.mean(d > capacity)),
-        replica_minutes=replica_minutes,
-        cost_ratio=replica_minutes / scenario.oracle(target.min_replicas),
-        scale_actions=int(np.count_nonzero(desired != previous)),
-        reasons=reasons,
-    )
+    replay = Replay(scenario, config, forecaster_factory)
+    for i in range(scenario.ticks()):
+        replay.step(i)
+    return replay.outcome()

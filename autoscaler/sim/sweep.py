@@ -63,9 +63,10 @@ def run_sweep(
     num_threads: int | None = 1,
     base: Target | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    shared: SharedForecasts | None = None,
 ) -> SweepResult:
     """Simulate every (policy, utilization) pair; one forecaster fit per retrain is shared by all."""
-    shared = SharedForecasts(observed_rates(scenario.demand))
+    shared = shared if shared is not None else SharedForecasts(observed_rates(scenario.demand))
     runs: dict[bool, list[Outcome]] = {False: [], True: []}
     total = 2 * len(utilizations)
     done = 0
