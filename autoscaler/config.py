@@ -11,7 +11,9 @@ limits of HPA v2 `behavior`, so it can be copy-pasted from an existing HPA.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -195,8 +197,6 @@ class Target(_Model):
     @field_validator("name", "namespace")
     @classmethod
     def _dns_name(cls, value: str) -> str:
-        import re
-
         if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", value):
             raise ValueError(f"{value!r} is not a valid Kubernetes name")
         return value
@@ -403,8 +403,31 @@ def parse_config(data: Any, source: str = "config") -> Config:
     return config
 
 
-def load_config_text(text: str, source: str = "config") -> Config:
-    """Parse YAML text into a validated `Config`."""
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(text: str, env: Mapping[str, str], source: str = "config") -> str:
+    """Replace `${NAME}` with the environment variable NAME (e.g. POD_NAMESPACE from the downward API).
+
+    An unset variable is an error naming it and its line; `$${NAME}` stays literal `${NAME}`.
+    """
+    errors = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        for match in _ENV_REF.finditer(line):
+            if match.group(1) not in env and not line[: match.start()].endswith("$"):
+                errors.append(f"line {line_no}: environment variable {match.group(1)} is not set")
+    if errors:
+        raise ConfigError(errors, source)
+
+    def substitute(match: re.Match[str]) -> str:
+        return match.group(0)[1:] if match.group(0).startswith("$$") else env[match.group(1)]
+
+    return re.sub(r"\$?" + _ENV_REF.pattern, substitute, text)
+
+
+def load_config_text(text: str, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
+    """Parse YAML text (after `${VAR}` expansion from `env`, default os.environ) into a validated `Config`."""
+    text = expand_env(text, os.environ if env is None else env, source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

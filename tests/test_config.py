@@ -165,3 +165,20 @@ def test_validate_config_cli_rejects_min_greater_than_max(tmp_path):
 def test_version_flag():
     done = _cli("--version")
     assert done.returncode == 0 and done.stdout.startswith("prescaler ")
+
+
+def test_environment_variables_expand_for_the_sidecar():
+    text = "targets:\n  - name: ${OWNER_NAME}\n    namespace: ${POD_NAMESPACE}\n    capacityPerReplica: 5\n    maxReplicas: 4\n"
+    config = load_config_text(text, env={"OWNER_NAME": "web", "POD_NAMESPACE": "shop"})
+    assert config.targets[0].key == "shop/web"
+
+
+def test_unset_environment_variable_is_named():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("targets:\n  - name: ${OWNER_NAME}\n", env={})
+    assert info.value.errors == ["line 2: environment variable OWNER_NAME is not set"]
+
+
+def test_double_dollar_keeps_a_literal_reference():
+    config = load_config_text("prometheus:\n  headers:\n    X-Env: $${NOT_EXPANDED}\n", env={})
+    assert config.prometheus.headers == {"X-Env": "${NOT_EXPANDED}"}
