@@ -1,0 +1,308 @@
+"""PromQL query templates: safe substitution, and many targets batched into one query.
+
+A target names its request rate with a template such as
+`rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])`. This
+module is pure text processing (no I/O, no client library), so the Prometheus adapter,
+the CLI and the tests share one definition of what a template means:
+
+- Placeholders may only appear in the values of `=` and `=~` label matchers. On
+  substitution a value is escaped for the PromQL string literal and, in `=~` matchers,
+  for the regular expression, so a name holding `"` or `\\` cannot leave its matcher.
+- `QueryTemplate.batch(targets)` turns those matchers into `=~` alternations of every
+  target's value and aggregates `sum by (<their labels>)`, so all targets sharing a
+  template come back in one query. The same query also returns, per group, the time of
+  the newest raw sample of the template's selectors (`timestamp()`), the freshness.
+  `BatchQuery.collect()` maps the answer back to targets by label.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from autoscaler.config import Target
+
+PLACEHOLDER = re.compile(r"\{(namespace|name)\}")
+PART_LABEL = "prescaler_part"
+"""Label that tells the two halves of a batched answer apart."""
+RATE_PART, OBSERVED_PART = "rate", "observed"
+
+_IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_OPERATOR = re.compile(r"=~|!~|!=|=")
+_METRIC_CHAR = re.compile(r"[a-zA-Z0-9_:]")
+_QUOTES = "\"'`"
+_GO_ESCAPE = re.compile(r"\\(?:([abfnrtv\\'\"])|([0-7]{3})|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
+_SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
+
+
+class TemplateError(ValueError):
+    """A query template that cannot be used; the message names the problem and where."""
+
+
+def quote(value: str) -> str:
+    """A double-quoted PromQL string literal holding exactly `value`.
+
+    JSON's escapes (`\\"`, `\\\\`, `\\n`, `\\uXXXX` ...) are a subset of PromQL's (Go's).
+    """
+    return json.dumps(value, ensure_ascii=False)
+
+
+def regex_escape(value: str) -> str:
+    """`value` as a regular expression matching only itself (Go's `regexp.QuoteMeta`)."""
+    return _RE2_META.sub(r"\\\1", value)
+
+
+def unquote(literal: str) -> str:
+    """The value of a PromQL string literal in `"`, `'` or backticks (Go escape rules)."""
+    if len(literal) < 2 or literal[0] not in _QUOTES or literal[-1] != literal[0]:
+        raise TemplateError(f"{literal!r} is not a quoted string")
+    body = literal[1:-1]
+    if literal[0] == "`":
+        return body
+    out = bytearray()
+    pos = 0
+    for match in [*_GO_ESCAPE.finditer(body), None]:
+        plain = body[pos : len(body) if match is None else match.start()]
+        if "\\" in plain:
+            raise TemplateError(f"{literal!r} holds an unknown escape sequence")
+        out += plain.encode()
+        if match is None:
+            break
+        simple, octal, hex_byte, short, long = match.groups()
+        if simple:
+            out += _SIMPLE_ESCAPES.get(simple, simple).encode()
+        elif octal or hex_byte:
+            out.append(int(octal, 8) if octal else int(hex_byte, 16))
+        else:
+            out += chr(int(short or long, 16)).encode()
+        pos = match.end()
+    try:
+        return out.decode()
+    except UnicodeDecodeError:
+        raise TemplateError(f"{literal!r} is not valid UTF-8 once unescaped") from None
+
+
+def _values(target: Target) -> dict[str, str]:
+    return {"namespace": target.namespace, "name": target.name}
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """A label matcher whose value holds placeholders, at `text[start:end]` of its template."""
+
+    label: str
+    op: str
+    pieces: tuple[str, ...]
+    """Literal text and placeholder names, alternating (even indexes are literal)."""
+    start: int
+    end: int
+
+    def expected(self, target: Target) -> str:
+        """The label value (`=`) or the regular expression (`=~`) this matcher holds for `target`."""
+        values = _values(target)
+        escape = regex_escape if self.op == "=~" else str
+        return "".join(escape(values[p]) if i % 2 else p for i, p in enumerate(self.pieces))
+
+
+def _check_regex(matcher: _Matcher) -> None:
+    example = "".join("x" if i % 2 else p for i, p in enumerate(matcher.pieces))
+    try:
+        re.compile(example)
+    except re.error as exc:
+        raise TemplateError(f"label {matcher.label!r}: {example!r} is not a usable regular expression: {exc}") from None
+
+
+def _skip_string(text: str, i: int) -> int:
+    """Index just past the string literal that starts at `text[i]`."""
+    quote_char, j = text[i], i + 1
+    while j < len(text):
+        if text[j] == "\\" and quote_char != "`":
+            j += 2
+            continue
+        if text[j] == quote_char:
+            return j + 1
+        if text[j] == "\n" and quote_char != "`":
+            break
+        j += 1
+    raise TemplateError(f"unterminated string at column {i + 1}")
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _parse_braces(text: str, i: int) -> tuple[list[_Matcher], int]:
+    """The placeholder matchers in the `{...}` that opens at `text[i]`, and the index past `}`."""
+    found: list[_Matcher] = []
+    j = _skip_space(text, i + 1)
+    while j < len(text) and text[j] != "}":
+        label = _IDENT.match(text, j)
+        if not label:
+            raise TemplateError(f"expected a label name at column {j + 1}")
+        op = _OPERATOR.match(text, _skip_space(text, label.end()))
+        if not op:
+            raise TemplateError(f"expected =, !=, =~ or !~ after label {label.group()!r} at column {j + 1}")
+        value_at = _skip_space(text, op.end())
+        if value_at >= len(text) or text[value_at] not in _QUOTES:
+            raise TemplateError(f"expected a quoted value for label {label.group()!r} at column {value_at + 1}")
+        value_end = _skip_string(text, value_at)
+        pieces = tuple(PLACEHOLDER.split(unquote(text[value_at:value_end])))
+        if len(pieces) > 1:
+            if op.group() in ("!=", "!~"):
+                raise TemplateError(
+                    f"label {label.group()!r} uses a placeholder in a negative matcher ({op.group()}), "
+                    "which cannot select a target's series"
+                )
+            matcher = _Matcher(label.group(), op.group(), pieces, j, value_end)
+            if matcher.op == "=~":
+                _check_regex(matcher)
+            found.append(matcher)
+        j = _skip_space(text, value_end)
+        if j < len(text) and text[j] == ",":
+            j = _skip_space(text, j + 1)
+        elif j < len(text) and text[j] != "}":
+            raise TemplateError(f"expected ',' or '}}' at column {j + 1}")
+    if j >= len(text):
+        raise TemplateError(f"unclosed '{{' at column {i + 1}")
+    return found, j + 1
+
+
+def _selector_start(text: str, brace: int) -> int:
+    """Where the vector selector whose `{` is at `brace` starts (its metric name, if any)."""
+    i = brace
+    while i > 0 and text[i - 1].isspace():
+        i -= 1
+    name_end = i
+    while i > 0 and _METRIC_CHAR.match(text[i - 1]):
+        i -= 1
+    return i if i < name_end and not text[i].isdigit() else brace
+
+
+@dataclass(frozen=True)
+class QueryTemplate:
+    """A parsed request-rate template: where its placeholders are and how to fill them."""
+
+    text: str
+    matchers: tuple[_Matcher, ...]
+    selectors: tuple[tuple[int, int], ...]
+    """Spans of the vector selectors (metric name and braces) that hold placeholders."""
+    comments: tuple[tuple[int, int], ...]
+    """Spans of `#` comments, left out when the template is filled in (a comment would swallow a closing parenthesis)."""
+
+    @classmethod
+    def parse(cls, text: str) -> QueryTemplate:
+        """Parse a template; raises `TemplateError` when a placeholder is not in an `=`/`=~` matcher value."""
+        matchers: list[_Matcher] = []
+        selectors: list[tuple[int, int]] = []
+        comments: list[tuple[int, int]] = []
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if char in _QUOTES:
+                i = _skip_string(text, i)
+            elif char == "#":
+                newline = text.find("\n", i)
+                comments.append((i, len(text) if newline < 0 else newline))
+                i = comments[-1][1]
+            elif char == "{":
+                found, end = _parse_braces(text, i)
+                if found:
+                    matchers.extend(found)
+                    selectors.append((_selector_start(text, i), end))
+                i = end
+            else:
+                i += 1
+        for match in PLACEHOLDER.finditer(text):
+            spans = [(m.start, m.end) for m in matchers] + comments
+            if not any(start <= match.start() < end for start, end in spans):
+                raise TemplateError(
+                    f"placeholder {match.group()} at column {match.start() + 1} is not in a label matcher value"
+                )
+        if not matchers:
+            raise TemplateError("no label matcher holds a {name} or {namespace} placeholder")
+        return cls(text, tuple(matchers), tuple(selectors), tuple(comments))
+
+    @property
+    def group_labels(self) -> tuple[str, ...]:
+        """Labels that tell targets apart in a batched answer: those of the placeholder matchers."""
+        return tuple(dict.fromkeys(m.label for m in self.matchers))
+
+    def render(self, target: Target) -> str:
+        """The template filled in for one target."""
+        return self._fill(0, len(self.text), lambda m: f"{m.label}{m.op}{quote(m.expected(target))}")
+
+    def batch(self, targets: Sequence[Target]) -> BatchQuery:
+        """One query answering the rate and freshness of every target in `targets`."""
+
+        def alternation(m: _Matcher) -> str:
+            expected = sorted({m.expected(t) for t in targets})
+            regexes = [regex_escape(e) for e in expected] if m.op == "=" else [f"(?:{e})" for e in expected]
+            return f"{m.label}=~{quote('|'.join(regexes))}"
+
+        by = ", ".join(self.group_labels)
+        rates = f"sum by ({by}) ({self._fill(0, len(self.text), alternation)})"
+        stamps = " or ".join(f"timestamp({self._fill(s, e, alternation)})" for s, e in self.selectors)
+        query = (
+            f'label_replace({rates}, "{PART_LABEL}", "{RATE_PART}", "", "")'
+            f' or label_replace(max by ({by}) ({stamps}), "{PART_LABEL}", "{OBSERVED_PART}", "", "")'
+        )
+        return BatchQuery(query, self, tuple(targets))
+
+    def _fill(self, start: int, end: int, replace: Callable[[_Matcher], str]) -> str:
+        edits = sorted([(m.start, m.end, replace(m)) for m in self.matchers] + [(s, e, "") for s, e in self.comments])
+        out, pos = [], start
+        for edit_start, edit_end, new in edits:
+            if start <= edit_start and edit_end <= end:
+                out += [self.text[pos:edit_start], new]
+                pos = edit_end
+        out.append(self.text[pos:end])
+        return "".join(out)
+
+
+@dataclass
+class Collected:
+    """A batched answer mapped back to targets (keyed by `Target.key`)."""
+
+    rates: dict[str, float] = field(default_factory=dict)
+    """Sum of the target's rate groups."""
+    observed: dict[str, float] = field(default_factory=dict)
+    """Time of the target's newest raw sample."""
+    unlabelled: set[str] = field(default_factory=set)
+    """Grouping labels that some answered series lack (the template aggregated them away)."""
+
+
+@dataclass(frozen=True)
+class BatchQuery:
+    """The PromQL of a batched rate query and how to split its answer back to targets."""
+
+    query: str
+    template: QueryTemplate
+    targets: tuple[Target, ...]
+
+    def collect(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
+        """Assign each answered `(labels, value)` to the targets whose matchers select it."""
+        equal = [m for m in self.template.matchers if m.op == "="]
+        regex = [m for m in self.template.matchers if m.op == "=~"]
+        index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]] = {}
+        for t in self.targets:
+            key = tuple(m.expected(t) for m in equal)
+            index.setdefault(key, []).append((t, [re.compile(m.expected(t)) for m in regex]))
+        out = Collected()
+        for labels, value in series:
+            absent = [label for label in self.template.group_labels if label not in labels]
+            if absent:
+                out.unlabelled.update(absent)
+                continue
+            part = labels.get(PART_LABEL)
+            for target, patterns in index.get(tuple(labels[m.label] for m in equal), []):
+                if all(p.fullmatch(labels[m.label]) for p, m in zip(patterns, regex, strict=True)):
+                    if part == RATE_PART:
+                        out.rates[target.key] = out.rates.get(target.key, 0.0) + value
+                    elif part == OBSERVED_PART:
+                        out.observed[target.key] = max(out.observed.get(target.key, value), value)
+        return out
