@@ -1,0 +1,326 @@
+"""Prometheus as the `MetricsSource`: batched current rates, chunked history, honest gaps.
+
+The scheduler asks for the current rate of every target each cycle and for weeks of
+history at each retrain. At 200+ services per cluster this must stay cheap, and a rate
+that Prometheus does not have must be reported as missing, never as zero.
+
+- `current_rates`: one instant query per distinct query template, at `time=now`, for all
+  targets sharing it (`autoscaler.promql.QueryTemplate.batch`). The answer is split back
+  by label; a target with no series is missing. Freshness (`observed_at`) is the time of
+  the newest raw sample of the template's selectors, read with PromQL `timestamp()` in the
+  same query; Prometheus only sees raw samples within its lookback window (5 min by
+  default), so a rate without one, or older than `prometheus.staleAfter`, is missing.
+- `history` / `query_bins`: `query_range` on a regular grid, at most 11,000 points per
+  request (Prometheus's limit per series), chunks laid end to end so no point is fetched
+  twice. The value of the bin starting at `t` is the query evaluated at `t + step`: the
+  rate over the step that starts at `t`, the convention of `Series` and trace CSVs.
+  Absent points (stale or never scraped) and NaN answers are gaps (NaN).
+- Every request has a timeout. Connection errors, timeouts, 5xx and 429 are retried with
+  exponential backoff (`prometheus.retries`, `prometheus.retryBackoff`); any other 4xx
+  (bad PromQL, auth, tenant) is a config error naming the query, raised at once.
+  `current_rates` never raises: every failure becomes a missing sample with its reason.
+- Connection: `prometheus.url` plus `pathPrefix`, a bearer token file re-read whenever it
+  changes, a CA bundle or `insecureSkipVerify`, and extra headers such as X-Scope-OrgID.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlparse
+
+import numpy as np
+import requests
+from prometheus_api_client import PrometheusConnect
+from urllib3.util.retry import Retry
+
+from autoscaler.config import PrometheusSettings, Target
+from autoscaler.promql import Collected, QueryTemplate, TemplateError
+from autoscaler.protocols import RateSample
+from forecasting.series import STEP_SECONDS, Series
+
+log = logging.getLogger(__name__)
+
+MAX_POINTS_PER_REQUEST = 11_000
+"""Prometheus refuses range queries of more than 11,000 points per series."""
+
+_T = TypeVar("_T")
+
+
+class PrometheusError(RuntimeError):
+    """Prometheus gave no usable answer; the message names the query and the cause."""
+
+
+class PrometheusConfigError(PrometheusError):
+    """The request is wrong (HTTP 4xx, or a template that cannot be filled in): never retried."""
+
+
+class PrometheusUnavailable(PrometheusError):
+    """No answer after every retry (connection errors, timeouts, 5xx, 429)."""
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _HTTPStatusError(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+def _detail(response: requests.Response) -> str:
+    try:
+        body = response.json()
+        return f"{body['errorType']}: {body['error']}"
+    except (ValueError, KeyError, TypeError):
+        return response.text.strip()[:300] or str(response.reason)
+
+
+class _Session(requests.Session):
+    """The session prometheus-api-client runs on: form-encoded POST bodies, typed HTTP errors.
+
+    The client (0.7) puts query parameters in the URL even for POST. A batched query for
+    hundreds of targets is tens of kilobytes, past the URL limits of common proxies, so
+    they go in the body, as the Prometheus API allows. The client also reports every
+    non-200 answer as one exception type with the status only in its text; the status is
+    checked here instead, so 4xx and 5xx can be told apart.
+    """
+
+    def request(self, method: str, url: str, params: Any = None, data: Any = None, **kwargs: Any) -> requests.Response:
+        if method.upper() == "POST" and data is None:
+            params, data = None, params
+        response = super().request(method, url, params=params, data=data, **kwargs)
+        if response.status_code >= 400:
+            raise _HTTPStatusError(response.status_code, _detail(response))
+        return response
+
+
+class _BearerTokenFile(requests.auth.AuthBase):
+    """`Authorization: Bearer <token>` from a file, re-read whenever the file changes (rotation)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._stamp: tuple[int, int, int] | None = None
+        self._token = ""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        try:
+            stat = os.stat(self.path)
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            if stamp != self._stamp:
+                self._token = Path(self.path).read_text(encoding="utf-8").strip()
+                self._stamp = stamp
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PrometheusConfigError(f"prometheus.bearerTokenFile: cannot read {self.path}: {exc}") from None
+        if not self._token:
+            raise PrometheusConfigError(f"prometheus.bearerTokenFile: {self.path} is empty")
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+@lru_cache(maxsize=1024)
+def _parse_template(text: str) -> QueryTemplate:
+    return QueryTemplate.parse(text)
+
+
+def _template(text: str) -> QueryTemplate:
+    try:
+        return _parse_template(text)
+    except TemplateError as exc:
+        raise PrometheusConfigError(f"query template {text!r}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class BinnedRange:
+    """The answer to a range query on a regular grid; `values[i]` is the bin `[times[i], times[i] + step)`."""
+
+    times: np.ndarray
+    step: int
+    series: list[tuple[dict[str, str], np.ndarray]]
+    """Each answered series: its labels and its values (NaN where it has no point)."""
+
+
+class PrometheusMetrics:
+    """A `MetricsSource` over the Prometheus HTTP API (or Thanos, Mimir, Cortex)."""
+
+    def __init__(self, settings: PrometheusSettings) -> None:
+        parsed = urlparse(settings.url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise PrometheusConfigError(f"prometheus.url: {settings.url!r} is not an http(s) URL")
+        if settings.timeout <= 0:
+            raise PrometheusConfigError(f"prometheus.timeout: must be greater than 0s, got {settings.timeout:g}s")
+        prefix = settings.path_prefix.strip("/")
+        self.settings = settings
+        self.url = settings.url.rstrip("/") + (f"/{prefix}" if prefix else "")
+        session = _Session()
+        session.verify = False if settings.insecure_skip_verify else (settings.ca_file or True)
+        self._client = PrometheusConnect(
+            url=self.url,
+            headers=dict(settings.headers),
+            retry=Retry(total=0),
+            session=session,
+            timeout=settings.timeout,
+            method="POST",
+            auth=_BearerTokenFile(settings.bearer_token_file) if settings.bearer_token_file else None,
+        )
+
+    def close(self) -> None:
+        """Release the HTTP connection pool."""
+        self._client.close()
+
+    # --- current rates ---------------------------------------------------------------
+
+    def current_rates(self, targets: Sequence[Target], now: float) -> dict[str, RateSample]:
+        """The rate of every target at `now`: one query per distinct template; never raises."""
+        groups: dict[str, list[Target]] = {}
+        for target in targets:
+            groups.setdefault(target.query, []).append(target)
+        out: dict[str, RateSample] = {}
+        for text, members in groups.items():
+            out.update(self._group_rates(text, members, now))
+        return out
+
+    def _group_rates(self, text: str, members: list[Target], now: float) -> dict[str, RateSample]:
+        try:
+            template = _template(text)
+            batch = template.batch(members)
+            what = f"query template {text!r} (batched for {len(members)} target(s))"
+            answer = self._call(what, lambda: self._client.custom_query(batch.query, params={"time": now}))
+            collected = batch.collect(_instant_values(answer, what))
+        except PrometheusError as exc:
+            return {t.key: RateSample(None, None, str(exc)) for t in members}
+        return {t.key: self._sample(template, t, collected, now) for t in members}
+
+    def _sample(self, template: QueryTemplate, target: Target, found: Collected, now: float) -> RateSample:
+        rate, observed = found.rates.get(target.key), found.observed.get(target.key)
+        if rate is None:
+            why = f"no series matched {template.render(target)!r} at {_iso(now)}"
+            if found.unlabelled:
+                why += (
+                    f"; the answer lacks label(s) {', '.join(sorted(found.unlabelled))}: the template must keep "
+                    "the labels its placeholders match (no outer aggregation)"
+                )
+            return RateSample(None, observed, why)
+        if not math.isfinite(rate):
+            return RateSample(None, observed, f"{template.render(target)!r} returned {rate} at {_iso(now)}")
+        if observed is None:
+            return RateSample(
+                None, None, f"stale: no raw sample of {template.render(target)!r} within Prometheus's lookback before {_iso(now)}"
+            )
+        if now - observed > self.settings.stale_after:
+            return RateSample(
+                None,
+                observed,
+                f"stale: newest sample at {_iso(observed)} is {now - observed:.0f}s old "
+                f"(prometheus.staleAfter is {self.settings.stale_after:g}s)",
+            )
+        return RateSample(rate, observed)
+
+    # --- history ---------------------------------------------------------------------
+
+    def history(self, target: Target, start: float, end: float) -> Series:
+        """The target's rate on a 1-minute grid over [start, end), gaps as NaN.
+
+        Raises `PrometheusError` (naming the query) when Prometheus cannot answer.
+        """
+        query = f"sum({_template(target.query).render(target)})"
+        found = self.query_bins(query, start, end, STEP_SECONDS)
+        values = found.series[0][1] if found.series else np.full(len(found.times), np.nan)
+        return Series(start - start % STEP_SECONDS, values)
+
+    def query_bins(self, query: str, start: float, end: float, step: int) -> BinnedRange:
+        """Every series of `query` over [start, end) in bins of `step` seconds (a whole number).
+
+        The grid starts at `start` rounded down to a multiple of `step`. Requests are
+        chunked to at most 11,000 points. Raises `PrometheusError` naming the query.
+        """
+        first = start - start % step
+        count = max(0, int((end - first) // step))
+        times = first + step * np.arange(count, dtype=np.float64)
+        found: dict[tuple[tuple[str, str], ...], tuple[dict[str, str], np.ndarray]] = {}
+        chunks = range(0, count, MAX_POINTS_PER_REQUEST)
+        for number, lo in enumerate(chunks, start=1):
+            hi = min(count, lo + MAX_POINTS_PER_REQUEST)
+            first_eval, last_eval = first + step * (lo + 1), first + step * hi
+            what = f"range query {query!r} over [{_iso(times[lo])}, {_iso(first + step * hi)}) step {step}s"
+            if len(chunks) > 1:
+                what += f" (chunk {number}/{len(chunks)})"
+            answer = self._call(
+                what,
+                lambda a=first_eval, b=last_eval: self._client.custom_query_range(
+                    query, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), str(step)
+                ),
+            )
+            for labels, stamps, values in _range_values(answer, what):
+                key = tuple(sorted(labels.items()))
+                grid = found.setdefault(key, (labels, np.full(count, np.nan)))[1]
+                index = np.rint((stamps - first) / step).astype(np.int64) - 1
+                keep = (index >= lo) & (index < hi)
+                grid[index[keep]] = np.where(np.isfinite(values[keep]), values[keep], np.nan)
+        return BinnedRange(times, step, list(found.values()))
+
+    # --- transport -------------------------------------------------------------------
+
+    def _call(self, what: str, request: Callable[[], _T]) -> _T:
+        attempts = self.settings.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return request()
+            except _HTTPStatusError as exc:
+                if exc.status < 500 and exc.status != 429:
+                    raise PrometheusConfigError(f"Prometheus rejected {what}: {exc}") from None
+                cause = str(exc)
+            except requests.exceptions.SSLError as exc:
+                raise PrometheusUnavailable(f"TLS failure talking to {self.url} for {what}: {exc}") from None
+            except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+                cause = f"{type(exc).__name__}: {_reason(exc)}"
+            except requests.exceptions.JSONDecodeError as exc:
+                raise PrometheusError(f"Prometheus at {self.url} sent no JSON for {what}: {exc}") from None
+            except requests.RequestException as exc:
+                raise PrometheusError(f"request to {self.url} for {what} failed: {exc}") from None
+            except (KeyError, TypeError) as exc:
+                raise PrometheusError(f"Prometheus at {self.url} sent an unusable answer for {what}: {exc!r}") from None
+            if attempt < attempts:
+                delay = self.settings.retry_backoff * 2 ** (attempt - 1)
+                log.warning(
+                    "Prometheus at %s did not answer %s (%s); retry %d/%d in %.3gs",
+                    self.url, what, cause, attempt, attempts - 1, delay,
+                )
+                time.sleep(delay)
+        raise PrometheusUnavailable(f"Prometheus at {self.url} gave no answer to {what} after {attempts} attempt(s): {cause}")
+
+
+def _reason(exc: requests.RequestException) -> str:
+    """The innermost cause of a requests error, without urllib3's 'Max retries exceeded' wrapping."""
+    inner = exc.args[0] if exc.args else exc
+    return str(getattr(inner, "reason", None) or inner)
+
+
+def _instant_values(answer: Any, what: str) -> list[tuple[Mapping[str, str], float]]:
+    try:
+        return [(item["metric"], float(item["value"][1])) for item in answer]
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise PrometheusError(f"unusable answer to {what}: {exc!r}") from None
+
+
+def _range_values(answer: Any, what: str) -> list[tuple[dict[str, str], np.ndarray, np.ndarray]]:
+    try:
+        out = []
+        for item in answer:
+            points = item["values"]
+            stamps = np.fromiter((p[0] for p in points), np.float64, len(points))
+            values = np.array([p[1] for p in points], dtype=np.float64)
+            out.append((dict(item["metric"]), stamps, values))
+        return out
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise PrometheusError(f"unusable answer to {what}: {exc!r}") from None
