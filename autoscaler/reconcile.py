@@ -102,6 +102,7 @@ class Reconciler:
         *,
         can_write: Callable[[], bool] = lambda: True,
         read_only: bool = False,
+        force_dry_run: bool = False,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.config = config
@@ -112,6 +113,7 @@ class Reconciler:
         self.forecasts = forecasts if forecasts is not None else ForecastService(config.sync_interval)
         self.can_write = can_write
         self.read_only = read_only
+        self.force_dry_run = force_dry_run
         self.timer = timer
         self.memory: dict[str, _TargetMemory] = {}
         self.last_results: dict[str, TargetResult] = {}
@@ -249,7 +251,7 @@ class Reconciler:
         return result
 
     def _may_write(self, target: Target) -> bool:
-        return not (self.read_only or self.config.dry_run or target.mode == "dryRun")
+        return not (self.read_only or self.force_dry_run or self.config.dry_run or target.mode == "dryRun")
 
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
 
 from autoscaler.config import Config, ConfigError, load_config_text
 from autoscaler.protocols import Clock
@@ -70,6 +71,8 @@ class Jobs:
     on_sync: Callable[[dict[str, TargetResult]], None] | None = None
     synced_once: threading.Event = field(default_factory=threading.Event)
     last_config_error: ConfigError | None = None
+    scheduler: BaseScheduler | None = None
+    """When set, a reload that changes an interval reschedules the job."""
 
     def sync(self) -> dict[str, TargetResult]:
         results = self.reconciler.sync(self.clock.now())
@@ -102,10 +105,13 @@ class Jobs:
         old = self.reconciler.config
         removed = self.reconciler.apply_config(config)
         log.info("config reloaded", extra={"targets": len(config.targets), "removed": [t.key for t in removed]})
-        if config.retrain_interval != old.retrain_interval or {t.key for t in config.targets} - {
-            t.key for t in old.targets
-        }:
-            self.retrain()
+        if self.scheduler is not None:
+            for job_id, attr in (("sync", "sync_interval"), ("retrain", "retrain_interval"),
+                                 ("reload", "config_reload_interval")):
+                if getattr(config, attr) != getattr(old, attr) and self.scheduler.get_job(job_id):
+                    self.scheduler.reschedule_job(job_id, trigger="interval", seconds=getattr(config, attr))
+        if {t.key for t in config.targets} - {t.key for t in old.targets}:
+            self.retrain()  # new targets need their history and a model now, not in an hour
         return True
 
 

@@ -53,11 +53,18 @@ class Scenario:
         finite = demand.values[np.isfinite(demand.values)]
         if len(finite) == 0 or np.percentile(finite, 99) <= 0:
             raise SimulationError("trace has no positive demand to size capacity from")
-        days = len(demand) / 1440.0
+        return cls.from_rates(demand, float(np.percentile(finite, 99)) / peak_replicas)
+
+    @classmethod
+    def from_rates(cls, per_second: Series, capacity: float) -> Scenario:
+        """A measured rate history with a known capacity per replica (`whatif` on a real target)."""
+        days = len(per_second) / 1440.0
         if days < 3:
             raise SimulationError(f"trace covers {days:.1f} days; the simulator needs at least 3")
-        eval_start = 7 * 1440 if days >= 21 else len(demand) // 3
-        return cls(demand, float(np.percentile(finite, 99)) / peak_replicas, eval_start)
+        if not np.isfinite(per_second.values).any():
+            raise SimulationError("the series has no data")
+        eval_start = 7 * 1440 if days >= 21 else len(per_second) // 3
+        return cls(per_second, capacity, eval_start)
 
     def ticks(self) -> int:
         return len(self.demand) - self.eval_start

@@ -1,0 +1,197 @@
+"""`prescaler run`, `recommend` and `whatif`: the controller against a real cluster and Prometheus.
+
+- `run` is the in-cluster process: probes, metrics, leader election and the scheduled
+  sync/retrain/reload jobs until SIGTERM.
+- `recommend` runs one read-only cycle and prints what it would do.
+- `whatif` pulls one target's history from Prometheus and replays it through the
+  simulator with the target's own bounds, capacity and behavior.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from autoscaler.config import Config, ConfigError
+from autoscaler.reconcile import TargetResult
+from autoscaler.runner import ConfigWatcher
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run_p = subparsers.add_parser("run", help="run the controller (in-cluster, or against a kubeconfig)")
+    _common(run_p)
+    run_p.add_argument("--dry-run", action="store_true", help="never write a workload's spec, whatever the config says")
+    run_p.add_argument("--config-map", metavar="NAMESPACE/NAME",
+                       help="read config.yaml from this ConfigMap through the API instead of --config")
+    run_p.add_argument("--log-level", default="INFO")
+    run_p.set_defaults(func=run)
+
+    rec_p = subparsers.add_parser("recommend", help="one read-only cycle: what would be recommended now")
+    _common(rec_p)
+    rec_p.add_argument("--output", choices=["table", "json"], default="table")
+    rec_p.set_defaults(func=recommend)
+
+    what_p = subparsers.add_parser("whatif", help="replay a target's Prometheus history through the simulator")
+    what_p.add_argument("--config", required=False, help="config file")
+    what_p.add_argument("--target", required=True, metavar="NAMESPACE/NAME")
+    what_p.add_argument("--days", type=float, default=14.0, help="days of history to pull (default 14)")
+    what_p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    what_p.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")
+    what_p.set_defaults(func=whatif)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="config file (e.g. the mounted ConfigMap /etc/prescaler/config.yaml)")
+    parser.add_argument("--kubeconfig", help="kubeconfig for laptop use (default: in-cluster, then ~/.kube/config)")
+
+
+def _print_errors(source: str, errors: list[str]) -> None:
+    print(f"{source}: {len(errors)} error(s)", file=sys.stderr)
+    for line in errors:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _initial(watcher: ConfigWatcher) -> Config:
+    config = watcher.poll()
+    assert config is not None  # the first poll always returns the content or raises
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    from autoscaler import logs
+    from autoscaler.app import Controller
+
+    logs.configure(args.log_level)
+    if bool(args.config) == bool(args.config_map):
+        print("give exactly one of --config FILE or --config-map NAMESPACE/NAME", file=sys.stderr)
+        return 2
+    if args.config_map:
+        from autoscaler.adapters.kube_client import KubeApi, build_api_client
+        from autoscaler.adapters.kube_configmap import configmap_reader
+
+        namespace, _, name = args.config_map.partition("/")
+        reader = configmap_reader(KubeApi(build_api_client(args.kubeconfig)), namespace, name)
+        watcher = ConfigWatcher(f"configmap {args.config_map}", reader)
+    else:
+        watcher = ConfigWatcher.for_file(args.config)
+    try:
+        config = _initial(watcher)
+    except ConfigError as exc:
+        _print_errors(exc.source, exc.errors)
+        return 2
+    controller = Controller.build(config, watcher=watcher, kubeconfig=args.kubeconfig, force_dry_run=args.dry_run)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    controller.run_until(stop)
+    return 0
+
+
+def _load(path: str | None) -> Config | int:
+    if not path:
+        print("--config FILE is required", file=sys.stderr)
+        return 2
+    try:
+        return _initial(ConfigWatcher.for_file(path))
+    except ConfigError as exc:
+        _print_errors(exc.source, exc.errors)
+        return 2
+
+
+def recommendation_rows(results: dict[str, TargetResult]) -> list[dict]:
+    """One JSON-ready object per target, in config order."""
+    rows = []
+    for result in results.values():
+        t, state = result.target, result.state
+        rows.append({
+            "namespace": t.namespace,
+            "name": t.name,
+            "currentReplicas": None if state is None else state.replicas,
+            "readyReplicas": None if state is None else state.ready_replicas,
+            "observedRate": None if result.observed is None else result.observed.value,
+            "forecast": None if result.forecast is None else result.forecast.rate,
+            "recommendedReplicas": result.recommended,
+            "reason": result.reason,
+        })
+    return rows
+
+
+def print_recommendations(rows: list[dict], console: Console) -> None:
+    table = Table(title="prescaler recommend (read-only)")
+    for name in ("target", "current", "ready", "observed/s", "forecast/s", "recommended", "reason"):
+        table.add_column(name, justify="left" if name in ("target", "reason") else "right")
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3g}"
+
+    for r in rows:
+        table.add_row(f"{r['namespace']}/{r['name']}", num(r["currentReplicas"]), num(r["readyReplicas"]),
+                      num(r["observedRate"]), num(r["forecast"]), num(r["recommendedReplicas"]), r["reason"])
+    console.print(table)
+
+
+def recommend(args: argparse.Namespace) -> int:
+    from autoscaler.app import Controller
+
+    config = _load(args.config)
+    if isinstance(config, int):
+        return config
+    controller = Controller.build(config, kubeconfig=args.kubeconfig, read_only=True)
+    try:
+        rows = recommendation_rows(controller.recommend_once())
+    finally:
+        controller.metrics.close()
+    if args.output == "json":
+        sys.stdout.write(json.dumps(rows) + "\n")
+    else:
+        print_recommendations(rows, Console())
+    return 0
+
+
+def whatif(args: argparse.Namespace) -> int:
+    from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
+    from autoscaler.cli.simulate import print_result
+    from autoscaler.sim.engine import Scenario, SimulationError
+    from autoscaler.sim.report import write_report
+    from autoscaler.sim.sweep import run_sweep
+
+    config = _load(args.config)
+    if isinstance(config, int):
+        return config
+    matches = [t for t in config.targets if t.key == args.target]
+    if not matches:
+        known = ", ".join(t.key for t in config.targets) or "none"
+        print(f"--target {args.target!r} is not in the config (targets: {known})", file=sys.stderr)
+        return 2
+    target = matches[0]
+    metrics = PrometheusMetrics(config.prometheus)
+    now = time.time()
+    try:
+        history = metrics.history(target, now - args.days * 86400, now)
+        scenario = Scenario.from_rates(history, target.capacity_per_replica)
+    except PrometheusError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SimulationError as exc:
+        print(f"error: {target.key}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        metrics.close()
+    result = run_sweep(target.key, scenario, startup_seconds=target.startup_seconds,
+                       quantile=target.forecast.quantile, model=target.forecast.model.type,
+                       num_threads=target.forecast.model.num_threads, base=target)
+    if args.report is not None:
+        write_report(result, args.report)
+    if args.json:
+        sys.stdout.write(json.dumps(result.to_json()) + "\n")
+    else:
+        print_result(result, Console())
+    return 0
