@@ -33,6 +33,8 @@ _IDENT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _OPERATOR = re.compile(r"=~|!~|!=|=")
 _METRIC_CHAR = re.compile(r"[a-zA-Z0-9_:]")
 _QUOTES = "\"'`"
+_KEYWORDS = frozenset({"and", "or", "unless", "atan2", "bool", "by", "without", "on", "ignoring", "offset"})
+"""Words that can stand before a `{` without being its metric name."""
 _GO_ESCAPE = re.compile(r"\\(?:([abfnrtv\\'\"])|([0-7]{3})|x([0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 _RE2_META = re.compile(r"([\\.+*?()|\[\]{}^$])")
@@ -105,6 +107,15 @@ class _Matcher:
         values = _values(target)
         escape = regex_escape if self.op == "=~" else str
         return "".join(escape(values[p]) if i % 2 else p for i, p in enumerate(self.pieces))
+
+
+@dataclass(frozen=True)
+class _Selector:
+    """A vector selector holding placeholders: its span (metric name and braces) and its matchers."""
+
+    start: int
+    end: int
+    matchers: tuple[_Matcher, ...]
 
 
 def _check_regex(matcher: _Matcher) -> None:
@@ -180,7 +191,9 @@ def _selector_start(text: str, brace: int) -> int:
     name_end = i
     while i > 0 and _METRIC_CHAR.match(text[i - 1]):
         i -= 1
-    return i if i < name_end and not text[i].isdigit() else brace
+    if i == name_end or text[i].isdigit() or text[i:name_end] in _KEYWORDS:
+        return brace
+    return i
 
 
 @dataclass(frozen=True)
@@ -188,17 +201,15 @@ class QueryTemplate:
     """A parsed request-rate template: where its placeholders are and how to fill them."""
 
     text: str
-    matchers: tuple[_Matcher, ...]
-    selectors: tuple[tuple[int, int], ...]
-    """Spans of the vector selectors (metric name and braces) that hold placeholders."""
+    selectors: tuple[_Selector, ...]
+    """The vector selectors that hold placeholders, in order."""
     comments: tuple[tuple[int, int], ...]
     """Spans of `#` comments, left out when the template is filled in (a comment would swallow a closing parenthesis)."""
 
     @classmethod
     def parse(cls, text: str) -> QueryTemplate:
         """Parse a template; raises `TemplateError` when a placeholder is not in an `=`/`=~` matcher value."""
-        matchers: list[_Matcher] = []
-        selectors: list[tuple[int, int]] = []
+        selectors: list[_Selector] = []
         comments: list[tuple[int, int]] = []
         i = 0
         while i < len(text):
@@ -212,20 +223,24 @@ class QueryTemplate:
             elif char == "{":
                 found, end = _parse_braces(text, i)
                 if found:
-                    matchers.extend(found)
-                    selectors.append((_selector_start(text, i), end))
+                    selectors.append(_Selector(_selector_start(text, i), end, tuple(found)))
                 i = end
             else:
                 i += 1
         for match in PLACEHOLDER.finditer(text):
-            spans = [(m.start, m.end) for m in matchers] + comments
+            spans = [(m.start, m.end) for sel in selectors for m in sel.matchers] + comments
             if not any(start <= match.start() < end for start, end in spans):
                 raise TemplateError(
                     f"placeholder {match.group()} at column {match.start() + 1} is not in a label matcher value"
                 )
-        if not matchers:
+        if not selectors:
             raise TemplateError("no label matcher holds a {name} or {namespace} placeholder")
-        return cls(text, tuple(matchers), tuple(selectors), tuple(comments))
+        return cls(text, tuple(selectors), tuple(comments))
+
+    @property
+    def matchers(self) -> tuple[_Matcher, ...]:
+        """Every matcher that holds a placeholder."""
+        return tuple(m for sel in self.selectors for m in sel.matchers)
 
     @property
     def group_labels(self) -> tuple[str, ...]:
@@ -246,7 +261,7 @@ class QueryTemplate:
 
         by = ", ".join(self.group_labels)
         rates = f"sum by ({by}) ({self._fill(0, len(self.text), alternation)})"
-        stamps = " or ".join(f"timestamp({self._fill(s, e, alternation)})" for s, e in self.selectors)
+        stamps = " or ".join(f"timestamp({self._fill(sel.start, sel.end, alternation)})" for sel in self.selectors)
         query = (
             f'label_replace({rates}, "{PART_LABEL}", "{RATE_PART}", "", "")'
             f' or label_replace(max by ({by}) ({stamps}), "{PART_LABEL}", "{OBSERVED_PART}", "", "")'
@@ -285,24 +300,51 @@ class BatchQuery:
     targets: tuple[Target, ...]
 
     def collect(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
-        """Assign each answered `(labels, value)` to the targets whose matchers select it."""
-        equal = [m for m in self.template.matchers if m.op == "="]
-        regex = [m for m in self.template.matchers if m.op == "=~"]
-        index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]] = {}
-        for t in self.targets:
-            key = tuple(m.expected(t) for m in equal)
-            index.setdefault(key, []).append((t, [re.compile(m.expected(t)) for m in regex]))
+        """Assign each answered `(labels, value)` to the targets that one of the template's selectors picks."""
+        pickers = [_Picker.build(sel, self.targets) for sel in self.template.selectors]
         out = Collected()
         for labels, value in series:
-            absent = [label for label in self.template.group_labels if label not in labels]
-            if absent:
-                out.unlabelled.update(absent)
-                continue
+            owners: dict[str, Target] = {}
+            labelled = False
+            for picker in pickers:
+                if all(m.label in labels for m in picker.selector.matchers):
+                    labelled = True
+                    owners.update((t.key, t) for t in picker.pick(labels))
+            if not labelled:
+                out.unlabelled.update(label for label in self.template.group_labels if label not in labels)
             part = labels.get(PART_LABEL)
-            for target, patterns in index.get(tuple(labels[m.label] for m in equal), []):
-                if all(p.fullmatch(labels[m.label]) for p, m in zip(patterns, regex, strict=True)):
-                    if part == RATE_PART:
-                        out.rates[target.key] = out.rates.get(target.key, 0.0) + value
-                    elif part == OBSERVED_PART:
-                        out.observed[target.key] = max(out.observed.get(target.key, value), value)
+            for key in owners:
+                if part == RATE_PART:
+                    out.rates[key] = out.rates.get(key, 0.0) + value
+                elif part == OBSERVED_PART:
+                    out.observed[key] = max(out.observed.get(key, value), value)
         return out
+
+
+@dataclass(frozen=True)
+class _Picker:
+    """The targets of one selector, indexed by the values of its `=` matchers."""
+
+    selector: _Selector
+    equal: tuple[_Matcher, ...]
+    regex: tuple[_Matcher, ...]
+    index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]]
+
+    @classmethod
+    def build(cls, selector: _Selector, targets: Sequence[Target]) -> _Picker:
+        equal = tuple(m for m in selector.matchers if m.op == "=")
+        regex = tuple(m for m in selector.matchers if m.op == "=~")
+        index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]] = {}
+        for t in targets:
+            key = tuple(m.expected(t) for m in equal)
+            index.setdefault(key, []).append((t, [re.compile(m.expected(t)) for m in regex]))
+        return cls(selector, equal, regex, index)
+
+    def pick(self, labels: Mapping[str, str]) -> list[Target]:
+        """The targets whose matchers in this selector all accept `labels`."""
+        candidates = self.index.get(tuple(labels[m.label] for m in self.equal), [])
+        return [
+            t
+            for t, patterns in candidates
+            if all(p.fullmatch(labels[m.label]) for p, m in zip(patterns, self.regex, strict=True))
+        ]

@@ -106,3 +106,18 @@ def test_a_nan_answer_is_missing(dataset):
     sample = PrometheusMetrics(dataset.settings()).current_rates([ledger], now=now)[ledger.key]
     assert sample.value is None and "returned nan" in sample.error
     assert math.isfinite(dataset.counts[minute])
+
+
+def test_a_template_with_two_selectors_sums_both_and_takes_freshness_from_either(dataset, sent):
+    pods = 'rate(http_requests_total{{namespace="{{namespace}}", deployment="{{name}}", pod="{{name}}-{n}"}}[2m])'
+    two = target("shop", "web", query=f"{pods.format(n=0)} or {pods.format(n=1)}")
+    sample = PrometheusMetrics(dataset.settings()).current_rates([two], now=dataset.end)[two.key]
+    assert sample.value == pytest.approx(last_rate(dataset, "shop/web"), rel=1e-9)
+    assert sample.observed_at == dataset.end - 30
+    assert sent[0][1]["query"].count("timestamp(") == 2
+
+
+def test_a_template_that_aggregates_its_labels_away_says_so(dataset):
+    summed = target("shop", "web", query='sum(rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m]))')
+    sample = PrometheusMetrics(dataset.settings()).current_rates([summed], now=dataset.end)[summed.key]
+    assert sample.missing and "lacks label(s) deployment, namespace" in sample.error

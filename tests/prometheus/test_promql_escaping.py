@@ -59,6 +59,13 @@ def test_templates_that_cannot_be_filled_safely_are_rejected(template, problem):
         QueryTemplate.parse(template)
 
 
+def test_a_keyword_before_a_selector_is_not_taken_for_its_metric_name():
+    template = QueryTemplate.parse('rate(a{x="{name}"}[1m]) or {__name__="b", x="{name}"} unless c {x="{name}"}')
+    assert [template.text[sel.start : sel.end] for sel in template.selectors] == [
+        'a{x="{name}"}', '{__name__="b", x="{name}"}', 'c {x="{name}"}'
+    ]
+
+
 def test_comments_and_other_quotes_are_understood():
     template = QueryTemplate.parse("sum by (pod) (rate(x{pod=~'{name}-[0-9]+', ns=`{namespace}`}[5m])) # {name}")
     assert template.group_labels == ("pod", "ns")
