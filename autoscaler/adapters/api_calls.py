@@ -1,0 +1,67 @@
+"""Every Kubernetes API call Prescaler makes, declared in one place: the source of its RBAC.
+
+Each request the adapters send goes through `KubeApi.call` with one of these constants,
+so this tuple is the complete list of (API group, resource, verb) the controller needs.
+The Helm chart's Role/ClusterRole is derived from `API_CALLS`, and the emulator tests
+check every request they observe against it (and that each declared call is used).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ApiCall(NamedTuple):
+    """One RBAC rule's worth of access: `verb` on `resource` (with subresource) in API `group`."""
+
+    group: str
+    resource: str
+    verb: str
+
+    def describe(self, namespace: str | None, name: str | None = None) -> str:
+        """e.g. `patch deployments/scale (apps) shop/web`, for error messages."""
+        group = f" ({self.group})" if self.group else ""
+        where = "/".join(part for part in (namespace, name) if part)
+        return f"{self.verb} {self.resource}{group} {where}".rstrip()
+
+
+GET_DEPLOYMENT = ApiCall("apps", "deployments", "get")
+PATCH_DEPLOYMENT = ApiCall("apps", "deployments", "patch")  # the recommendation annotation only
+GET_DEPLOYMENT_SCALE = ApiCall("apps", "deployments/scale", "get")
+PATCH_DEPLOYMENT_SCALE = ApiCall("apps", "deployments/scale", "patch")
+GET_STATEFULSET = ApiCall("apps", "statefulsets", "get")
+PATCH_STATEFULSET = ApiCall("apps", "statefulsets", "patch")  # the recommendation annotation only
+GET_STATEFULSET_SCALE = ApiCall("apps", "statefulsets/scale", "get")
+PATCH_STATEFULSET_SCALE = ApiCall("apps", "statefulsets/scale", "patch")
+LIST_HPAS = ApiCall("autoscaling", "horizontalpodautoscalers", "list")
+GET_HPA = ApiCall("autoscaling", "horizontalpodautoscalers", "get")
+PATCH_HPA = ApiCall("autoscaling", "horizontalpodautoscalers", "patch")
+LIST_SCALED_OBJECTS = ApiCall("keda.sh", "scaledobjects", "list")
+CREATE_EVENT = ApiCall("", "events", "create")
+PATCH_EVENT = ApiCall("", "events", "patch")
+GET_CONFIGMAP = ApiCall("", "configmaps", "get")
+GET_LEASE = ApiCall("coordination.k8s.io", "leases", "get")
+CREATE_LEASE = ApiCall("coordination.k8s.io", "leases", "create")
+UPDATE_LEASE = ApiCall("coordination.k8s.io", "leases", "update")
+
+API_CALLS: tuple[ApiCall, ...] = (
+    GET_DEPLOYMENT,
+    PATCH_DEPLOYMENT,
+    GET_DEPLOYMENT_SCALE,
+    PATCH_DEPLOYMENT_SCALE,
+    GET_STATEFULSET,
+    PATCH_STATEFULSET,
+    GET_STATEFULSET_SCALE,
+    PATCH_STATEFULSET_SCALE,
+    LIST_HPAS,
+    GET_HPA,
+    PATCH_HPA,
+    LIST_SCALED_OBJECTS,
+    CREATE_EVENT,
+    PATCH_EVENT,
+    GET_CONFIGMAP,
+    GET_LEASE,
+    CREATE_LEASE,
+    UPDATE_LEASE,
+)
+"""All of them; RBAC = this tuple (ConfigMap and Lease rules can be narrowed to their resourceNames)."""
