@@ -1,0 +1,284 @@
+"""`ScaleTarget` over the Kubernetes API: the scale subresource, HPAs and KEDA ScaledObjects.
+
+This is the only code that changes a workload's size in a cluster, so it keeps three
+promises the Reconciler relies on:
+
+- A write is made against what was read: `read` records the resourceVersion of the
+  scale subresource (and, in hpaFloor mode, of the HPA) and `write` sends it back, so a
+  write after someone else's change gets 409 (`WriteConflict`) and the Reconciler
+  re-reads and decides again. Each read can back at most one write.
+- Another autoscaler is reported: an HPA or ScaledObject whose scaleTargetRef names the
+  workload comes back as `ScaleState.conflicting_autoscaler` (the Reconciler refuses to
+  write in `replicas` mode). HPA and ScaledObject lists are fetched once per namespace
+  and cached briefly, so 500 targets do not cost 500 lists per cycle.
+- hpaFloor only ever touches the HPA's `minReplicas` (within [1, maxReplicas]); the first
+  raise records the original in the `prescaler.io/original-min-replicas` annotation, and
+  `release` puts it back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from autoscaler.adapters.api_calls import (
+    GET_DEPLOYMENT,
+    GET_DEPLOYMENT_SCALE,
+    GET_HPA,
+    GET_STATEFULSET,
+    GET_STATEFULSET_SCALE,
+    LIST_HPAS,
+    LIST_SCALED_OBJECTS,
+    PATCH_DEPLOYMENT_SCALE,
+    PATCH_HPA,
+    PATCH_STATEFULSET_SCALE,
+    ApiCall,
+)
+from autoscaler.adapters.kube_client import KubeApi
+from autoscaler.config import Target
+from autoscaler.protocols import ScaleState, TargetGone, WriteConflict
+
+log = logging.getLogger(__name__)
+
+ORIGINAL_MIN_ANNOTATION = "prescaler.io/original-min-replicas"
+MERGE_PATCH = "application/merge-patch+json"
+HPA = "HorizontalPodAutoscaler"
+SCALED_OBJECT = "ScaledObject"
+RELEASE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class WorkloadCalls:
+    """The calls and AppsV1Api methods for one workload kind."""
+
+    get: ApiCall
+    get_scale: ApiCall
+    patch_scale: ApiCall
+    read_method: str
+    read_scale_method: str
+    patch_scale_method: str
+
+
+WORKLOADS = {
+    "Deployment": WorkloadCalls(
+        GET_DEPLOYMENT, GET_DEPLOYMENT_SCALE, PATCH_DEPLOYMENT_SCALE,
+        "read_namespaced_deployment", "read_namespaced_deployment_scale", "patch_namespaced_deployment_scale",
+    ),
+    "StatefulSet": WorkloadCalls(
+        GET_STATEFULSET, GET_STATEFULSET_SCALE, PATCH_STATEFULSET_SCALE,
+        "read_namespaced_stateful_set", "read_namespaced_stateful_set_scale", "patch_namespaced_stateful_set_scale",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Autoscaler:
+    """An HPA or ScaledObject and the workload it scales (HPA fields are unused for ScaledObjects)."""
+
+    kind: str
+    name: str
+    target_kind: str
+    target_name: str
+    resource_version: str = ""
+    min_replicas: int = 1
+    max_replicas: int = 0
+    original_min: str | None = None
+    """Our annotation: the HPA's minReplicas before hpaFloor first changed it."""
+
+    def scales(self, target: Target) -> bool:
+        return (self.target_kind, self.target_name) == (target.kind, target.name)
+
+    def __str__(self) -> str:
+        return f"{self.kind}/{self.name}"
+
+
+def _hpa_of(item) -> Autoscaler:
+    ref, meta = item.spec.scale_target_ref, item.metadata
+    return Autoscaler(
+        HPA, meta.name, ref.kind, ref.name, meta.resource_version or "",
+        item.spec.min_replicas if item.spec.min_replicas is not None else 1,  # the API defaults it to 1
+        item.spec.max_replicas, (meta.annotations or {}).get(ORIGINAL_MIN_ANNOTATION),
+    )
+
+
+@dataclass(frozen=True)
+class _Read:
+    """What a write must be checked against: the versions seen by the last read."""
+
+    scale_version: str
+    hpa: Autoscaler | None
+
+
+class KubernetesScaleTarget:
+    """Reads replicas through the scale subresource; writes in the target's mode.
+
+    `autoscaler_cache_seconds` bounds how stale the per-namespace HPA/ScaledObject lists
+    may be (keep it below the sync interval: an HPA created on a managed target is then
+    seen by the next cycle). In hpaFloor mode the HPA itself is always read fresh.
+    """
+
+    def __init__(
+        self,
+        api: KubeApi,
+        *,
+        autoscaler_cache_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.cache_seconds = autoscaler_cache_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._reads: dict[str, _Read] = {}
+        self._autoscalers: dict[str, tuple[float, list[Autoscaler]]] = {}
+        self._namespace_locks: dict[str, threading.Lock] = {}
+
+    # --- ScaleTarget -----------------------------------------------------------------
+
+    def read(self, target: Target) -> ScaleState:
+        calls, ns, name = WORKLOADS[target.kind], target.namespace, target.name
+        scale = self.api.call(calls.get_scale, ns, name, getattr(self.api.apps, calls.read_scale_method), name, ns)
+        workload = self.api.call(calls.get, ns, name, getattr(self.api.apps, calls.read_method), name, ns)
+        ready = (workload.status.ready_replicas if workload.status else None) or 0
+        others = [a for a in self.autoscalers_in(ns) if a.scales(target)]
+        hpa = None
+        if target.mode == "hpaFloor":
+            listed = next((a for a in others if a.kind == HPA), None)
+            hpa = None if listed is None else self._get_hpa(ns, listed.name)
+        with self._lock:
+            self._reads[target.key] = _Read(scale.metadata.resource_version or "", hpa)
+        return ScaleState(
+            replicas=(scale.spec.replicas or 0) if scale.spec else 0,
+            ready_replicas=ready,
+            conflicting_autoscaler=str(others[0]) if others else None,
+            hpa_min_replicas=None if hpa is None else hpa.min_replicas,
+        )
+
+    def write(self, target: Target, replicas: int) -> None:
+        with self._lock:
+            seen = self._reads.pop(target.key, None)
+        if seen is None:
+            raise WriteConflict(f"{target.kind} {target.key}: nothing read to write against; read it again")
+        if target.mode == "replicas":
+            self._patch_scale(target, replicas, seen.scale_version)
+        elif target.mode == "hpaFloor":
+            self._raise_floor(target, replicas, seen.hpa)
+        else:
+            raise ValueError(f"{target.kind} {target.key} is in {target.mode} mode: refusing to write")
+
+    def release(self, target: Target) -> None:
+        """Restore the original minReplicas of the HPA hpaFloor changed (other modes changed nothing to undo)."""
+        with self._lock:
+            self._reads.pop(target.key, None)
+        if target.mode != "hpaFloor":
+            return
+        for _ in range(RELEASE_ATTEMPTS):
+            self._forget_autoscalers(target.namespace)
+            hpa = next(
+                (a for a in self.autoscalers_in(target.namespace)
+                 if a.kind == HPA and a.scales(target) and a.original_min is not None),
+                None,
+            )
+            if hpa is None:
+                return
+            try:
+                original = int(hpa.original_min)
+            except ValueError:
+                raise ValueError(
+                    f"{hpa} in {target.namespace}: annotation {ORIGINAL_MIN_ANNOTATION}={hpa.original_min!r} "
+                    "is not an integer; cannot restore minReplicas"
+                ) from None
+            body = {
+                "metadata": {"resourceVersion": hpa.resource_version, "annotations": {ORIGINAL_MIN_ANNOTATION: None}},
+                "spec": {"minReplicas": original},
+            }
+            try:
+                self._patch_hpa(target.namespace, hpa.name, body)
+            except WriteConflict:
+                continue  # changed since listed (e.g. the HPA controller's status update): list again
+            log.info("restored %s minReplicas=%d for %s", hpa, original, target.key, extra={"target": target.key})
+            return
+        raise WriteConflict(f"{HPA} for {target.kind} {target.key} kept changing while restoring its minReplicas")
+
+    # --- autoscalers -----------------------------------------------------------------
+
+    def autoscalers_in(self, namespace: str) -> list[Autoscaler]:
+        """ScaledObjects, then HPAs, in `namespace` (cached for `autoscaler_cache_seconds`).
+
+        One thread lists a namespace while the others targeting it wait for the answer.
+        """
+        with self._lock:
+            lock = self._namespace_locks.setdefault(namespace, threading.Lock())
+        with lock:
+            cached = self._autoscalers.get(namespace)
+            if cached is not None and self.clock() - cached[0] < self.cache_seconds:
+                return cached[1]
+            fetched_at = self.clock()
+            found = self._list_scaled_objects(namespace) + self._list_hpas(namespace)
+            self._autoscalers[namespace] = (fetched_at, found)
+            return found
+
+    def _forget_autoscalers(self, namespace: str) -> None:
+        with self._lock:
+            self._autoscalers.pop(namespace, None)
+
+    def _list_hpas(self, namespace: str) -> list[Autoscaler]:
+        listing = self.api.call(
+            LIST_HPAS, namespace, None, self.api.autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace
+        )
+        return [_hpa_of(item) for item in listing.items]
+
+    def _list_scaled_objects(self, namespace: str) -> list[Autoscaler]:
+        try:
+            listing = self.api.call(
+                LIST_SCALED_OBJECTS, namespace, None,
+                self.api.custom.list_namespaced_custom_object, "keda.sh", "v1alpha1", namespace, "scaledobjects",
+            )
+        except TargetGone:  # the KEDA CRD is not installed: nothing can conflict
+            return []
+        found = []
+        for item in listing.get("items", []):
+            ref = item.get("spec", {}).get("scaleTargetRef", {})
+            found.append(Autoscaler(SCALED_OBJECT, item["metadata"]["name"], ref.get("kind") or "Deployment",
+                                    ref.get("name", "")))
+        return found
+
+    def _get_hpa(self, namespace: str, name: str) -> Autoscaler:
+        try:
+            item = self.api.call(
+                GET_HPA, namespace, name, self.api.autoscaling.read_namespaced_horizontal_pod_autoscaler, name, namespace
+            )
+        except TargetGone:
+            self._forget_autoscalers(namespace)
+            raise
+        return _hpa_of(item)
+
+    # --- writes ----------------------------------------------------------------------
+
+    def _patch_scale(self, target: Target, replicas: int, resource_version: str) -> None:
+        calls, ns, name = WORKLOADS[target.kind], target.namespace, target.name
+        body = {"metadata": {"resourceVersion": resource_version}, "spec": {"replicas": replicas}}
+        self.api.call(
+            calls.patch_scale, ns, name, getattr(self.api.apps, calls.patch_scale_method), name, ns, body,
+            _content_type=MERGE_PATCH,
+        )
+
+    def _raise_floor(self, target: Target, replicas: int, hpa: Autoscaler | None) -> None:
+        if hpa is None:
+            raise TargetGone(f"no {HPA} scales {target.kind} {target.key}, which is in hpaFloor mode")
+        floor = max(1, min(replicas, hpa.max_replicas))
+        if floor != replicas:
+            log.warning("%s floor for %s clamped to [1, maxReplicas=%d]: %d instead of %d",
+                        hpa, target.key, hpa.max_replicas, floor, replicas, extra={"target": target.key})
+        metadata: dict = {"resourceVersion": hpa.resource_version}
+        if hpa.original_min is None:
+            metadata["annotations"] = {ORIGINAL_MIN_ANNOTATION: str(hpa.min_replicas)}
+        self._patch_hpa(target.namespace, hpa.name, {"metadata": metadata, "spec": {"minReplicas": floor}})
+
+    def _patch_hpa(self, namespace: str, name: str, body: dict) -> None:
+        self.api.call(
+            PATCH_HPA, namespace, name, self.api.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+            name, namespace, body, _content_type=MERGE_PATCH,
+        )
