@@ -9,7 +9,7 @@ without Prometheus, Kubernetes or a wall clock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -60,6 +60,8 @@ class ScaleState:
     """e.g. 'HorizontalPodAutoscaler/web' when another autoscaler targets the object."""
     hpa_min_replicas: int | None = None
     """The HPA's current minReplicas, in hpaFloor mode."""
+    hpa_max_replicas: int | None = None
+    """The HPA's maxReplicas, in hpaFloor mode: the floor can never be raised above it."""
 
 
 class WriteConflict(Exception):
@@ -192,9 +194,10 @@ class InMemoryScaleTarget:
         if target.key not in self.states:
             raise TargetGone(target.key)
         old = self.states[target.key]
-        self.states[target.key] = ScaleState(
-            replicas, min(old.ready_replicas, replicas), old.conflicting_autoscaler, old.hpa_min_replicas
-        )
+        if target.mode == "hpaFloor":
+            self.states[target.key] = replace(old, hpa_min_replicas=replicas)
+        else:
+            self.states[target.key] = replace(old, replicas=replicas, ready_replicas=min(old.ready_replicas, replicas))
         self.writes.append((target.key, replicas))
 
     def release(self, target: Target) -> None:

@@ -81,6 +81,7 @@ class _TargetMemory:
     history: ScaleHistory = field(default_factory=ScaleHistory)
     observed: ObservedRates | None = None
     last_event: tuple[int, str, str] | None = None
+    last_annotation: dict | None = None
     pending_median: dict[int, float] = field(default_factory=dict)
 
 
@@ -126,14 +127,17 @@ class Reconciler:
         A removed target is released (hpaFloor restores the HPA's original minReplicas)
         and forgotten; nothing is scaled on its way out.
         """
-        kept = {t.key for t in config.targets}
+        kept = {t.key: t for t in config.targets}
         removed = [t for t in self.config.targets if t.key not in kept]
-        for target in removed:
+        left_floor = [t for t in self.config.targets
+                      if t.key in kept and t.mode == "hpaFloor" and kept[t.key].mode != "hpaFloor"]
+        for target in removed + left_floor:
             if not self.read_only and self.can_write():
                 try:
-                    self.scaler.release(target)
+                    self.scaler.release(target)  # hpaFloor: put the HPA's own minReplicas back
                 except Exception as exc:
                     log.warning("release failed", extra={"target": target.key, "error": repr(exc)})
+        for target in removed:
             self.memory.pop(target.key, None)
             self.last_results.pop(target.key, None)
             self.telemetry.forget(target.namespace, target.name)
@@ -256,18 +260,23 @@ class Reconciler:
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
     ) -> str:
-        if target.mode == "replicas" and state.conflicting_autoscaler:
-            return Action.CONFLICTING_AUTOSCALER
-        applied = state.hpa_min_replicas if target.mode == "hpaFloor" else state.replicas
-        if decision.replicas == applied:
+        conflict = state.conflicting_autoscaler
+        if conflict and (target.mode == "replicas" or (target.mode == "hpaFloor" and conflict.startswith("ScaledObject"))):
+            return Action.CONFLICTING_AUTOSCALER  # never fight another autoscaler (a KEDA-owned HPA included)
+        if target.mode == "hpaFloor":
+            wanted = decision.replicas if state.hpa_max_replicas is None else min(decision.replicas, state.hpa_max_replicas)
+            applied = state.hpa_min_replicas
+        else:
+            wanted, applied = decision.replicas, state.replicas
+        if wanted == applied:
             return Action.UNCHANGED
         if not self._may_write(target):
             return Action.DRY_RUN
         if not self.can_write():  # checked right before the write: a lost lease never writes
             return Action.STANDBY
-        self.scaler.write(target, decision.replicas)
+        self.scaler.write(target, wanted)
         if target.mode == "replicas":
-            mem.history = record_scale(mem.history, policy, now, state.replicas, decision.replicas)
+            mem.history = record_scale(mem.history, policy, now, state.replicas, wanted)
         self.telemetry.writes.labels(target.namespace, target.name).inc()
         return Action.SCALED
 
@@ -312,7 +321,7 @@ class Reconciler:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
         if result.decision is not None and self.config.annotate and not self.read_only and self.can_write():
-            self._annotate(result, now)
+            self._annotate(result, mem, now)
         signature = (result.recommended if result.recommended is not None else -1, result.action, result.reason)
         if signature != mem.last_event and not self.read_only and self.can_write():
             mem.last_event = signature
@@ -325,18 +334,25 @@ class Reconciler:
             except Exception as exc:
                 log.warning("event emit failed", extra={"target": t.key, "error": repr(exc)})
 
-    def _annotate(self, result: TargetResult, now: float) -> None:
+    def _annotate(self, result: TargetResult, mem: _TargetMemory, now: float) -> None:
+        """Patch the recommendation annotation when anything but its timestamp changed (each patch bumps resourceVersion)."""
         decision = result.decision
         payload = {
             "replicas": decision.replicas,
             "reason": result.reason,
             "action": result.action,
-            "observedRate": decision.inputs.observed_rate,
-            "forecastRate": decision.inputs.forecast_rate,
-            "timestamp": now,
+            "observedRate": _rounded(decision.inputs.observed_rate),
+            "forecastRate": _rounded(decision.inputs.forecast_rate),
         }
+        if payload == mem.last_annotation:
+            return
         try:
-            self.events.annotate(result.target, payload)
+            self.events.annotate(result.target, {**payload, "timestamp": now})
+            mem.last_annotation = payload
         except Exception as exc:
             log.warning("annotation failed", extra={"target": result.target.key, "error": repr(exc)})
 
+
+def _rounded(rate: float | None) -> float | None:
+    """Rates to 3 significant digits, so noise alone does not rewrite the annotation."""
+    return None if rate is None else float(f"{rate:.3g}")

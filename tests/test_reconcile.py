@@ -257,3 +257,40 @@ def test_reload_keeps_last_good_config_and_reports(tmp_path):
     path.unlink()
     assert jobs.reload() is False and "cannot read" in events.events[-1][2]
     assert rec.config.targets[0].max_replicas == 50
+
+
+def test_leaving_hpa_floor_mode_restores_the_hpa():
+    rec, metrics, scaler, _ = build(config(target={"mode": "hpaFloor"}))
+    rec.apply_config(config(target={"mode": "replicas"}))
+    assert scaler.released == ["shop/web"]
+    assert [t.mode for t in rec.config.targets] == ["replicas"]  # still managed, in its new mode
+
+
+def test_hpa_floor_never_fights_keda():
+    rec, metrics, scaler, _ = build(config(target={"mode": "hpaFloor"}))
+    scaler.states["shop/web"] = ScaleState(5, 5, "ScaledObject/web", hpa_min_replicas=2, hpa_max_replicas=20)
+    metrics.set_rate("shop/web", 120.0, T0)
+    assert rec.sync(T0)["shop/web"].action == Action.CONFLICTING_AUTOSCALER
+    assert scaler.writes == []
+
+
+def test_hpa_floor_is_capped_at_the_hpa_max_and_not_rewritten():
+    rec, metrics, scaler, _ = build(config(target={"mode": "hpaFloor"}))
+    scaler.states["shop/web"] = ScaleState(5, 5, "HorizontalPodAutoscaler/web", hpa_min_replicas=2, hpa_max_replicas=8)
+    metrics.set_rate("shop/web", 120.0, T0)
+    assert rec.sync(T0)["shop/web"].action == Action.SCALED
+    metrics.set_rate("shop/web", 120.0, T0 + 60)
+    assert rec.sync(T0 + 60)["shop/web"].action == Action.UNCHANGED
+    assert scaler.writes == [("shop/web", 8)]
+    assert scaler.states["shop/web"].replicas == 5  # hpaFloor never touches the workload's spec
+
+
+def test_annotation_is_rewritten_only_when_the_recommendation_changes():
+    rec, metrics, _, events = build(config(dryRun=True))
+    patches = []
+    real = events.annotate
+    events.annotate = lambda target, rec_: (patches.append(rec_), real(target, rec_))
+    for i in range(3):
+        metrics.set_rate("shop/web", 120.0, T0 + 60 * i)
+        rec.sync(T0 + 60 * i)
+    assert len(patches) == 1 and patches[0]["timestamp"] == T0

@@ -154,6 +154,7 @@ class KubernetesScaleTarget:
             ready_replicas=ready,
             conflicting_autoscaler=str(others[0]) if others else None,
             hpa_min_replicas=None if hpa is None else hpa.min_replicas,
+            hpa_max_replicas=None if hpa is None else hpa.max_replicas,
         )
 
     def write(self, target: Target, replicas: int) -> None:
