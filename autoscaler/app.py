@@ -19,7 +19,7 @@ from autoscaler.adapters.kube_client import KubeApi, build_api_client
 from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.adapters.prometheus import PrometheusMetrics
+from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
 from autoscaler.config import Config
 from autoscaler.http import Probes, serve
 from autoscaler.reconcile import Reconciler
@@ -79,7 +79,22 @@ class Controller:
             force_dry_run=force_dry_run,
         )
         jobs = Jobs(reconciler, WallClock(), watcher)
-        return cls(reconciler, jobs, elector, metrics)
+        controller = cls(reconciler, jobs, elector, metrics)
+        jobs.on_config = controller.reconnect_prometheus
+        return controller
+
+    def reconnect_prometheus(self, old: Config, new: Config) -> None:
+        """A reload that changes `prometheus:` takes effect at once: swap in a new adapter."""
+        if new.prometheus == old.prometheus:
+            return
+        try:
+            metrics = PrometheusMetrics(new.prometheus)
+        except PrometheusError as exc:
+            log.error("new prometheus settings unusable; keeping the old connection", extra={"error": str(exc)})
+            return
+        previous, self.metrics = self.metrics, metrics
+        self.reconciler.metrics = metrics
+        previous.close()
 
     def recommend_once(self) -> dict:
         """Retrain on the configured history, then run one read-only cycle."""

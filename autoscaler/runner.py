@@ -73,6 +73,8 @@ class Jobs:
     last_config_error: ConfigError | None = None
     scheduler: BaseScheduler | None = None
     """When set, a reload that changes an interval reschedules the job."""
+    on_config: Callable[[Config, Config], None] | None = None
+    """Called with (old, new) after a new config is applied, to rebuild adapters whose settings changed."""
 
     def sync(self) -> dict[str, TargetResult]:
         results = self.reconciler.sync(self.clock.now())
@@ -104,6 +106,8 @@ class Jobs:
         telemetry.config_valid.set(1)
         old = self.reconciler.config
         removed = self.reconciler.apply_config(config)
+        if self.on_config is not None:
+            self.on_config(old, config)
         log.info("config reloaded", extra={"targets": len(config.targets), "removed": [t.key for t in removed]})
         if self.scheduler is not None:
             for job_id, attr in (("sync", "sync_interval"), ("retrain", "retrain_interval"),

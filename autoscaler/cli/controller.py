@@ -157,7 +157,7 @@ def recommend(args: argparse.Namespace) -> int:
 
 
 def whatif(args: argparse.Namespace) -> int:
-    from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
+    from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusError, PrometheusMetrics
     from autoscaler.cli.simulate import print_result
     from autoscaler.sim.engine import Scenario, SimulationError
     from autoscaler.sim.report import write_report
@@ -172,11 +172,18 @@ def whatif(args: argparse.Namespace) -> int:
         print(f"--target {args.target!r} is not in the config (targets: {known})", file=sys.stderr)
         return 2
     target = matches[0]
-    metrics = PrometheusMetrics(config.prometheus)
+    try:
+        metrics = PrometheusMetrics(config.prometheus)
+    except PrometheusConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     now = time.time()
     try:
         history = metrics.history(target, now - args.days * 86400, now)
         scenario = Scenario.from_rates(history, target.capacity_per_replica)
+    except PrometheusConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except PrometheusError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
