@@ -1,0 +1,149 @@
+"""The assembled controller: real Prometheus, the Kubernetes API emulator, the real CLI wiring.
+
+`Controller.build` picks the production adapters; these tests only swap the wall clock
+for a fixed one at the end of the backfilled data, so the answers do not depend on how
+long the session has run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from k8s_emulator import KubernetesEmulator, wait_until
+from prometheus_client import CollectorRegistry
+from prometheus_server import free_port
+
+from autoscaler.app import Controller
+from autoscaler.cli.controller import recommendation_rows
+from autoscaler.config import parse_config
+from autoscaler.decision import Reason
+from autoscaler.protocols import ManualClock
+from autoscaler.runner import ConfigWatcher
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config_data(url: str, **overrides) -> dict:
+    data = {
+        "prometheus": {"url": url, "staleAfter": "1h", "retries": 1},
+        "dryRun": True,
+        "leaderElection": {"enabled": False},
+        "metrics": {"port": free_port(), "bindAddress": "127.0.0.1"},
+        "targets": [
+            {"name": "web", "namespace": "shop", "capacityPerReplica": 0.5, "maxReplicas": 40,
+             "forecast": {"model": {"type": "seasonalNaive"}}},
+            {"name": "api", "namespace": "shop", "capacityPerReplica": 0.5, "maxReplicas": 40,
+             "forecast": {"enabled": False}},
+        ],
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def emulator():
+    with KubernetesEmulator() as emu:
+        emu.add_workload("shop", "web", replicas=3)
+        emu.add_workload("shop", "api", replicas=2)
+        emu.set_ready("shop", "web", 3)
+        yield emu
+
+
+def build(dataset, emulator, tmp_path, **overrides) -> Controller:
+    kubeconfig = str(emulator.write_kubeconfig(tmp_path / "kubeconfig"))
+    config = parse_config(config_data(dataset.url, **overrides))
+    controller = Controller.build(config, kubeconfig=kubeconfig, registry=CollectorRegistry())
+    controller.jobs.clock = ManualClock(dataset.end)
+    return controller
+
+
+def test_one_cycle_recommends_from_real_rates_and_writes_no_spec(dataset, emulator, tmp_path):
+    controller = build(dataset, emulator, tmp_path)
+    results = controller.recommend_once()
+    rows = {f"{r['namespace']}/{r['name']}": r for r in recommendation_rows(results)}
+    web = rows["shop/web"]
+    expected_rate = dataset.expected["shop/web"][-1] / 60  # the last minute's requests, per second
+    assert web["observedRate"] == pytest.approx(expected_rate, rel=1e-9)
+    assert (web["currentReplicas"], web["readyReplicas"]) == (3, 3)
+    assert web["forecast"] is not None and web["recommendedReplicas"] >= 1
+    assert results["shop/api"].decision.proposal_reason == Reason.REACTIVE_FALLBACK  # forecasting disabled
+    assert results["shop/web"].decision.proposal_reason in (Reason.FORECAST, Reason.REACTIVE_FLOOR,
+                                                            Reason.WITHIN_TOLERANCE)
+    assert emulator.replicas("shop", "web") == 3 and emulator.replicas("shop", "api") == 2
+    assert emulator.writes("deployments/scale") == []
+    annotation = json.loads(emulator.get("deployments", "shop", "web")["metadata"]["annotations"]["prescaler.io/recommendation"])
+    assert annotation["replicas"] == web["recommendedReplicas"]
+    assert emulator.events("shop"), "a recommendation change emits an Event"
+    controller.metrics.close()
+
+
+def test_live_mode_scales_through_the_scale_subresource(dataset, emulator, tmp_path):
+    controller = build(dataset, emulator, tmp_path, dryRun=False)
+    results = controller.jobs.sync()
+    web = results["shop/web"]
+    assert web.recommended != 3
+    assert emulator.replicas("shop", "web") == web.recommended
+    controller.metrics.close()
+
+
+def test_run_serves_probes_and_metrics_until_stopped(dataset, emulator, tmp_path):
+    config_file = tmp_path / "config.yaml"
+    data = config_data(dataset.url)
+    config_file.write_text(yaml.safe_dump(data))
+    watcher = ConfigWatcher.for_file(config_file)
+    controller = Controller.build(watcher.poll(), watcher=watcher,
+                                  kubeconfig=str(emulator.write_kubeconfig(tmp_path / "kubeconfig")),
+                                  registry=CollectorRegistry())
+    controller.jobs.clock = ManualClock(dataset.end)
+    stop = threading.Event()
+    runner = threading.Thread(target=controller.run_until, args=(stop,))
+    runner.start()
+    base = f"http://127.0.0.1:{data['metrics']['port']}"
+    try:
+        assert wait_until(lambda: _status(base + "/readyz") == 200, timeout=30)
+        assert _status(base + "/healthz") == 200
+        body = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+        for family in ("prescaler_observed_requests_per_second", "prescaler_recommended_replicas",
+                       "prescaler_current_replicas", "prescaler_decision_reason_info",
+                       "prescaler_forecast_requests_per_second", "prescaler_reconcile_duration_seconds",
+                       "prescaler_quality_gate_open", "prescaler_config_valid"):
+            assert f"\n{family}" in body or body.startswith(family), family
+        assert 'namespace="shop",quantile="0.9"' in body
+        assert dataset.url not in body  # the endpoint exposes no config values
+    finally:
+        stop.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive()
+
+
+def _status(url: str) -> int:
+    try:
+        return urllib.request.urlopen(url, timeout=5).status
+    except OSError as exc:
+        return getattr(exc, "code", 0)
+
+
+def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
+    """Prometheus unreachable: every target is held with MetricsMissing, as JSON, and nothing is written."""
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config_data(f"http://127.0.0.1:{free_port()}")))
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "recommend", "--config", str(config_file),
+         "--kubeconfig", str(emulator.write_kubeconfig(tmp_path / "kubeconfig")), "--output", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [(r["namespace"], r["name"]) for r in rows] == [("shop", "web"), ("shop", "api")]
+    assert set(rows[0]) == {"namespace", "name", "currentReplicas", "readyReplicas", "observedRate", "forecast",
+                            "recommendedReplicas", "reason"}
+    assert [r["reason"] for r in rows] == [Reason.METRICS_MISSING] * 2
+    assert [r["recommendedReplicas"] for r in rows] == [3, 2]
+    assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
