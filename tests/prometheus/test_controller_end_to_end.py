@@ -73,7 +73,7 @@ def test_one_cycle_recommends_from_real_rates_and_writes_no_spec(dataset, emulat
     assert web["observedRate"] == pytest.approx(expected_rate, rel=1e-9)
     assert (web["currentReplicas"], web["readyReplicas"]) == (3, 3)
     assert web["forecast"] is not None and web["recommendedReplicas"] >= 1
-    assert results["shop/api"].decision.proposal_reason == Reason.REACTIVE_FALLBACK  # forecasting disabled
+    assert results["shop/api"].forecast.rate is None and results["shop/api"].forecast.detail == "forecasting disabled"
     assert results["shop/web"].decision.proposal_reason in (Reason.FORECAST, Reason.REACTIVE_FLOOR,
                                                             Reason.WITHIN_TOLERANCE)
     assert emulator.replicas("shop", "web") == 3 and emulator.replicas("shop", "api") == 2
