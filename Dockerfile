@@ -1,0 +1,66 @@
+# syntax=docker/dockerfile:1
+# Prescaler controller image.
+#
+#   docker build -t prescaler:0.1.0 .
+#   docker run --rm prescaler:0.1.0 --help
+#
+# Stage 1 builds the prescaler wheel and collects wheels for its runtime dependencies
+# ([project.dependencies] in pyproject.toml; the dev extras are never installed).
+# Stage 2 installs them offline from those wheels into a fresh slim image: no compiler,
+# no build backend, no tests, no source tree. It runs as a numeric non-root user with a
+# read-only root filesystem in mind: only /tmp needs to be writable (an emptyDir in
+# deploy/base/deployment.yaml). No HEALTHCHECK: Kubernetes probes /healthz and /readyz.
+#
+# The base is pinned to a full Python version (3.11: the interpreter CI tests on). Pin it
+# to a digest as well when you build releases: python:3.11.13-slim-bookworm@sha256:...
+
+FROM python:3.11.13-slim-bookworm AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# Only what the wheel is built from (see .dockerignore).
+COPY pyproject.toml README.md ./
+COPY autoscaler ./autoscaler
+COPY forecasting ./forecasting
+
+# The project wheel plus a wheel for every runtime dependency (all publish manylinux
+# wheels for this platform, so nothing is compiled here either).
+RUN pip wheel --wheel-dir /wheels .
+
+
+FROM python:3.11.13-slim-bookworm AS runtime
+
+LABEL org.opencontainers.image.title="prescaler" \
+      org.opencontainers.image.description="Predictive autoscaler for Kubernetes" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# libgomp1: the OpenMP runtime LightGBM's wheel links against. Nothing else from apt.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
+# Install from the build stage's wheels only (--no-index: no registry at this point),
+# through a bind mount, so the wheels never become a layer of this image.
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links=/wheels prescaler
+
+# The user the manifests run as (runAsUser: 65532). HOME and caches point at /tmp, the
+# one writable mount; bytecode was compiled at install time, so none is written at run time.
+RUN groupadd --system --gid 65532 prescaler \
+    && useradd --system --uid 65532 --gid 65532 --home-dir /tmp --no-create-home \
+       --shell /usr/sbin/nologin prescaler
+ENV HOME=/tmp \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+USER 65532:65532
+WORKDIR /tmp
+
+# /metrics, /healthz, /readyz (config: metrics.port).
+EXPOSE 8080
+
+ENTRYPOINT ["prescaler"]
+CMD ["run", "--config", "/etc/prescaler/config.yaml"]
