@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo lint prometheus bench clean
+.PHONY: test demo lint system-deps clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,20 +14,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The real Prometheus server for the adapter tests (Debian package, installed as root).
-prometheus:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+# Debian packages the tests use: the real Prometheus server (prometheus, promtool) for the
+# adapter tests, shellcheck for deploy/e2e/kind.sh. Installed when missing and running as root.
+SYSTEM_TOOLS := prometheus promtool shellcheck
+system-deps:
+	@missing=""; for tool in $(SYSTEM_TOOLS); do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	[ -z "$$missing" ] || { \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus shellcheck >/dev/null; \
 	  else \
-	    echo "prometheus is not installed: run 'sudo apt-get install -y --no-install-recommends prometheus'" >&2; exit 1; \
+	    echo "missing:$$missing; run 'sudo apt-get install -y --no-install-recommends prometheus shellcheck'" >&2; exit 1; \
 	  fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check autoscaler forecasting tests bench
 	$(BIN)/lint-imports
 
-test: $(STAMP) prometheus lint
+test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
 
 demo: $(STAMP)

@@ -22,9 +22,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_camel
 
 from autoscaler.durations import format_duration, parse_duration
+from autoscaler.promql import QueryTemplate, TemplateError
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
+_OUTER_AGGREGATION = re.compile(
+    r"\s*(?P<op>sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile)\s*"
+    r"(?:by\s*\((?P<by>[^)]*)\))?\s*\(",
+)
 DEFAULT_QUERY = 'rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])'
 
 
@@ -203,9 +208,19 @@ class Target(_Model):
 
     @field_validator("query")
     @classmethod
-    def _query_has_placeholders(cls, value: str) -> str:
+    def _query_is_a_usable_template(cls, value: str) -> str:
         if "{name}" not in value:
             raise ValueError("query must contain the {name} placeholder")
+        try:
+            template = QueryTemplate.parse(value)
+        except TemplateError as exc:
+            raise ValueError(f"query is not a usable template: {exc}") from None
+        outer = _OUTER_AGGREGATION.match(value)
+        if outer and not all(label in (outer.group("by") or "") for label in template.group_labels):
+            raise ValueError(
+                f"query aggregates away the labels {list(template.group_labels)} with {outer.group('op')}(...); "
+                "write the per-series rate: Prescaler adds `sum by (...)` itself"
+            )
         return value
 
     @property
@@ -404,25 +419,36 @@ def parse_config(data: Any, source: str = "config") -> Config:
 
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_COMMENT = re.compile(r"(?:^|\s)#")
 
 
 def expand_env(text: str, env: Mapping[str, str], source: str = "config") -> str:
     """Replace `${NAME}` with the environment variable NAME (e.g. POD_NAMESPACE from the downward API).
 
-    An unset variable is an error naming it and its line; `$${NAME}` stays literal `${NAME}`.
+    An unset variable is an error naming it and its line; `$${NAME}` stays literal
+    `${NAME}`; YAML comments (from a `#` at the start of a line or after a space) are
+    left as they are.
     """
-    errors = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
-        for match in _ENV_REF.finditer(line):
-            if match.group(1) not in env and not line[: match.start()].endswith("$"):
-                errors.append(f"line {line_no}: environment variable {match.group(1)} is not set")
-    if errors:
-        raise ConfigError(errors, source)
+    errors: list[str] = []
 
     def substitute(match: re.Match[str]) -> str:
-        return match.group(0)[1:] if match.group(0).startswith("$$") else env[match.group(1)]
+        if match.group(0).startswith("$$"):
+            return match.group(0)[1:]
+        return env[match.group(1)]
 
-    return re.sub(r"\$?" + _ENV_REF.pattern, substitute, text)
+    lines = []
+    for line_no, line in enumerate(text.splitlines(keepends=True), start=1):
+        comment = _COMMENT.search(line)
+        code, rest = (line[: comment.start()], line[comment.start() :]) if comment else (line, "")
+        missing = [m.group(1) for m in _ENV_REF.finditer(code)
+                   if m.group(1) not in env and not code[: m.start()].endswith("$")]
+        errors += [f"line {line_no}: environment variable {name} is not set" for name in missing]
+        if not missing:
+            code = re.sub(r"\$?" + _ENV_REF.pattern, substitute, code)
+        lines.append(code + rest)
+    if errors:
+        raise ConfigError(errors, source)
+    return "".join(lines)
 
 
 def load_config_text(text: str, source: str = "config", env: Mapping[str, str] | None = None) -> Config:

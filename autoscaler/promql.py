@@ -21,8 +21,10 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from autoscaler.config import Target
+if TYPE_CHECKING:  # config validates templates with this module, so it cannot be imported at run time
+    from autoscaler.config import Target
 
 PLACEHOLDER = re.compile(r"\{(namespace|name)\}")
 PART_LABEL = "prescaler_part"

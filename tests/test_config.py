@@ -182,3 +182,26 @@ def test_unset_environment_variable_is_named():
 def test_double_dollar_keeps_a_literal_reference():
     config = load_config_text("prometheus:\n  headers:\n    X-Env: $${NOT_EXPANDED}\n", env={})
     assert config.prometheus.headers == {"X-Env": "${NOT_EXPANDED}"}
+
+
+def test_environment_references_in_comments_are_left_alone():
+    text = "# set ${OWNER_NAME} in the pod spec\ndryRun: false  # not ${EXPANDED}\n"
+    assert load_config_text(text, env={}).dry_run is False
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        pytest.param('sum(rate(x{namespace="{namespace}", deployment="{name}"}[2m]))',
+                     "query aggregates away the labels ['namespace', 'deployment']", id="outer-sum"),
+        pytest.param('rate(x{deployment={name}}[2m])', "query is not a usable template", id="unquoted-placeholder"),
+    ],
+)
+def test_unusable_query_templates_are_rejected_at_load(query, expected):
+    errors = errors_of({"targets": [target(query=query)]})
+    assert any(e.startswith(f"targets[0].query: {expected}") for e in errors), errors
+
+
+def test_aggregation_that_keeps_the_labels_is_accepted():
+    query = 'sum by (namespace, deployment) (rate(x{namespace="{namespace}", deployment="{name}"}[2m]))'
+    assert parse_config({"targets": [target(query=query)]}).targets[0].query == query
