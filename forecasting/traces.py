@@ -17,11 +17,11 @@ import numpy as np
 from forecasting.series import STEP_SECONDS, Series, SeriesError, regularize
 
 
-def _parse_time(text: str, row: int) -> float:
+def _parse_time(text: str, row: int, path: Path) -> float:
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise SeriesError(f"row {row}: timestamp {text!r} is not ISO-8601 (YYYY-MM-DDTHH:MM:SS)") from None
+        raise SeriesError(f"{path}: row {row}: timestamp {text!r} is not ISO-8601 (YYYY-MM-DDTHH:MM:SS)") from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
@@ -56,7 +56,7 @@ def read_trace_csv(path: str | Path, *, min_days: float = 0.0) -> Series:
                 continue
             if len(row) <= max(ti, vi):
                 raise SeriesError(f"{path}: row {row_no} has {len(row)} column(s), expected {len(header)}")
-            times.append(_parse_time(row[ti], row_no))
+            times.append(_parse_time(row[ti], row_no, path))
             text = row[vi].strip()
             try:
                 values.append(float(text) if text else np.nan)

@@ -1,0 +1,179 @@
+"""The declared features of the LightGBM forecaster: one list, one code path.
+
+Every feature is a `Feature` in `FEATURES`, with a generated name and the function that
+computes it for a batch of origins. Training builds its matrix with `feature_matrix`
+over thousands of origins; serving calls the same function for the one origin `now`.
+All window statistics come from `forecasting.rolling`, which reads each window on its
+own, so a feature depends only on values at or before its origin (no look-ahead) and
+is identical whether computed in batch or at serving time.
+
+Everything is level-relative: values are divided by the recent level (the mean of the
+last hour, floored at a small share of the day's mean), so one model serves series of
+any scale, and traffic that grows past anything seen in training is still forecast
+as a ratio of where it is now. The target is `value[origin + h] / level[origin]`.
+
+An origin is the index of the last known minute; horizon `h` is the minute `h` steps
+after it (for a `now` on a minute boundary, the minute ending `h` minutes after now).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from forecasting.rolling import Rolling
+from forecasting.series import STEP_SECONDS
+
+LEVEL_WINDOW = 60
+"""Minutes in the recent level that every feature and the target are divided by."""
+DAY_WINDOW = 1440
+LEVEL_FLOOR = 0.05
+"""The level is at least this share of the last day's mean (quiet hours, zero runs)."""
+TINY_LEVEL = 1e-6
+"""Absolute floor of the level, for series that have been exactly zero all day."""
+
+LAGS = (1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60)
+MEAN_WINDOWS = (5, 15, 240, DAY_WINDOW)
+MAX_WINDOWS = (5, 15, 60, 240)
+STD_WINDOWS = (15, 60, 240)
+SEASONS = (("day", 1440), ("week", 10080))
+SEASON_HALF_WINDOW = 5
+"""Minutes either side of the same time one season before the target."""
+
+LOOKBACK = max(p for _, p in SEASONS) + LEVEL_WINDOW
+"""Minutes of history before an origin that any feature can read."""
+
+
+class Origins:
+    """A batch of origins in one series, with the quantities features share."""
+
+    def __init__(self, values: np.ndarray, start: float, ends: np.ndarray) -> None:
+        self.rolling = Rolling(values)
+        self.start = start
+        self.ends = np.asarray(ends, dtype=np.int64)
+
+    @cached_property
+    def day_mean(self) -> np.ndarray:
+        return self.rolling.mean(self.ends, DAY_WINDOW)
+
+    @cached_property
+    def level(self) -> np.ndarray:
+        """The divisor of every feature and of the target; NaN when the last hour is empty."""
+        recent = self.rolling.mean(self.ends, LEVEL_WINDOW)
+        floored = np.fmax(np.fmax(recent, LEVEL_FLOOR * self.day_mean), TINY_LEVEL)
+        return np.where(np.isfinite(recent), floored, np.nan)
+
+    def relative(self, raw: np.ndarray) -> np.ndarray:
+        return raw / self.level
+
+    def seasonal_mean(self, period: int, horizon: int) -> np.ndarray:
+        last = self.ends + horizon - period + SEASON_HALF_WINDOW
+        return self.rolling.mean(last, 2 * SEASON_HALF_WINDOW + 1)
+
+    def target_times(self, horizon: int) -> np.ndarray:
+        return self.start + (self.ends + horizon) * STEP_SECONDS
+
+
+@dataclass(frozen=True)
+class Feature:
+    """A named column of the feature matrix; `per_horizon` when it depends on the target time."""
+
+    name: str
+    compute: Callable[[Origins, int], np.ndarray]
+    per_horizon: bool = False
+
+
+def _lag(k: int) -> Feature:
+    return Feature(f"lag_{k}", lambda o, h: o.relative(o.rolling.at(o.ends - k + 1)))
+
+
+def _rolling(stat: str, width: int) -> Feature:
+    if stat == "mean" and width == DAY_WINDOW:
+        return Feature(f"mean_{width}", lambda o, h: o.relative(o.day_mean))
+    return Feature(f"{stat}_{width}", lambda o, h: o.relative(getattr(o.rolling, stat)(o.ends, width)))
+
+
+def _seasonal(name: str, period: int) -> list[Feature]:
+    half, width = SEASON_HALF_WINDOW, 2 * SEASON_HALF_WINDOW + 1
+
+    def change(o: Origins, h: int) -> np.ndarray:
+        then = o.rolling.mean(o.ends - period, LEVEL_WINDOW)
+        return o.seasonal_mean(period, h) / np.fmax(then, LEVEL_FLOOR * o.level)
+
+    return [
+        Feature(f"{name}_at_target", lambda o, h: o.relative(o.rolling.at(o.ends + h - period)), True),
+        Feature(f"{name}_mean_around_target", lambda o, h: o.relative(o.seasonal_mean(period, h)), True),
+        Feature(
+            f"{name}_max_around_target",
+            lambda o, h: o.relative(o.rolling.max(o.ends + h - period + half, width)),
+            True,
+        ),
+        Feature(
+            f"{name}_level_at_origin", lambda o, h: o.relative(o.rolling.mean(o.ends - period, LEVEL_WINDOW))
+        ),
+        Feature(f"{name}_change_to_target", change, True),
+    ]
+
+
+def _minute_of_day(o: Origins, h: int) -> np.ndarray:
+    return (o.target_times(h) % 86400.0) / 86400.0 * 2.0 * np.pi
+
+
+FEATURES: tuple[Feature, ...] = (
+    *(_lag(k) for k in LAGS),
+    *(_rolling("mean", w) for w in MEAN_WINDOWS),
+    *(_rolling("max", w) for w in MAX_WINDOWS),
+    *(_rolling("std", w) for w in STD_WINDOWS),
+    Feature(
+        f"observed_share_{LEVEL_WINDOW}", lambda o, h: o.rolling.count(o.ends, LEVEL_WINDOW) / LEVEL_WINDOW
+    ),
+    *(f for name, period in SEASONS for f in _seasonal(name, period)),
+    Feature("minute_of_day_sin", lambda o, h: np.sin(_minute_of_day(o, h)), True),
+    Feature("minute_of_day_cos", lambda o, h: np.cos(_minute_of_day(o, h)), True),
+    Feature("day_of_week", lambda o, h: ((o.target_times(h) // 86400.0) + 3.0) % 7.0, True),
+)
+"""Every feature, in column order (day_of_week: 0 = Monday, UTC)."""
+
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+BASE_FEATURES = ("lag_1", "mean_5")
+"""Persistence forecast the boosters correct: the last value, else the last 5 minutes' mean."""
+
+
+def feature_matrices(
+    values: np.ndarray, start: float, ends: np.ndarray, horizons: Sequence[int]
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Feature matrices (rows = origins, columns = `FEATURE_NAMES`) per horizon, and each origin's level.
+
+    `ends` are the indices of the last known minute at each origin; only values at or
+    before an origin are read. Features that do not depend on the horizon are computed
+    once. Rows whose level is NaN (nothing observed in the last hour) cannot be forecast.
+    """
+    origins = Origins(values, start, ends)
+    shared = {f.name: f.compute(origins, 0) for f in FEATURES if not f.per_horizon}
+    matrices = {}
+    for h in horizons:
+        columns = [f.compute(origins, h) if f.per_horizon else shared[f.name] for f in FEATURES]
+        matrices[h] = np.column_stack(columns)
+    return matrices, origins.level
+
+
+def base_ratio(matrix: np.ndarray) -> np.ndarray:
+    """Where boosting starts for each row: the first finite of `BASE_FEATURES`, else the level (1).
+
+    The boosters learn a correction to this persistence forecast rather than the whole
+    level, which piecewise-constant trees would only approximate in steps.
+    """
+    base = np.ones(len(matrix))
+    for name in reversed(BASE_FEATURES):
+        column = matrix[:, FEATURE_NAMES.index(name)]
+        base = np.where(np.isfinite(column), column, base)
+    return base
+
+
+def target_ratio(values: np.ndarray, ends: np.ndarray, horizon: int, level: np.ndarray) -> np.ndarray:
+    """The training target: the value `horizon` minutes after each origin, over its level."""
+    return Rolling(values).at(np.asarray(ends, dtype=np.int64) + horizon) / level

@@ -1,0 +1,344 @@
+"""The LightGBM quantile forecaster: direct multi-horizon, level-relative, calibrated, gated.
+
+One `lightgbm.train` booster per (horizon, quantile) with `objective='quantile'`
+predicts the rate `h` minutes ahead divided by the recent level (see
+`forecasting.features`); the forecast is mapped back by multiplying with the level at
+the origin. Because every series is seen through that ratio, one global model can be
+fitted across many services, and traffic that grows beyond anything in training is
+still forecast.
+
+Fitting, per call:
+1. the last `holdout_minutes` (a day) of every series are held back; training origins
+   come from before them, capped to the most recent `max_train_days` and thinned to
+   about `max_train_rows` rows per booster;
+2. boosters stop early on the held-back day (time-ordered, never shuffled);
+3. each quantile is calibrated split-conformally on the held-back day (the q-quantile
+   of level-scaled residuals is added), then quantiles are made non-decreasing;
+4. the quality gate compares the model, with offsets cross-fitted between alternate
+   hours of the held-back day, against seasonal-naive on that day (`forecasting.gate`).
+
+Saved as LightGBM model text (one file per booster) plus `meta.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import lightgbm as lgb
+import numpy as np
+
+from forecasting.baselines import SeasonalNaiveForecaster
+from forecasting.calibration import conformal_offset, monotone
+from forecasting.cpu import resolve_threads
+from forecasting.errors import ForecastError, NotEnoughHistory
+from forecasting.features import FEATURE_NAMES, LEVEL_WINDOW, base_ratio, feature_matrices, target_ratio
+from forecasting.forecaster import BaseForecaster, as_series_list, clean_values
+from forecasting.gate import HeldBack, quality_gate
+from forecasting.series import STEP_SECONDS, Series
+
+FORMAT_VERSION = 1
+META_FILE = "meta.json"
+MIN_TRAIN_ROWS = 500
+MIN_HELD_BACK_ROWS = 60
+CALIBRATION_BLOCK_MINUTES = 60
+"""The gate cross-fits calibration between alternate blocks of this many minutes."""
+
+
+def _booster_file(h: int, q: float) -> str:
+    return f"booster_h{h}_q{q:g}.txt"
+
+
+class LightGBMForecaster(BaseForecaster):
+    """Quantile forecasts of the request rate at each horizon, from LightGBM boosters."""
+
+    def __init__(
+        self,
+        horizons: Sequence[int] = (5,),
+        quantiles: Sequence[float] = (0.5, 0.9),
+        *,
+        num_threads: int | None = None,
+        num_leaves: int = 31,
+        learning_rate: float = 0.05,
+        num_boost_round: int = 300,
+        early_stopping_rounds: int = 30,
+        min_data_in_leaf: int = 50,
+        min_history_hours: float = 24.0,
+        max_train_days: float = 28.0,
+        max_train_rows: int = 12000,
+        holdout_minutes: int = 1440,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(horizons, quantiles)
+        self.num_threads = num_threads
+        self.num_leaves = num_leaves
+        self.learning_rate = learning_rate
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.min_data_in_leaf = min_data_in_leaf
+        self.min_history_hours = min_history_hours
+        self.max_train_days = max_train_days
+        self.max_train_rows = max_train_rows
+        self.holdout_minutes = holdout_minutes
+        self.seed = seed
+
+    def _params(self, q: float, threads: int) -> dict[str, Any]:
+        return {
+            "objective": "quantile",
+            "alpha": q,
+            "metric": "quantile",
+            "num_leaves": self.num_leaves,
+            "learning_rate": self.learning_rate,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": 0.8,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "max_bin": 63,
+            "num_threads": threads,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbose": -1,
+        }
+
+    # --- fitting ---------------------------------------------------------------------
+
+    def fit(self, history: Series | Sequence[Series]) -> Self:
+        """Train on one series, or on many for a global model; raises `NotEnoughHistory`."""
+        began = time.perf_counter()
+        series = as_series_list(history)
+        observed = sum(s.observed_hours() for s in series)
+        if observed < self.min_history_hours:
+            raise NotEnoughHistory(
+                f"{observed:.1f} observed hours of history, at least {self.min_history_hours:g} are needed to train"
+            )
+        threads = resolve_threads(self.num_threads)
+        splits = [_Split.of(s, self.holdout_minutes, self.max_train_days, self.horizons) for s in series]
+        candidates = sum(sp.train_candidates for sp in splits)
+        stride = max(1, math.ceil(candidates / self.max_train_rows))
+        parts = [sp.build(stride, self.horizons) for sp in splits]
+
+        boosters, best, offsets, train_rows = {}, {}, {}, {}
+        held_raw: list[dict[tuple[int, float], np.ndarray]] = [{} for _ in parts]
+        for h in self.horizons:
+            x_train = np.concatenate([p.features[h][p.train[h]] for p in parts])
+            y_train = np.concatenate([p.ratio[h][p.train[h]] for p in parts])
+            x_held = np.concatenate([p.features[h][p.held_fit[h]] for p in parts])
+            y_held = np.concatenate([p.ratio[h][p.held_fit[h]] for p in parts])
+            base_train, base_held = base_ratio(x_train), base_ratio(x_held)
+            if len(y_train) < MIN_TRAIN_ROWS or len(y_held) < MIN_HELD_BACK_ROWS:
+                raise NotEnoughHistory(
+                    f"horizon {h} min: {len(y_train)} training and {len(y_held)} held-back rows, "
+                    f"at least {MIN_TRAIN_ROWS} and {MIN_HELD_BACK_ROWS} are needed"
+                )
+            train_rows[h] = len(y_train)
+            dataset_params = {"max_bin": 63, "verbose": -1, "num_threads": threads}
+            train_set = lgb.Dataset(
+                x_train, y_train, init_score=base_train, feature_name=list(FEATURE_NAMES), params=dataset_params
+            )
+            held_set = lgb.Dataset(x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params)
+            for q in self.quantiles:
+                booster = lgb.train(
+                    self._params(q, threads),
+                    train_set,
+                    num_boost_round=self.num_boost_round,
+                    valid_sets=[held_set],
+                    valid_names=["held_back"],
+                    callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                )
+                boosters[(h, q)] = booster
+                best[(h, q)] = int(booster.best_iteration or booster.current_iteration())
+                raw = base_held + booster.predict(x_held, num_iteration=best[(h, q)], num_threads=threads)
+                offsets[(h, q)] = conformal_offset(y_held - raw, q)
+                for i, p in enumerate(parts):
+                    rows = p.held[h]
+                    held_raw[i][(h, q)] = np.full(len(rows), np.nan)
+                    if rows.any():
+                        x = p.features[h][rows]
+                        held_raw[i][(h, q)][rows] = base_ratio(x) + booster.predict(
+                            x, num_iteration=best[(h, q)], num_threads=threads
+                        )
+
+        self.num_threads_ = threads
+        self.boosters_, self.best_iterations_, self.offsets_ = boosters, best, offsets
+        self.train_rows_ = train_rows
+        self.feature_names_ = FEATURE_NAMES
+        self.gate_report_ = self._gate(splits, parts, held_raw)
+        self.gate_open_ = bool(self.gate_report_["open"])
+        self.fit_seconds_ = time.perf_counter() - began
+        return self
+
+    def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
+        naive = SeasonalNaiveForecaster(self.horizons, self.quantiles, max_train_days=self.max_train_days)
+        try:
+            naive.fit([Series(sp.start, sp.values[: sp.held_start]) for sp in splits])
+        except NotEnoughHistory as exc:
+            return {"open": False, "reason": f"seasonal-naive cannot be fitted for comparison: {exc}"}
+        held = []
+        for sp, p, raw in zip(splits, parts, held_raw, strict=True):
+            ends = p.ends[p.in_held]
+            actual = np.stack([sp.values_at(ends + h, held_only=True) for h in self.horizons], axis=1)
+            model = np.full((len(ends), len(self.horizons), len(self.quantiles)), np.nan)
+            for i, h in enumerate(self.horizons):
+                block = ((ends + h) // CALIBRATION_BLOCK_MINUTES) % 2
+                fit_rows = p.held_fit[h][p.in_held]
+                for j, q in enumerate(self.quantiles):
+                    ratio = raw[(h, q)][p.in_held]
+                    scores = p.ratio[h][p.in_held] - ratio
+                    other = {b: conformal_offset(scores[fit_rows & (block != b)], q) for b in (0, 1)}
+                    model[:, i, j] = ratio + np.where(block == 0, other[0], other[1])
+            model = monotone(np.maximum(model, 0.0)) * p.level[p.in_held][:, None, None]
+            nows = sp.start + (ends + 1) * STEP_SECONDS
+            forecast = naive.predict_many(Series(sp.start, sp.values), nows, self.horizons, self.quantiles)
+            held.append(HeldBack(actual, model, forecast))
+        return quality_gate(held, self.quantiles)
+
+    # --- serving ---------------------------------------------------------------------
+
+    def _forecast(
+        self, values: np.ndarray, start: float, ends: np.ndarray, horizons: tuple[int, ...], quantiles: tuple[float, ...]
+    ) -> np.ndarray:
+        matrices, level = feature_matrices(values, start, ends, horizons)
+        ok = np.isfinite(level)
+        ratio = np.full((len(ends), len(horizons), len(quantiles)), np.nan)
+        if ok.any():
+            for i, h in enumerate(horizons):
+                rows = matrices[h][ok]
+                base = base_ratio(rows)
+                for j, q in enumerate(quantiles):
+                    raw = self.boosters_[(h, q)].predict(
+                        rows, num_iteration=self.best_iterations_[(h, q)], num_threads=self.num_threads_
+                    )
+                    ratio[ok, i, j] = base + raw + self.offsets_[(h, q)]
+        return monotone(np.maximum(ratio, 0.0)) * level[:, None, None]
+
+    def _unavailable(self, values: np.ndarray, end: int, horizons: tuple[int, ...]) -> str:
+        if end < 0:
+            return "lightgbm: the history before now is empty"
+        return f"lightgbm: nothing observed in the {LEVEL_WINDOW} minutes before now, so there is no level to scale by"
+
+    # --- persistence -----------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        """Write one LightGBM model text file per booster and `meta.json` into `directory`."""
+        if not self.fitted:
+            raise ForecastError("LightGBMForecaster is not fitted: nothing to save")
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for (h, q), booster in self.boosters_.items():
+            booster.save_model(str(path / _booster_file(h, q)), num_iteration=self.best_iterations_[(h, q)])
+        meta = {
+            "format": FORMAT_VERSION,
+            "kind": "lightgbm",
+            "horizons": list(self.horizons),
+            "quantiles": list(self.quantiles),
+            "feature_names": list(self.feature_names_),
+            "settings": {
+                "num_leaves": self.num_leaves,
+                "learning_rate": self.learning_rate,
+                "num_boost_round": self.num_boost_round,
+                "early_stopping_rounds": self.early_stopping_rounds,
+                "min_data_in_leaf": self.min_data_in_leaf,
+                "min_history_hours": self.min_history_hours,
+                "max_train_days": self.max_train_days,
+                "max_train_rows": self.max_train_rows,
+                "holdout_minutes": self.holdout_minutes,
+                "seed": self.seed,
+            },
+            "boosters": [
+                {"horizon": h, "quantile": q, "file": _booster_file(h, q), "iterations": self.best_iterations_[(h, q)],
+                 "offset": self.offsets_[(h, q)]}
+                for (h, q) in self.boosters_
+            ],
+            "train_rows": {str(h): n for h, n in self.train_rows_.items()},
+            "gate_open": self.gate_open_,
+            "gate_report": self.gate_report_,
+        }
+        (path / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path, *, num_threads: int | None = None) -> LightGBMForecaster:
+        """Read a forecaster written by `save`; `num_threads` is a property of where it runs, not saved."""
+        path = Path(directory)
+        try:
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ForecastError(f"{path / META_FILE}: cannot read model metadata: {exc}") from None
+        if meta.get("format") != FORMAT_VERSION or meta.get("kind") != "lightgbm":
+            raise ForecastError(f"{path / META_FILE}: not a format-{FORMAT_VERSION} lightgbm model")
+        if tuple(meta["feature_names"]) != FEATURE_NAMES:
+            raise ForecastError(f"{path}: saved with different features than this version computes; retrain it")
+        model = cls(meta["horizons"], meta["quantiles"], num_threads=num_threads, **meta["settings"])
+        model.boosters_, model.best_iterations_, model.offsets_ = {}, {}, {}
+        for entry in meta["boosters"]:
+            key = (int(entry["horizon"]), float(entry["quantile"]))
+            try:
+                model.boosters_[key] = lgb.Booster(model_file=str(path / entry["file"]))
+            except lgb.basic.LightGBMError as exc:
+                raise ForecastError(f"{path / entry['file']}: cannot load booster: {exc}") from None
+            model.best_iterations_[key] = int(entry["iterations"])
+            model.offsets_[key] = float(entry["offset"])
+        model.num_threads_ = resolve_threads(num_threads)
+        model.train_rows_ = {int(h): int(n) for h, n in meta["train_rows"].items()}
+        model.feature_names_ = FEATURE_NAMES
+        model.gate_report_ = meta["gate_report"]
+        model.gate_open_ = bool(meta["gate_open"])
+        return model
+
+
+class _Part:
+    """One series' feature rows and masks: training, held-back (all) and held-back with a known target."""
+
+    def __init__(self, ends: np.ndarray, features: dict, level: np.ndarray, in_held: np.ndarray) -> None:
+        self.ends, self.features, self.level, self.in_held = ends, features, level, in_held
+        self.ratio: dict[int, np.ndarray] = {}
+        self.train: dict[int, np.ndarray] = {}
+        self.held: dict[int, np.ndarray] = {}
+        self.held_fit: dict[int, np.ndarray] = {}
+
+
+class _Split:
+    """Where one series is cut into training origins and the held-back day."""
+
+    def __init__(self, series: Series, held_start: int, first: int, horizons: tuple[int, ...]) -> None:
+        self.start = series.start
+        self.values = clean_values(series.values)
+        self.held_start = held_start
+        self.first = first
+        self.last_train = held_start - min(horizons) - 1
+        self.train_candidates = max(0, self.last_train - first + 1)
+
+    @classmethod
+    def of(cls, series: Series, holdout_minutes: int, max_train_days: float, horizons: tuple[int, ...]) -> _Split:
+        n = len(series)
+        held_start = n - min(holdout_minutes, n // 5)
+        first = max(LEVEL_WINDOW - 1, held_start - int(max_train_days * 1440))
+        return cls(series, held_start, first, horizons)
+
+    def values_at(self, positions: np.ndarray, *, held_only: bool = False) -> np.ndarray:
+        n = len(self.values)
+        inside = (positions >= (self.held_start if held_only else 0)) & (positions < n)
+        return np.where(inside, self.values[np.clip(positions, 0, max(n - 1, 0))], np.nan)
+
+    def build(self, stride: int, horizons: tuple[int, ...]) -> _Part:
+        n = len(self.values)
+        train_ends = np.arange(self.last_train, self.first - 1, -stride)[::-1]
+        held_ends = np.arange(max(0, self.held_start - max(horizons)), max(0, n - min(horizons)))
+        ends = np.union1d(train_ends, held_ends).astype(np.int64)
+        features, level = feature_matrices(self.values, self.start, ends, horizons)
+        part = _Part(ends, features, level, np.isin(ends, held_ends))
+        sampled = np.isin(ends, train_ends)
+        for h in horizons:
+            target = ends + h
+            ratio = target_ratio(self.values, ends, h, level)
+            known = np.isfinite(ratio)
+            part.ratio[h] = ratio
+            part.train[h] = sampled & known & (target < self.held_start)
+            part.held[h] = (target >= self.held_start) & (target < n) & np.isfinite(level)
+            part.held_fit[h] = part.held[h] & known
+        return part
