@@ -14,6 +14,7 @@ from importlib.metadata import version
 
 COMMAND_MODULES = (
     "autoscaler.cli.validate",
+    "autoscaler.cli.backtest",
     "autoscaler.cli.history",
 )
 

@@ -1,0 +1,147 @@
+"""`prescaler backtest --trace CSV`: would forecasting have beaten the simple baselines here?
+
+Runs the rolling-origin backtest of `forecasting.backtest` (train on the first 7 days,
+retrain daily) for LightGBM and every baseline on one trace, then prints a table, or
+with `--json` exactly one JSON object on stdout. Progress goes to stderr. A trace that
+cannot be used (missing columns, unparsable timestamps, under 2 days) exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from forecasting.backtest import BacktestResult, backtest
+from forecasting.errors import NotEnoughHistory
+from forecasting.factory import compared_models
+from forecasting.series import SeriesError
+from forecasting.traces import read_trace_csv
+
+MIN_TRACE_DAYS = 2.0
+MEDIAN = 0.5
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of minutes") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 minute, got {value}")
+    return value
+
+
+def _quantile(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {value:g}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "backtest",
+        help="rolling-origin backtest of LightGBM against the baselines on a trace CSV",
+        description="Train on the first 7 days (or first third), retrain every 24 h, score every later minute.",
+    )
+    parser.add_argument("--trace", required=True, metavar="CSV", help="timestamp,value trace (at least 2 days)")
+    parser.add_argument("--horizon-minutes", type=_positive_int, default=5, help="minutes ahead (default 5)")
+    parser.add_argument("--quantile", type=_quantile, default=0.9, help="upper quantile to score (default 0.9)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument(
+        "--threads", type=_positive_int, default=None, help="LightGBM threads (default: the container's CPU limit)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        series = read_trace_csv(args.trace, min_days=MIN_TRACE_DAYS)
+    except SeriesError as exc:
+        print(f"prescaler backtest: {exc}", file=sys.stderr)
+        return 2
+    horizon = args.horizon_minutes
+    quantiles = sorted({MEDIAN, args.quantile})
+    models = compared_models([horizon], quantiles, num_threads=args.threads)
+    stderr = Console(stderr=True)
+    try:
+        with Progress(
+            TextColumn("backtest {task.fields[model]:<15}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("fits", total=None, model="")
+
+            def step(name: str, done: int, total: int) -> None:
+                progress.update(task, completed=done, total=total, model=name)
+
+            result = backtest(series, models, [horizon], quantiles, progress=step)
+    except NotEnoughHistory as exc:
+        print(f"prescaler backtest: {args.trace}: {exc}", file=sys.stderr)
+        return 2
+    payload = _payload(args.trace, result, horizon, args.quantile)
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        _print_table(payload)
+    return 0
+
+
+def _payload(trace: str, result: BacktestResult, horizon: int, quantile: float) -> dict[str, Any]:
+    return {
+        "trace": trace,
+        "horizon_minutes": horizon,
+        "quantile": quantile,
+        "eval_points": result.eval_points(horizon),
+        "models": {name: result.summary(name, horizon) for name in result.runs},
+    }
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print_table(payload: dict[str, Any]) -> None:
+    q = payload["quantile"]
+    table = Table(
+        title=(
+            f"{payload['trace']}: {payload['horizon_minutes']} min ahead, "
+            f"{payload['eval_points']} minutes scored"
+        )
+    )
+    table.add_column("model", no_wrap=True)
+    table.add_column(f"pinball q={q:g}", justify="right")
+    table.add_column("MASE", justify="right")
+    table.add_column(f"coverage q={q:g}", justify="right")
+    table.add_column("fit s", justify="right")
+    table.add_column("predict ms", justify="right")
+    table.add_column("gate open", justify="right")
+    for name, m in payload["models"].items():
+        gate = m.get("gate_open_share")
+        table.add_row(
+            name,
+            _fmt(m["pinball"], ".4f"),
+            _fmt(m["mase"], ".3f"),
+            _fmt(m["coverage"], ".3f"),
+            _fmt(m["fit_seconds"], ".3f"),
+            _fmt(m["predict_ms"], ".2f"),
+            "-" if gate is None else f"{gate:.0%}",
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        "pinball: mean pinball loss over mean demand; MASE: median's error over the in-sample naive error;"
+        " fit s: mean per daily retrain; predict ms: median single call; gate open: share of retrains"
+    )
