@@ -96,7 +96,12 @@ class BacktestResult:
         covered = {q: coverage(actual, forecasts[:, j]) for j, q in enumerate(self.quantiles)}
         median = forecasts[:, self.quantiles.index(0.5)] if 0.5 in self.quantiles else None
         scale = naive_scale(self.series.values[: self.train_minutes], horizon)
-        return Score(pinball, covered, mase(actual, median, scale) if median is not None else float("nan"), int(ok.sum()))
+        return Score(
+            pinball,
+            covered,
+            mase(actual, median, scale) if median is not None else float("nan"),
+            int(ok.sum()),
+        )
 
     def summary(self, name: str, horizon: int) -> dict[str, Any]:
         """JSON-ready scores and costs of one model at one horizon (`quantile` = the upper one)."""
@@ -109,7 +114,9 @@ class BacktestResult:
             "fit_seconds": _finite(float(np.mean(run.fit_seconds)) if run.fit_seconds else float("nan")),
             "fit_seconds_total": round(float(np.sum(run.fit_seconds)), 3),
             "fits": len(run.fit_seconds),
-            "predict_ms": _finite(float(np.median(run.predict_seconds)) * 1e3 if run.predict_seconds else float("nan")),
+            "predict_ms": _finite(
+                float(np.median(run.predict_seconds)) * 1e3 if run.predict_seconds else float("nan")
+            ),
             "pinball_by_quantile": {f"{q:g}": _finite(v) for q, v in score.pinball.items()},
             "coverage_by_quantile": {f"{q:g}": _finite(v) for q, v in score.coverage.items()},
         }
@@ -146,7 +153,9 @@ def backtest(
     if train < 1 or train + min(hs) > n:
         raise NotEnoughHistory(f"trace of {n} minutes is too short to train on {train} and forecast after")
     ends = np.arange(train - 1, n - min(hs), dtype=np.int64)
-    actual = np.stack([np.where(ends + h < n, series.values[np.minimum(ends + h, n - 1)], np.nan) for h in hs], axis=1)
+    actual = np.stack(
+        [np.where(ends + h < n, series.values[np.minimum(ends + h, n - 1)], np.nan) for h in hs], axis=1
+    )
     retrains = list(range(train, n - min(hs) + 1, retrain_minutes))
     runs = {name: ModelRun(np.full((len(ends), len(hs), len(qs)), np.nan)) for name in models}
     total, done = len(models) * len(retrains), 0

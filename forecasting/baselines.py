@@ -33,7 +33,11 @@ class ResidualQuantileForecaster(BaseForecaster):
     """A point forecast plus level-scaled residual quantiles learned on the training window."""
 
     def __init__(
-        self, horizons: Sequence[int] = (5,), quantiles: Sequence[float] = (0.5, 0.9), *, max_train_days: float = DEFAULT_TRAIN_DAYS
+        self,
+        horizons: Sequence[int] = (5,),
+        quantiles: Sequence[float] = (0.5, 0.9),
+        *,
+        max_train_days: float = DEFAULT_TRAIN_DAYS,
     ) -> None:
         super().__init__(horizons, quantiles)
         self.max_train_days = max_train_days
@@ -69,7 +73,12 @@ class ResidualQuantileForecaster(BaseForecaster):
         return self
 
     def _forecast(
-        self, values: np.ndarray, start: float, ends: np.ndarray, horizons: tuple[int, ...], quantiles: tuple[float, ...]
+        self,
+        values: np.ndarray,
+        start: float,
+        ends: np.ndarray,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
     ) -> np.ndarray:
         origins = Origins(values, start, ends)
         out = np.full((len(ends), len(horizons), len(quantiles)), np.nan)
@@ -103,7 +112,9 @@ class SeasonalNaiveForecaster(ResidualQuantileForecaster):
     ) -> None:
         super().__init__(horizons, quantiles, max_train_days=max_train_days)
         if period_minutes <= max(self.horizons):
-            raise ValueError(f"period_minutes: {period_minutes} must exceed the longest horizon {max(self.horizons)}")
+            raise ValueError(
+                f"period_minutes: {period_minutes} must exceed the longest horizon {max(self.horizons)}"
+            )
         self.period_minutes = period_minutes
 
     def _point(self, rolling: Rolling, ends: np.ndarray, horizon: int) -> np.ndarray:

@@ -51,7 +51,12 @@ def make_forecaster(
     raise ValueError(f"model type {kind!r} is not one of {', '.join(KINDS)}")
 
 
-COMPARED = {"lightgbm": "lightgbm", "seasonal_naive": "seasonalNaive", "last_value": "lastValue", "windowed_max": "windowedMax"}
+COMPARED = {
+    "lightgbm": "lightgbm",
+    "seasonal_naive": "seasonalNaive",
+    "last_value": "lastValue",
+    "windowed_max": "windowedMax",
+}
 """Backtest and benchmark names (snake_case, as in their JSON) of the config's model types."""
 
 

@@ -5,9 +5,9 @@ sync; the simulator and the backtest call `predict_many(history, nows, ...)` for
 thousands of origins at once. Both go through `_forecast`, which a model implements for
 a batch of origins, so `predict` returns exactly `predict_many` at that `now`.
 
-An origin is the index of the last minute known at `now` (the last point of
-`history.before(now)`); horizon `h` is the minute `h` steps after it. A model only reads
-values at or before an origin.
+An origin is the index of the minute just before `now` (the last point of
+`history.before(now)`, or past the history's end when it stops short of `now`); horizon
+`h` is the minute `h` steps after it. A model only reads values at or before an origin.
 """
 
 from __future__ import annotations
@@ -40,14 +40,22 @@ def clean_values(values: np.ndarray) -> np.ndarray:
 
 
 def last_known_index(history: Series, nows: np.ndarray) -> np.ndarray:
-    """For each `now`, the index of the last point of `history.before(now)` (-1 when none)."""
+    """For each `now`, the index of the minute just before it (-1 when none).
+
+    That is the last point of `history.before(now)` when the history reaches `now`. When
+    it stops short, the index lies past its end and the missing minutes count as gaps,
+    so a horizon is always counted from `now`, never from wherever the data stopped.
+    """
     nows = np.asarray(nows, dtype=np.float64)
     known = np.ceil((nows - history.start) / STEP_SECONDS)
-    return (np.clip(known, 0, len(history)) - 1).astype(np.int64)
+    return (np.maximum(known, 0) - 1).astype(np.int64)
 
 
 def check_query(
-    horizons: Sequence[int], quantiles: Sequence[float], fitted_horizons: Sequence[int], fitted_quantiles: Sequence[float]
+    horizons: Sequence[int],
+    quantiles: Sequence[float],
+    fitted_horizons: Sequence[int],
+    fitted_quantiles: Sequence[float],
 ) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Validate requested horizons and quantiles against what the model was built for."""
     hs = tuple(int(h) for h in horizons)
@@ -61,13 +69,17 @@ def check_query(
         raise ValueError(f"horizons: {unknown_h} not among the configured horizons {list(fitted_horizons)}")
     unknown_q = [q for q in qs if q not in fitted_quantiles]
     if unknown_q:
-        raise ValueError(f"quantiles: {unknown_q} not among the configured quantiles {list(fitted_quantiles)}")
+        raise ValueError(
+            f"quantiles: {unknown_q} not among the configured quantiles {list(fitted_quantiles)}"
+        )
     if any(b <= a for a, b in zip(qs, qs[1:], strict=False)):
         raise ValueError(f"quantiles: must be strictly increasing, got {list(qs)}")
     return hs, qs
 
 
-def check_settings(horizons: Sequence[int], quantiles: Sequence[float]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+def check_settings(
+    horizons: Sequence[int], quantiles: Sequence[float]
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
     """Validate the horizons and quantiles a forecaster is built for; returns them sorted."""
     hs = tuple(sorted({int(h) for h in horizons}))
     qs = tuple(sorted({float(q) for q in quantiles}))
@@ -95,7 +107,12 @@ class BaseForecaster(ABC):
 
     @abstractmethod
     def _forecast(
-        self, values: np.ndarray, start: float, ends: np.ndarray, horizons: tuple[int, ...], quantiles: tuple[float, ...]
+        self,
+        values: np.ndarray,
+        start: float,
+        ends: np.ndarray,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
     ) -> np.ndarray:
         """Forecasts of shape (len(ends), H, Q) for origins `ends` (NaN where it cannot forecast)."""
 
@@ -133,5 +150,6 @@ class BaseForecaster(ABC):
         out = self.predict_many(known, np.array([float(now)]), horizons, quantiles)[0]
         if not np.all(np.isfinite(out)):
             hs = tuple(int(h) for h in horizons)
-            raise NotEnoughHistory(self._unavailable(clean_values(known.values), len(known) - 1, hs))
+            end = int(last_known_index(known, np.array([float(now)]))[0])
+            raise NotEnoughHistory(self._unavailable(clean_values(known.values), end, hs))
         return out

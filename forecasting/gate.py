@@ -28,6 +28,19 @@ class HeldBack:
     naive: np.ndarray
 
 
+def closed(reason: str) -> dict[str, Any]:
+    """The report of a gate closed without a comparison."""
+    return {
+        "open": False,
+        "model_pinball": None,
+        "seasonal_naive_pinball": None,
+        "ratio": None,
+        "points": 0,
+        "series": 0,
+        "reason": reason,
+    }
+
+
 def quality_gate(parts: Sequence[HeldBack], quantiles: Sequence[float]) -> dict[str, Any]:
     """Compare model and seasonal-naive on the held-back points; returns the gate report.
 
@@ -51,15 +64,9 @@ def quality_gate(parts: Sequence[HeldBack], quantiles: Sequence[float]) -> dict[
             model_scores.append(float(np.mean(per_model)))
             naive_scores.append(float(np.mean(per_naive)))
     if not model_scores:
-        return {
-            "open": False,
-            "model_pinball": None,
-            "seasonal_naive_pinball": None,
-            "ratio": None,
-            "points": 0,
-            "series": 0,
-            "reason": "no held-back point where seasonal-naive can forecast (it needs more than a day of history)",
-        }
+        return closed(
+            "no held-back point where seasonal-naive can forecast (it needs more than a day of history)"
+        )
     model, naive = float(np.mean(model_scores)), float(np.mean(naive_scores))
     is_open = model <= naive
     return {

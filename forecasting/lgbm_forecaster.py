@@ -26,6 +26,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,7 +39,7 @@ from forecasting.cpu import resolve_threads
 from forecasting.errors import ForecastError, NotEnoughHistory
 from forecasting.features import FEATURE_NAMES, LEVEL_WINDOW, base_ratio, feature_matrices, target_ratio
 from forecasting.forecaster import BaseForecaster, as_series_list, clean_values
-from forecasting.gate import HeldBack, quality_gate
+from forecasting.gate import HeldBack, closed, quality_gate
 from forecasting.series import STEP_SECONDS, Series
 
 FORMAT_VERSION = 1
@@ -123,62 +124,75 @@ class LightGBMForecaster(BaseForecaster):
         stride = max(1, math.ceil(candidates / self.max_train_rows))
         parts = [sp.build(stride, self.horizons) for sp in splits]
 
-        boosters, best, offsets, train_rows = {}, {}, {}, {}
+        learned = _Learned()
         held_raw: list[dict[tuple[int, float], np.ndarray]] = [{} for _ in parts]
         for h in self.horizons:
-            x_train = np.concatenate([p.features[h][p.train[h]] for p in parts])
-            y_train = np.concatenate([p.ratio[h][p.train[h]] for p in parts])
-            x_held = np.concatenate([p.features[h][p.held_fit[h]] for p in parts])
-            y_held = np.concatenate([p.ratio[h][p.held_fit[h]] for p in parts])
-            base_train, base_held = base_ratio(x_train), base_ratio(x_held)
-            if len(y_train) < MIN_TRAIN_ROWS or len(y_held) < MIN_HELD_BACK_ROWS:
-                raise NotEnoughHistory(
-                    f"horizon {h} min: {len(y_train)} training and {len(y_held)} held-back rows, "
-                    f"at least {MIN_TRAIN_ROWS} and {MIN_HELD_BACK_ROWS} are needed"
-                )
-            train_rows[h] = len(y_train)
-            dataset_params = {"max_bin": 63, "verbose": -1, "num_threads": threads}
-            train_set = lgb.Dataset(
-                x_train, y_train, init_score=base_train, feature_name=list(FEATURE_NAMES), params=dataset_params
-            )
-            held_set = lgb.Dataset(x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params)
-            for q in self.quantiles:
-                booster = lgb.train(
-                    self._params(q, threads),
-                    train_set,
-                    num_boost_round=self.num_boost_round,
-                    valid_sets=[held_set],
-                    valid_names=["held_back"],
-                    callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
-                )
-                boosters[(h, q)] = booster
-                best[(h, q)] = int(booster.best_iteration or booster.current_iteration())
-                raw = base_held + booster.predict(x_held, num_iteration=best[(h, q)], num_threads=threads)
-                offsets[(h, q)] = conformal_offset(y_held - raw, q)
-                for i, p in enumerate(parts):
-                    rows = p.held[h]
-                    held_raw[i][(h, q)] = np.full(len(rows), np.nan)
-                    if rows.any():
-                        x = p.features[h][rows]
-                        held_raw[i][(h, q)][rows] = base_ratio(x) + booster.predict(
-                            x, num_iteration=best[(h, q)], num_threads=threads
-                        )
-
+            self._train_horizon(h, parts, threads, learned, held_raw)
+        gate = self._gate(splits, parts, held_raw)
+        # Assigned only once everything succeeded: a failed refit leaves the old model whole.
+        self.boosters_, self.best_iterations_ = learned.boosters, learned.iterations
+        self.offsets_, self.train_rows_ = learned.offsets, learned.train_rows
         self.num_threads_ = threads
-        self.boosters_, self.best_iterations_, self.offsets_ = boosters, best, offsets
-        self.train_rows_ = train_rows
         self.feature_names_ = FEATURE_NAMES
-        self.gate_report_ = self._gate(splits, parts, held_raw)
-        self.gate_open_ = bool(self.gate_report_["open"])
+        self.gate_report_ = gate
+        self.gate_open_ = bool(gate["open"])
         self.fit_seconds_ = time.perf_counter() - began
         return self
+
+    def _train_horizon(
+        self, h: int, parts: list[_Part], threads: int, learned: _Learned, held_raw: list[dict]
+    ) -> None:
+        """Fit, early-stop and calibrate the boosters of horizon `h`; keep their raw held-back forecasts."""
+        x_train = np.concatenate([p.features[h][p.train[h]] for p in parts])
+        y_train = np.concatenate([p.ratio[h][p.train[h]] for p in parts])
+        x_held = np.concatenate([p.features[h][p.held_fit[h]] for p in parts])
+        y_held = np.concatenate([p.ratio[h][p.held_fit[h]] for p in parts])
+        if len(y_train) < MIN_TRAIN_ROWS or len(y_held) < MIN_HELD_BACK_ROWS:
+            raise NotEnoughHistory(
+                f"horizon {h} min: {len(y_train)} training and {len(y_held)} held-back rows, "
+                f"at least {MIN_TRAIN_ROWS} and {MIN_HELD_BACK_ROWS} are needed"
+            )
+        learned.train_rows[h] = len(y_train)
+        base_held = base_ratio(x_held)
+        dataset_params = {"max_bin": 63, "verbose": -1, "num_threads": threads}
+        train_set = lgb.Dataset(
+            x_train,
+            y_train,
+            init_score=base_ratio(x_train),
+            feature_name=list(FEATURE_NAMES),
+            params=dataset_params,
+        )
+        held_set = lgb.Dataset(
+            x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params
+        )
+        for q in self.quantiles:
+            booster = lgb.train(
+                self._params(q, threads),
+                train_set,
+                num_boost_round=self.num_boost_round,
+                valid_sets=[held_set],
+                valid_names=["held_back"],
+                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+            )
+            iterations = int(booster.best_iteration or booster.current_iteration())
+            learned.boosters[(h, q)], learned.iterations[(h, q)] = booster, iterations
+            raw = base_held + booster.predict(x_held, num_iteration=iterations, num_threads=threads)
+            learned.offsets[(h, q)] = conformal_offset(y_held - raw, q)
+            for i, p in enumerate(parts):
+                rows = p.held[h]
+                held_raw[i][(h, q)] = np.full(len(rows), np.nan)
+                if rows.any():
+                    x = p.features[h][rows]
+                    held_raw[i][(h, q)][rows] = base_ratio(x) + booster.predict(
+                        x, num_iteration=iterations, num_threads=threads
+                    )
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
         naive = SeasonalNaiveForecaster(self.horizons, self.quantiles, max_train_days=self.max_train_days)
         try:
             naive.fit([Series(sp.start, sp.values[: sp.held_start]) for sp in splits])
         except NotEnoughHistory as exc:
-            return {"open": False, "reason": f"seasonal-naive cannot be fitted for comparison: {exc}"}
+            return closed(f"seasonal-naive cannot be fitted for comparison: {exc}")
         held = []
         for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             ends = p.ends[p.in_held]
@@ -201,7 +215,12 @@ class LightGBMForecaster(BaseForecaster):
     # --- serving ---------------------------------------------------------------------
 
     def _forecast(
-        self, values: np.ndarray, start: float, ends: np.ndarray, horizons: tuple[int, ...], quantiles: tuple[float, ...]
+        self,
+        values: np.ndarray,
+        start: float,
+        ends: np.ndarray,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
     ) -> np.ndarray:
         matrices, level = feature_matrices(values, start, ends, horizons)
         ok = np.isfinite(level)
@@ -251,8 +270,13 @@ class LightGBMForecaster(BaseForecaster):
                 "seed": self.seed,
             },
             "boosters": [
-                {"horizon": h, "quantile": q, "file": _booster_file(h, q), "iterations": self.best_iterations_[(h, q)],
-                 "offset": self.offsets_[(h, q)]}
+                {
+                    "horizon": h,
+                    "quantile": q,
+                    "file": _booster_file(h, q),
+                    "iterations": self.best_iterations_[(h, q)],
+                    "offset": self.offsets_[(h, q)],
+                }
                 for (h, q) in self.boosters_
             ],
             "train_rows": {str(h): n for h, n in self.train_rows_.items()},
@@ -272,7 +296,9 @@ class LightGBMForecaster(BaseForecaster):
         if meta.get("format") != FORMAT_VERSION or meta.get("kind") != "lightgbm":
             raise ForecastError(f"{path / META_FILE}: not a format-{FORMAT_VERSION} lightgbm model")
         if tuple(meta["feature_names"]) != FEATURE_NAMES:
-            raise ForecastError(f"{path}: saved with different features than this version computes; retrain it")
+            raise ForecastError(
+                f"{path}: saved with different features than this version computes; retrain it"
+            )
         model = cls(meta["horizons"], meta["quantiles"], num_threads=num_threads, **meta["settings"])
         model.boosters_, model.best_iterations_, model.offsets_ = {}, {}, {}
         for entry in meta["boosters"]:
@@ -289,6 +315,16 @@ class LightGBMForecaster(BaseForecaster):
         model.gate_report_ = meta["gate_report"]
         model.gate_open_ = bool(meta["gate_open"])
         return model
+
+
+@dataclass
+class _Learned:
+    """What one fit learns, per (horizon, quantile) and per horizon."""
+
+    boosters: dict[tuple[int, float], lgb.Booster] = field(default_factory=dict)
+    iterations: dict[tuple[int, float], int] = field(default_factory=dict)
+    offsets: dict[tuple[int, float], float] = field(default_factory=dict)
+    train_rows: dict[int, int] = field(default_factory=dict)
 
 
 class _Part:
@@ -314,7 +350,9 @@ class _Split:
         self.train_candidates = max(0, self.last_train - first + 1)
 
     @classmethod
-    def of(cls, series: Series, holdout_minutes: int, max_train_days: float, horizons: tuple[int, ...]) -> _Split:
+    def of(
+        cls, series: Series, holdout_minutes: int, max_train_days: float, horizons: tuple[int, ...]
+    ) -> _Split:
         n = len(series)
         held_start = n - min(holdout_minutes, n // 5)
         first = max(LEVEL_WINDOW - 1, held_start - int(max_train_days * 1440))

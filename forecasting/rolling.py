@@ -10,9 +10,10 @@ up to the window's last index:
 - maxima and standard deviations gather each window into its own row and reduce it, so
   their result depends on nothing but the window's values.
 
-Windows are given by their last index (inclusive) and width. Positions before the start
-of the array count as missing; NaN values are skipped; a window with no finite value
-gives NaN, never zero.
+Windows are given by their last index (inclusive) and width. Positions outside the
+array (before its start, or after its end when the history stops short of an origin)
+count as missing; NaN values are skipped; a window with no finite value gives NaN,
+never zero.
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ class Rolling:
         n = len(self.values)
         if n == 0:
             return np.full(ends.shape, np.nan)
-        inside = (ends >= 0) & (ends < n)
-        newest = np.where(inside, self._last_finite[np.minimum(np.maximum(ends, 0), n - 1)], -1)
+        newest = np.where(ends >= 0, self._last_finite[np.minimum(np.maximum(ends, 0), n - 1)], -1)
         fresh = (newest >= 0) & (ends - newest < within)
         return np.where(fresh, self.values[np.maximum(newest, 0)], np.nan)
 

@@ -53,12 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="rolling-origin backtest of LightGBM against the baselines on a trace CSV",
         description="Train on the first 7 days (or first third), retrain every 24 h, score every later minute.",
     )
-    parser.add_argument("--trace", required=True, metavar="CSV", help="timestamp,value trace (at least 2 days)")
+    parser.add_argument(
+        "--trace", required=True, metavar="CSV", help="timestamp,value trace (at least 2 days)"
+    )
     parser.add_argument("--horizon-minutes", type=_positive_int, default=5, help="minutes ahead (default 5)")
-    parser.add_argument("--quantile", type=_quantile, default=0.9, help="upper quantile to score (default 0.9)")
+    parser.add_argument(
+        "--quantile", type=_quantile, default=0.9, help="upper quantile to score (default 0.9)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.add_argument(
-        "--threads", type=_positive_int, default=None, help="LightGBM threads (default: the container's CPU limit)"
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="LightGBM threads (default: the container's CPU limit)",
     )
     parser.set_defaults(func=run)
 

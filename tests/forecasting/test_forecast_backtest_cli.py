@@ -25,7 +25,20 @@ def _trace(path: Path, days: float, step_seconds: int = 60) -> Path:
 
 def test_json_is_one_object_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = _trace(tmp_path / "t.csv", days=3)
-    code = main(["backtest", "--trace", str(trace), "--horizon-minutes", "3", "--quantile", "0.8", "--json", "--threads", "1"])
+    code = main(
+        [
+            "backtest",
+            "--trace",
+            str(trace),
+            "--horizon-minutes",
+            "3",
+            "--quantile",
+            "0.8",
+            "--json",
+            "--threads",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     payload = json.loads(out)  # exactly one JSON document, nothing else on stdout
@@ -45,7 +58,15 @@ def test_table_lists_every_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     trace = _trace(tmp_path / "t.csv", days=3, step_seconds=300)
     assert main(["backtest", "--trace", str(trace), "--threads", "1"]) == 0
     out = capsys.readouterr().out
-    for name in ("lightgbm", "seasonal_naive", "last_value", "windowed_max", "pinball", "q=0.9", "minutes scored"):
+    for name in (
+        "lightgbm",
+        "seasonal_naive",
+        "last_value",
+        "windowed_max",
+        "pinball",
+        "q=0.9",
+        "minutes scored",
+    ):
         assert name in out
 
 
@@ -53,8 +74,14 @@ def test_table_lists_every_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     ("content", "problem"),
     [
         ("time,count\n2024-01-01T00:00:00,1\n2024-01-01T00:01:00,1\n", "missing column(s) timestamp, value"),
-        ("timestamp,value\nyesterday,1\n2024-01-01T00:01:00,1\n", "row 2: timestamp 'yesterday' is not ISO-8601"),
-        ("timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:01:00,many\n", "row 3: value 'many' is not a number"),
+        (
+            "timestamp,value\nyesterday,1\n2024-01-01T00:01:00,1\n",
+            "row 2: timestamp 'yesterday' is not ISO-8601",
+        ),
+        (
+            "timestamp,value\n2024-01-01T00:00:00,1\n2024-01-01T00:01:00,many\n",
+            "row 3: value 'many' is not a number",
+        ),
         (None, "covers 1.50 days, at least 2 are needed"),
         ("", "file is empty"),
     ],

@@ -91,3 +91,11 @@ def test_seasonal_naive_without_yesterday_has_no_forecast() -> None:
 def test_bad_settings_are_named(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_last_value_counts_the_horizon_from_now_when_data_stops_short() -> None:
+    series = Series(0.0, np.full(3 * DAY, 40.0))
+    model = LastValueForecaster((5,), (0.5,)).fit(series)
+    assert model.predict(series, series.end + 30 * 60, (5,), (0.5,))[0, 0] == pytest.approx(40.0)
+    with pytest.raises(NotEnoughHistory, match="nothing observed"):
+        model.predict(series, series.end + 61 * 60, (5,), (0.5,))

@@ -20,7 +20,15 @@ from forecasting.cpu import available_cpus, cgroup_cpu_limit, cpu_limit, resolve
         ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
         ({}, None),
     ],
-    ids=["v2-2cpu", "v2-fraction-rounds-up", "v2-half", "v2-unlimited", "v1-3cpu", "v1-unlimited", "no-cgroup"],
+    ids=[
+        "v2-2cpu",
+        "v2-fraction-rounds-up",
+        "v2-half",
+        "v2-unlimited",
+        "v1-3cpu",
+        "v1-unlimited",
+        "no-cgroup",
+    ],
 )
 def test_cgroup_quota(tmp_path: Path, files: dict[str, str], expected: int | None) -> None:
     for name, text in files.items():

@@ -36,7 +36,14 @@ def test_the_factory_covers_exactly_the_config_types() -> None:
 
 def test_lightgbm_settings_are_passed_through() -> None:
     model = make_forecaster(
-        "lightgbm", [5], [0.9], num_threads=1, num_leaves=7, learning_rate=0.1, num_boost_round=20, min_history_hours=6
+        "lightgbm",
+        [5],
+        [0.9],
+        num_threads=1,
+        num_leaves=7,
+        learning_rate=0.1,
+        num_boost_round=20,
+        min_history_hours=6,
     )
     assert (model.num_threads, model.num_leaves, model.learning_rate) == (1, 7, 0.1)
     assert (model.num_boost_round, model.min_history_hours) == (20, 6)

@@ -45,7 +45,22 @@ def test_serving_features_equal_batch_features(nasa: Series, horizon: int) -> No
     values = _with_gaps(nasa)
     ends = np.arange(len(values))
     batch, batch_level = feature_matrices(values, nasa.start, ends, [horizon])
-    origins = [0, 59, 1439, 1500, 3000, 3050, 3089, 3100, 5001, 8999, 9000, 10079, 10080 + 37, len(values) - 1]
+    origins = [
+        0,
+        59,
+        1439,
+        1500,
+        3000,
+        3050,
+        3089,
+        3100,
+        5001,
+        8999,
+        9000,
+        10079,
+        10080 + 37,
+        len(values) - 1,
+    ]
     for j in origins:
         serving, level = feature_matrices(values[: j + 1], nasa.start, np.array([j]), [horizon])
         np.testing.assert_array_equal(serving[horizon][0], batch[horizon][j], err_msg=f"origin {j}")
@@ -56,7 +71,9 @@ def test_a_history_trimmed_to_the_lookback_gives_the_same_features(nasa: Series)
     j = 12000
     batch, _ = feature_matrices(nasa.values, nasa.start, np.array([j]), [5])
     first = j + 1 - LOOKBACK - 30
-    trimmed, _ = feature_matrices(nasa.values[first : j + 1], nasa.start + first * 60, np.array([j - first]), [5])
+    trimmed, _ = feature_matrices(
+        nasa.values[first : j + 1], nasa.start + first * 60, np.array([j - first]), [5]
+    )
     np.testing.assert_allclose(trimmed[5], batch[5], rtol=1e-9)
 
 
@@ -108,7 +125,7 @@ def test_calendar_terms_describe_the_target_time() -> None:
 
 def test_gaps_stay_missing_and_an_empty_last_hour_has_no_level() -> None:
     values = np.full(3000, 50.0)
-    values[2000:2000 + LEVEL_WINDOW] = np.nan
+    values[2000 : 2000 + LEVEL_WINDOW] = np.nan
     matrices, level = feature_matrices(values, 0.0, np.array([2000 + LEVEL_WINDOW - 1, 2100]), [5])
     assert np.isnan(level[0])
     assert np.isfinite(level[1])

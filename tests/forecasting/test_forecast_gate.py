@@ -22,7 +22,9 @@ def _held(model_error: float, naive_error: float) -> HeldBack:
     [(1.0, 5.0, True), (5.0, 1.0, False), (2.0, 2.0, True)],
     ids=["model-better", "model-worse", "tie-keeps-open"],
 )
-def test_gate_opens_only_when_the_model_does_not_lose(model_error: float, naive_error: float, is_open: bool) -> None:
+def test_gate_opens_only_when_the_model_does_not_lose(
+    model_error: float, naive_error: float, is_open: bool
+) -> None:
     report = quality_gate([_held(model_error, naive_error)], QUANTILES)
     assert report["open"] is is_open
     assert report["points"] == 500

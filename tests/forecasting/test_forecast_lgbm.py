@@ -38,12 +38,16 @@ def test_threads_default_to_the_container_limit(
 ) -> None:
     asked: list[int | None] = []
     monkeypatch.setattr(lgbm_forecaster, "resolve_threads", lambda n: asked.append(n) or 1)
-    model = LightGBMForecaster((5,), (0.9,), num_boost_round=5, max_train_rows=1000).fit(nasa.before(train_cut))
+    model = LightGBMForecaster((5,), (0.9,), num_boost_round=5, max_train_rows=1000).fit(
+        nasa.before(train_cut)
+    )
     assert asked == [None]
     assert model.num_threads_ == 1
 
 
-def test_forecasts_have_the_protocol_shape_and_ordered_quantiles(nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
+def test_forecasts_have_the_protocol_shape_and_ordered_quantiles(
+    nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
     nows = nasa.start + 60.0 * np.arange(7 * DAY, len(nasa))
     out = fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9))
     assert out.shape == (len(nows), 2, 2)
@@ -54,14 +58,18 @@ def test_forecasts_have_the_protocol_shape_and_ordered_quantiles(nasa: Series, f
     assert single.shape == (1, 1)
 
 
-def test_predict_many_equals_predict_at_every_sampled_origin(nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
+def test_predict_many_equals_predict_at_every_sampled_origin(
+    nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
     nows = _nows(nasa, train_cut, 40)
     many = fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9))
     for now, row in zip(nows, many, strict=True):
         np.testing.assert_array_equal(fitted.predict(nasa, float(now), (3, 5), (0.5, 0.9)), row)
 
 
-def test_perturbing_the_future_changes_no_past_forecast(nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
+def test_perturbing_the_future_changes_no_past_forecast(
+    nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
     cut = nasa.index_at(train_cut) + 900
     future = nasa.values.copy()
     future[cut:] = future[cut:] * 40.0 + 1000.0
@@ -81,7 +89,9 @@ def test_forecasts_scale_with_the_traffic(nasa: Series, fitted: LightGBMForecast
     np.testing.assert_allclose(grown, base * 100.0, rtol=1e-6)
 
 
-def test_gaps_in_the_history_are_tolerated(nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
+def test_gaps_in_the_history_are_tolerated(
+    nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
     values = nasa.values.copy()
     i = nasa.index_at(train_cut)
     values[i - 300 : i - 30] = np.nan
@@ -106,7 +116,9 @@ def test_not_enough_history_to_predict(nasa: Series, fitted: LightGBMForecaster,
         fitted.predict(Series(nasa.start, values), train_cut, (5,), (0.9,))
     with pytest.raises(NotEnoughHistory, match="empty"):
         fitted.predict(nasa, nasa.start, (5,), (0.9,))
-    many = fitted.predict_many(Series(nasa.start, values), np.array([train_cut, train_cut + 600]), (5,), (0.9,))
+    many = fitted.predict_many(
+        Series(nasa.start, values), np.array([train_cut, train_cut + 600]), (5,), (0.9,)
+    )
     assert np.isnan(many[0]).all() and np.isfinite(many[1]).all()
 
 
@@ -127,7 +139,9 @@ def test_an_unfitted_model_says_so(nasa: Series) -> None:
         LightGBMForecaster().predict(nasa, nasa.end, (5,), (0.9,))
 
 
-def test_save_load_round_trip(tmp_path: Path, nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
+def test_save_load_round_trip(
+    tmp_path: Path, nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
     fitted.save(tmp_path / "model")
     meta = json.loads((tmp_path / "model" / "meta.json").read_text())
     assert meta["horizons"] == [3, 5] and meta["gate_open"] == fitted.gate_open_
@@ -136,7 +150,8 @@ def test_save_load_round_trip(tmp_path: Path, nasa: Series, fitted: LightGBMFore
     loaded = LightGBMForecaster.load(tmp_path / "model", num_threads=1)
     nows = _nows(nasa, train_cut, 200, seed=1)
     np.testing.assert_array_equal(
-        loaded.predict_many(nasa, nows, (3, 5), (0.5, 0.9)), fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9))
+        loaded.predict_many(nasa, nows, (3, 5), (0.5, 0.9)),
+        fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9)),
     )
     assert loaded.gate_open_ == fitted.gate_open_ and loaded.gate_report_ == fitted.gate_report_
 
@@ -188,3 +203,20 @@ def test_gate_closes_when_a_crippled_model_loses_on_a_real_trace(nasa: Series, t
     assert full.gate_open_ is True
     assert crippled.gate_open_ is False
     assert crippled.gate_report_["ratio"] > 1.0 > full.gate_report_["ratio"]
+
+
+def test_horizons_count_from_now_when_the_history_stops_short(
+    nasa: Series, fitted: LightGBMForecaster, train_cut: float
+) -> None:
+    history = nasa.before(train_cut)
+    now = train_cut + 7 * 60  # the last 7 minutes have not arrived
+    padded = Series(history.start, np.concatenate([history.values, np.full(7, np.nan)]))
+    np.testing.assert_array_equal(
+        fitted.predict(history, now, (3, 5), (0.5, 0.9)), fitted.predict(padded, now, (3, 5), (0.5, 0.9))
+    )
+    assert not np.array_equal(
+        fitted.predict(history, now, (3, 5), (0.5, 0.9)),
+        fitted.predict(history, train_cut, (3, 5), (0.5, 0.9)),
+    )
+    with pytest.raises(NotEnoughHistory, match="nothing observed"):
+        fitted.predict(history, train_cut + 2 * 3600, (5,), (0.9,))

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from forecasting.rolling import Rolling
 
-series_values = st.lists(st.one_of(st.none(), st.floats(0, 1e5, allow_nan=False)), min_size=1, max_size=200).map(
-    lambda xs: np.array([np.nan if x is None else x for x in xs])
-)
+series_values = st.lists(
+    st.one_of(st.none(), st.floats(0, 1e5, allow_nan=False)), min_size=1, max_size=200
+).map(lambda xs: np.array([np.nan if x is None else x for x in xs]))
 
 
 def _window(values: np.ndarray, end: int, width: int) -> np.ndarray:

@@ -19,9 +19,7 @@ def test_gaps_stay_missing_never_zero() -> None:
     assert np.isnan(series.values[2:10]).all()
 
 
-@pytest.mark.parametrize(
-    "bad", [np.nan, np.inf, -3.0], ids=["nan", "infinite", "negative"]
-)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -3.0], ids=["nan", "infinite", "negative"])
 def test_impossible_values_are_masked_as_missing(bad: float) -> None:
     series = regularize(np.array([0.0, 60.0, 120.0, 180.0]), np.array([1.0, bad, 3.0, 4.0]))
     assert np.isnan(series.values[1])
