@@ -21,7 +21,9 @@ def _parse_time(text: str, row: int, path: Path) -> float:
     try:
         stamp = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise SeriesError(f"{path}: row {row}: timestamp {text!r} is not ISO-8601 (YYYY-MM-DDTHH:MM:SS)") from None
+        raise SeriesError(
+            f"{path}: row {row}: timestamp {text!r} is not ISO-8601 (YYYY-MM-DDTHH:MM:SS)"
+        ) from None
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
     return stamp.timestamp()
@@ -76,6 +78,28 @@ def read_trace_csv(path: str | Path, *, min_days: float = 0.0) -> Series:
     if days < min_days:
         raise SeriesError(f"{path}: covers {days:.2f} days, at least {min_days:g} are needed")
     return series
+
+
+def source_step_seconds(path: str | Path, *, rows: int = 50) -> float:
+    """The sampling step of a trace file (median over its first `rows` rows), before regridding.
+
+    Traces coarser than a minute are interpolated by `read_trace_csv`; callers that
+    judge forecasts need to know, because an interpolated minute already depends on
+    the next sample.
+    """
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = [h.strip().lower() for h in next(reader, [])]
+        if "timestamp" not in header:
+            raise SeriesError(f"{path}: missing column(s) timestamp; header is {header}")
+        ti = header.index("timestamp")
+        times = [
+            _parse_time(row[ti], n, path) for n, row in zip(range(2, rows + 2), reader, strict=False) if row
+        ]
+    if len(times) < 2:
+        raise SeriesError(f"{path}: needs at least 2 rows of data, found {len(times)}")
+    return float(np.median(np.diff(times)))
 
 
 def write_trace_csv(path: str | Path, times: np.ndarray, counts: np.ndarray) -> None:

@@ -21,7 +21,7 @@ from forecasting.backtest import BacktestResult, backtest
 from forecasting.errors import NotEnoughHistory
 from forecasting.factory import compared_models
 from forecasting.series import SeriesError
-from forecasting.traces import read_trace_csv
+from forecasting.traces import read_trace_csv, source_step_seconds
 
 MIN_TRACE_DAYS = 2.0
 MEDIAN = 0.5
@@ -73,10 +73,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         series = read_trace_csv(args.trace, min_days=MIN_TRACE_DAYS)
+        step_minutes = source_step_seconds(args.trace) / 60
     except SeriesError as exc:
         print(f"prescaler backtest: {exc}", file=sys.stderr)
         return 2
     horizon = args.horizon_minutes
+    if step_minutes > 1 and horizon < 2 * step_minutes:
+        print(
+            f"note: {args.trace} has a {step_minutes:g}-minute step, interpolated onto minutes: an interpolated "
+            f"minute already depends on the next sample, so a {horizon}-minute horizon partly sees the future. "
+            f"For a causal comparison, add {2 * step_minutes:g} minutes to the horizon.",
+            file=sys.stderr,
+        )
     quantiles = sorted({MEDIAN, args.quantile})
     models = compared_models([horizon], quantiles, num_threads=args.threads)
     stderr = Console(stderr=True)
@@ -98,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     except NotEnoughHistory as exc:
         print(f"prescaler backtest: {args.trace}: {exc}", file=sys.stderr)
         return 2
-    payload = _payload(args.trace, result, horizon, args.quantile)
+    payload = _payload(args.trace, result, horizon, args.quantile) | {"step_minutes": step_minutes}
     if args.json:
         print(json.dumps(payload))
     else:

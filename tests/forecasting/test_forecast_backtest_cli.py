@@ -43,7 +43,7 @@ def test_json_is_one_object_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0
     payload = json.loads(out)  # exactly one JSON document, nothing else on stdout
     assert payload["trace"] == str(trace)
-    assert (payload["horizon_minutes"], payload["quantile"]) == (3, 0.8)
+    assert (payload["horizon_minutes"], payload["quantile"], payload["step_minutes"]) == (3, 0.8, 1)
     # Trained on day 1, seasonal-naive has no yesterday to learn residuals from until
     # day 2: only minutes every model forecast are scored, i.e. the last day's.
     assert payload["eval_points"] == DAY - 2
@@ -57,7 +57,9 @@ def test_json_is_one_object_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_table_lists_every_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = _trace(tmp_path / "t.csv", days=3, step_seconds=300)
     assert main(["backtest", "--trace", str(trace), "--threads", "1"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "5-minute step" in captured.err and "add 10 minutes" in captured.err
+    out = captured.out
     for name in (
         "lightgbm",
         "seasonal_naive",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from forecasting.series import Series, SeriesError, regularize, validate_values
+from forecasting.traces import read_trace_csv, source_step_seconds, write_trace_csv
 
 
 def test_coarser_steps_are_linearly_interpolated_onto_minutes() -> None:
@@ -41,3 +42,11 @@ def test_before_is_what_is_known_at_a_time() -> None:
     assert len(series.before(600.0)) == 0
     assert len(series.before(660.0)) == 1
     assert len(series.before(661.0)) == 2  # the minute that started at 660 is (partly) known
+
+
+@pytest.mark.parametrize("step", [60, 300, 1800], ids=["1min", "5min", "30min"])
+def test_source_step_is_read_from_the_file(tmp_path, step: int) -> None:
+    path = tmp_path / "t.csv"
+    write_trace_csv(path, 1_699_999_980 + step * np.arange(100), np.ones(100))  # on a minute boundary
+    assert source_step_seconds(path) == step
+    assert len(read_trace_csv(path)) == (99 * step) // 60 + 1
