@@ -4,9 +4,12 @@ The forecaster needs recent history at every sync. Pulling it from Prometheus ea
 cycle would cost one range query per target, so the reconciler seeds this buffer from
 `MetricsSource.history` at retrain time and appends each cycle's observed rate. It is
 a cache: after a restart it is rebuilt from Prometheus, so losing it loses nothing.
+Retrain (seed) and sync (record) run on different scheduler threads, hence the lock.
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -20,18 +23,24 @@ class ObservedRates:
         self.capacity = max(1, int(capacity_minutes))
         self._values = np.full(self.capacity, np.nan)
         self._end_minute: int | None = None  # minute index one past the newest slot
+        self._lock = threading.Lock()
 
     def seed(self, series: Series) -> None:
         """Replace the contents with `series` (keeping only the newest `capacity` minutes)."""
         tail = series.tail(self.capacity)
-        self._values = np.full(self.capacity, np.nan)
+        values = np.full(self.capacity, np.nan)
         if len(tail):
-            self._values[self.capacity - len(tail) :] = tail.values
-        self._end_minute = int(tail.end // STEP_SECONDS)
+            values[self.capacity - len(tail) :] = tail.values
+        with self._lock:
+            self._values, self._end_minute = values, int(tail.end // STEP_SECONDS)
 
     def record(self, now: float, value: float | None) -> None:
         """Store the rate observed at `now` in the minute containing `now` (the last write wins)."""
         minute = int(now // STEP_SECONDS)
+        with self._lock:
+            self._record(minute, value)
+
+    def _record(self, minute: int, value: float | None) -> None:
         if self._end_minute is None:
             self._end_minute = minute + 1
         shift = minute + 1 - self._end_minute
@@ -48,5 +57,6 @@ class ObservedRates:
 
     def series(self) -> Series:
         """The buffer as a `Series` (a copy: later records do not change it)."""
-        end = self._end_minute if self._end_minute is not None else 0
-        return Series(float((end - self.capacity) * STEP_SECONDS), self._values.copy())
+        with self._lock:
+            end = self._end_minute if self._end_minute is not None else 0
+            return Series(float((end - self.capacity) * STEP_SECONDS), self._values.copy())
