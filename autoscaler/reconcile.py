@@ -266,6 +266,8 @@ class Reconciler:
         if target.mode == "hpaFloor":
             wanted = decision.replicas if state.hpa_max_replicas is None else min(decision.replicas, state.hpa_max_replicas)
             applied = state.hpa_min_replicas
+            if applied is not None and decision.proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
+                wanted = max(wanted, min(applied, target.max_replicas))  # missing data never lowers the floor
         else:
             wanted, applied = decision.replicas, state.replicas
         if wanted == applied:
