@@ -1,0 +1,135 @@
+"""Config faults: every bad reload keeps the last good config in force, says why, and loses nothing.
+
+The config comes from the ConfigMap `prescaler/prescaler-config` through the API, as
+`prescaler run --config-map` reads it. The good config manages `web` (replicas) and
+`api` (hpaFloor) in the allowlisted namespace `shop`; a first healthy cycle takes both
+to 6. After each rejected reload, the next cycle, with more load, must decide exactly
+as the good config says (9 replicas each).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+import yaml
+
+from autoscaler.adapters.kube_configmap import configmap_reader
+from autoscaler.config import parse_config
+from autoscaler.runner import ConfigWatcher
+
+from .expect import assert_case, assert_config_rejected, reactive
+from .world import T0, floor_target, observed, target
+
+CATEGORY = "Config faults"
+pytestmark = [pytest.mark.reliability]
+
+WEB, API = "shop/web", "shop/api"
+CONFIGMAP = ("prescaler", "prescaler-config")
+HUGE = 5000
+VALIDATION_SECONDS = 1.0
+"""Bound on validating an already-decoded 5,000-target config (measured: about 0.2 s)."""
+RELOAD_SECONDS = 10.0
+"""Bound on a whole 5,000-target reload: API read, YAML decode (pure-Python PyYAML: about 2.5 s) and validation."""
+
+
+def good_data() -> dict:
+    return {"dryRun": False, "syncInterval": "30s", "maxConcurrentWrites": 1, "leaderElection": {"enabled": False},
+            "namespaces": ["shop"], "targets": [target("web"), floor_target("api")]}
+
+
+def publish(emulator, text: str) -> None:
+    emulator.add_configmap(*CONFIGMAP, {"config.yaml": text})
+
+
+@pytest.fixture
+def configured(make_world, make_api, emulator):
+    """A world whose config was loaded from the ConfigMap and has synced once (both targets at 6)."""
+    publish(emulator, yaml.safe_dump(good_data()))
+    watcher = ConfigWatcher("configmap prescaler/prescaler-config", configmap_reader(make_api(), *CONFIGMAP))
+    world = make_world(parse_config(good_data()), observed(6.0, WEB, API), watcher=watcher)
+    assert world.reload()
+    world.sync()
+    assert_case(world, {WEB: reactive(6), API: reactive(6)})
+    return world
+
+
+def decides_with_the_good_config(world) -> None:
+    for key in (WEB, API):
+        world.reconciler.metrics.set_rate(key, 9.0, T0 + 30)
+    world.sync(after=30)
+    assert_case(world, {WEB: reactive(9), API: reactive(9)})
+
+
+def _edited(edit) -> str:
+    data = good_data()
+    edit(data)
+    return yaml.safe_dump(data)
+
+
+BAD = [
+    pytest.param("targets: [oops\n", "line 2, column 1: not valid YAML", id="malformed-yaml"),
+    pytest.param(_edited(lambda d: d["targets"][0].update(maxReplica=3)), "targets[0].maxReplica: unknown key",
+                 id="unknown-key"),
+    pytest.param(_edited(lambda d: d["targets"][0].update(minReplicas=30)),
+                 "targets[0].minReplicas: 30 is greater than maxReplicas (20)", id="min-above-max"),
+    pytest.param(_edited(lambda d: d["targets"][1].update(capacityPerReplica=-1)),
+                 "targets[1].capacityPerReplica: Input should be greater than 0, got -1", id="negative-capacity"),
+    pytest.param(_edited(lambda d: d["targets"].append(target("web", "payments"))),
+                 "targets[2].namespace: 'payments' is not in the namespaces allowlist ['shop']",
+                 id="namespace-outside-allowlist"),
+]
+
+
+@pytest.mark.parametrize(("text", "error"), BAD)
+def test_a_bad_config_is_refused_and_the_last_good_one_runs_on(configured, emulator, text, error):
+    """A reload of a bad config (malformed YAML, an unknown key, minReplicas > maxReplicas, a negative
+    capacity, a target outside the namespaces allowlist) is refused: the last good config stays in force,
+    an InvalidConfig Warning Event names the path and the problem, prescaler_config_valid is 0, and the
+    next cycle decides by the good config (9 replicas, ReactiveFallback). A refused namespace is never
+    touched."""
+    emulator.add_workload("payments", "web", 4)
+    publish(emulator, text)
+    assert_config_rejected(configured, configured.reload(), error)
+    decides_with_the_good_config(configured)
+    assert [r for r in emulator.requests if r.namespace == "payments"] == []
+    assert emulator.replicas("payments", "web") == 4
+
+
+def test_a_deleted_configmap_keeps_the_last_good_config_and_warns_once(configured, emulator, caplog):
+    """The ConfigMap is deleted: the reload keeps the last good config, warns once (an InvalidConfig
+    Warning Event and an error log naming the ConfigMap; polling again adds neither), and the next cycle
+    decides by the good config; when the ConfigMap comes back the config is valid again."""
+    emulator.delete("configmaps", *CONFIGMAP)
+    assert_config_rejected(configured, configured.reload(), "cannot read configmap prescaler/prescaler-config")
+    assert "not found" in configured.latest_event(None)["message"]
+    events = len(configured.events_of(None))
+    assert configured.reload() is False and len(configured.events_of(None)) == events
+    assert configured.metric("prescaler_config_reload_errors_total") == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        "config rejected; keeping the last good config"]
+    decides_with_the_good_config(configured)
+
+    publish(emulator, yaml.safe_dump(good_data()))
+    assert configured.reload() is True and configured.metric("prescaler_config_valid") == 1
+
+
+def test_5000_targets_validate_fast_and_a_duplicate_is_named_by_its_path(configured, emulator):
+    """A 5,000-target config validates within VALIDATION_SECONDS once decoded; with the target at index
+    4321 duplicating the one at 17, the whole reload (API read, YAML, validation) is refused within
+    RELOAD_SECONDS, naming `targets[4321]` and the first definition, and the last good config runs on."""
+    data = good_data()
+    data["targets"] = [target(f"app-{i}") for i in range(HUGE)]
+    started = time.perf_counter()
+    assert len(parse_config(data).targets) == HUGE
+    assert time.perf_counter() - started < VALIDATION_SECONDS
+
+    data["targets"][4321] = target("app-17")
+    publish(emulator, yaml.safe_dump(data))
+    started = time.perf_counter()
+    reloaded = configured.reload()
+    assert time.perf_counter() - started < RELOAD_SECONDS
+    assert_config_rejected(configured, reloaded, "targets[4321]: duplicate target shop/app-17 (first defined at targets[17])")
+    assert len(configured.latest_event(None)["message"].split("; ")) == 1, "exactly one problem reported"
+    decides_with_the_good_config(configured)
