@@ -38,3 +38,10 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-report .pytest_cache .hypothesis
+
+# Run the reliability suite and write docs/reliability.md from its results (even when cases fail;
+# the target still fails then). `make test` runs the same tests but never rewrites the report.
+.PHONY: reliability-report
+reliability-report: $(STAMP) system-deps
+	$(BIN)/pytest -q -m reliability tests/reliability; status=$$?; \
+	$(BIN)/python scripts/reliability_report.py || exit 1; exit $$status
