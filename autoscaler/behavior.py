@@ -10,7 +10,7 @@ state; time is always an argument.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autoscaler.config import Behavior, ScalingRules
 
@@ -26,12 +26,22 @@ class ScaleHistory:
     recommendations: tuple[tuple[float, int], ...] = ()
     up_events: tuple[tuple[float, int], ...] = ()
     down_events: tuple[tuple[float, int], ...] = ()
+    found: tuple[float, int] | None = None
+    """(time, replicas) found in the cluster when this process first saw the target. The
+    scale-down window honors it like a recommendation, so a restarted controller, which
+    has lost the recommendations, scales down no sooner than one that kept running. It
+    does not hold back scale-ups."""
+
+    @classmethod
+    def starting(cls, now: float, replicas: int) -> ScaleHistory:
+        """The history of a target first seen at `now` with `replicas` (recovered from the cluster alone)."""
+        return cls(found=(now, replicas))
 
     def with_recommendation(self, now: float, replicas: int, keep_seconds: float) -> ScaleHistory:
         """Record a recommendation, forgetting those older than `keep_seconds`."""
         cutoff = now - keep_seconds
         kept = tuple(r for r in self.recommendations if r[0] > cutoff)
-        return ScaleHistory(kept + ((now, replicas),), self.up_events, self.down_events)
+        return replace(self, recommendations=kept + ((now, replicas),))
 
     def with_scale(self, now: float, old: int, new: int, keep_seconds: float) -> ScaleHistory:
         """Record a completed write from `old` to `new` replicas."""
@@ -42,7 +52,7 @@ class ScaleHistory:
             up += ((now, new - old),)
         elif new < old:
             down += ((now, old - new),)
-        return ScaleHistory(self.recommendations, up, down)
+        return replace(self, up_events=up, down_events=down)
 
 
 def history_horizon(behavior: Behavior) -> float:
@@ -70,6 +80,8 @@ def stabilize(
             up_rec = min(up_rec, replicas)
         if t > down_cutoff:
             down_rec = max(down_rec, replicas)
+    if history.found is not None and history.found[0] > down_cutoff:
+        down_rec = max(down_rec, history.found[1])
     result = current
     if result < up_rec:
         result = up_rec

@@ -22,6 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic.alias_generators import to_camel
 
 from autoscaler.durations import format_duration, parse_duration
+from autoscaler.logs import looks_secret
 from autoscaler.promql import QueryTemplate, TemplateError
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
@@ -345,6 +346,8 @@ def _describe(error: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required field is missing"
+    if any(isinstance(p, str) and (p == "headers" or looks_secret(p)) for p in error["loc"]):
+        return f"{msg} (value not shown: it may be a credential)"  # errors reach Events and logs
     value = error.get("input")
     if isinstance(value, str | int | float | bool) or value is None:
         return f"{msg}, got {value!r}"

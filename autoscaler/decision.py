@@ -24,6 +24,9 @@ from autoscaler.behavior import (
 )
 from autoscaler.config import Behavior, MissingMetricsReplicas, Target
 
+MAX_PROPOSAL = 1e9
+"""Proposals are capped here before rounding (far above any maxReplicas; the later stages clamp)."""
+
 
 class Reason:
     """Machine-readable reason codes, one namespace for every stage."""
@@ -125,7 +128,8 @@ def _proposal(inputs: DecisionInputs, policy: Policy) -> tuple[int, str]:
         source = Reason.REACTIVE_FLOOR if _valid(inputs.forecast_rate) else inputs.no_forecast_reason
     if current > 0 and abs(demand / (current * policy.per_replica_rate) - 1.0) <= policy.tolerance:
         return current, Reason.WITHIN_TOLERANCE
-    return math.ceil(demand / policy.per_replica_rate - 1e-9), source
+    needed = min(demand / policy.per_replica_rate, MAX_PROPOSAL)  # an absurd rate may overflow to inf
+    return math.ceil(needed - 1e-9), source
 
 
 def _rate_limited(desired: int, current: int, history: ScaleHistory, policy: Policy, now: float) -> tuple[int, str]:

@@ -17,9 +17,14 @@ _SECRET_WORDS = ("token", "authorization", "password", "secret", "bearer", "cred
 REDACTED = "[redacted]"
 
 
+def looks_secret(key: str) -> bool:
+    """Whether a key (a field, header or log attribute name) may hold a credential."""
+    return any(word in key.lower() for word in _SECRET_WORDS)
+
+
 def redact(value: object, key: str = "") -> object:
     """`value` with every entry under a credential-like key replaced by REDACTED."""
-    if any(word in key.lower() for word in _SECRET_WORDS):
+    if looks_secret(key):
         return REDACTED
     if isinstance(value, dict):
         return {k: redact(v, str(k)) for k, v in value.items()}

@@ -78,7 +78,8 @@ class TargetResult:
 class _TargetMemory:
     """Per-target state the loop carries between cycles (all of it rebuildable)."""
 
-    history: ScaleHistory = field(default_factory=ScaleHistory)
+    history: ScaleHistory | None = None
+    """None until the first read: then seeded from the replicas found in the cluster."""
     observed: ObservedRates | None = None
     last_event: tuple[int, str, str] | None = None
     last_annotation: dict | None = None
@@ -223,6 +224,8 @@ class Reconciler:
             for _ in range(MAX_DECISIONS_PER_SYNC):
                 state = self.scaler.read(target)
                 result.state = state
+                if mem.history is None:
+                    mem.history = ScaleHistory.starting(now, state.replicas)
                 inputs = DecisionInputs(
                     current_replicas=state.replicas,
                     observed_rate=sample.value,

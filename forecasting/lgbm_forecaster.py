@@ -22,6 +22,7 @@ Saved as LightGBM model text (one file per booster) plus `meta.json`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -249,8 +250,10 @@ class LightGBMForecaster(BaseForecaster):
             raise ForecastError("LightGBMForecaster is not fitted: nothing to save")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
+        digests = {}
         for (h, q), booster in self.boosters_.items():
             booster.save_model(str(path / _booster_file(h, q)), num_iteration=self.best_iterations_[(h, q)])
+            digests[(h, q)] = hashlib.sha256((path / _booster_file(h, q)).read_bytes()).hexdigest()
         meta = {
             "format": FORMAT_VERSION,
             "kind": "lightgbm",
@@ -274,6 +277,7 @@ class LightGBMForecaster(BaseForecaster):
                     "horizon": h,
                     "quantile": q,
                     "file": _booster_file(h, q),
+                    "sha256": digests[(h, q)],
                     "iterations": self.best_iterations_[(h, q)],
                     "offset": self.offsets_[(h, q)],
                 }
@@ -303,10 +307,18 @@ class LightGBMForecaster(BaseForecaster):
         model.boosters_, model.best_iterations_, model.offsets_ = {}, {}, {}
         for entry in meta["boosters"]:
             key = (int(entry["horizon"]), float(entry["quantile"]))
+            file = path / entry["file"]
             try:
-                model.boosters_[key] = lgb.Booster(model_file=str(path / entry["file"]))
-            except lgb.basic.LightGBMError as exc:
-                raise ForecastError(f"{path / entry['file']}: cannot load booster: {exc}") from None
+                data = file.read_bytes()
+            except OSError as exc:
+                raise ForecastError(f"{file}: cannot read booster: {exc}") from None
+            # LightGBM aborts the process on some malformed model texts, so check before parsing.
+            if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+                raise ForecastError(f"{file}: booster does not match the checksum in {META_FILE}: corrupt or edited")
+            try:
+                model.boosters_[key] = lgb.Booster(model_str=data.decode("utf-8"))
+            except (lgb.basic.LightGBMError, UnicodeDecodeError) as exc:
+                raise ForecastError(f"{file}: cannot load booster: {exc}") from None
             model.best_iterations_[key] = int(entry["iterations"])
             model.offsets_[key] = float(entry["offset"])
         model.num_threads_ = resolve_threads(num_threads)

@@ -205,3 +205,9 @@ def test_unusable_query_templates_are_rejected_at_load(query, expected):
 def test_aggregation_that_keeps_the_labels_is_accepted():
     query = 'sum by (namespace, deployment) (rate(x{namespace="{namespace}", deployment="{name}"}[2m]))'
     assert parse_config({"targets": [target(query=query)]}).targets[0].query == query
+
+
+def test_errors_never_echo_a_value_that_may_be_a_credential():
+    errors = errors_of({"prometheus": {"headers": {"Authorization": 904512778361}}})
+    assert errors == ["prometheus.headers.Authorization: Input should be a valid string "
+                      "(value not shown: it may be a credential)"]

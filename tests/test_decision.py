@@ -225,7 +225,7 @@ def test_missing_metrics_never_scale_down(case):
     st.lists(st.tuples(rate_st, st.sampled_from([15.0, 30.0, 60.0])), min_size=1, max_size=60),
 )
 def test_change_per_period_never_exceeds_a_single_pods_policy(up_pods, down_pods, up_period, down_period, steps):
-    """HPA semantics: at each write, replicas(t) - replicas(t - period) is within [-down_pods, +up_pods]."""
+    """HPA semantics: a write up adds at most up_pods over replicas(t - period); a write down removes at most down_pods."""
     pol = Policy(
         min_replicas=1, max_replicas=500, per_replica_rate=1.0,
         behavior=Behavior(scale_up=rules("Max", 0, ("Pods", up_pods, up_period)),
@@ -239,7 +239,24 @@ def test_change_per_period_never_exceeds_a_single_pods_policy(up_pods, down_pods
         return [r for t, r in timeline if t <= x][-1]
 
     for (_, before), (end, after) in zip(timeline, timeline[1:], strict=False):
-        if after == before:
-            continue  # the guarantee is checked at each write
-        assert after - replicas_at(end - up_period) <= up_pods
-        assert replicas_at(end - down_period) - after <= down_pods
+        if after > before:  # a scale-up write is bounded by the scale-up policy…
+            assert after - replicas_at(end - up_period) <= up_pods
+        elif after < before:  # …and a scale-down write by the scale-down policy
+            assert replicas_at(end - down_period) - after <= down_pods
+
+
+def test_replicas_found_at_start_hold_the_scale_down_window_only():
+    found = ScaleHistory.starting(NOW - 100, 10)
+    down = decide(DecisionInputs(10, 40.0), policy(), found, NOW)
+    assert (down.replicas, down.reason) == (10, Reason.DOWN_STABILIZED)
+    expired = decide(DecisionInputs(10, 40.0), policy(), ScaleHistory.starting(NOW - 301, 10), NOW)
+    assert expired.replicas == 4
+    up = decide(DecisionInputs(5, 80.0), policy(behavior=behavior(up=rules("Max", 60))),
+                ScaleHistory.starting(NOW - 10, 5), NOW)
+    assert (up.replicas, up.reason) == (8, Reason.REACTIVE_FALLBACK)
+
+
+def test_an_overflowing_rate_is_capped_not_an_error():
+    decision = decide(DecisionInputs(5, 1.7976931348623157e308), policy(per_replica_rate=0.5, max_replicas=30),
+                      ScaleHistory(), NOW)
+    assert (decision.replicas, decision.reason) == (10, Reason.UP_LIMIT)

@@ -55,6 +55,17 @@ MAX_POINTS_PER_REQUEST = 11_000
 _T = TypeVar("_T")
 
 
+def _without_userinfo(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.username is None and parsed.password is None:
+        return url
+    host = parsed.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parsed.port is not None:
+        netloc += f":{parsed.port}"
+    return parsed._replace(netloc=netloc).geturl()
+
+
 class PrometheusError(RuntimeError):
     """Prometheus gave no usable answer; the message names the query and the cause."""
 
@@ -162,6 +173,8 @@ class PrometheusMetrics:
         prefix = settings.path_prefix.strip("/")
         self.settings = settings
         self.url = settings.url.rstrip("/") + (f"/{prefix}" if prefix else "")
+        self.shown_url = _without_userinfo(self.url)
+        """The URL as messages show it: a `user:password@` in it never reaches a log or Event."""
         session = _Session()
         session.verify = False if settings.insecure_skip_verify else (settings.ca_file or True)
         self._client = PrometheusConnect(
@@ -281,23 +294,23 @@ class PrometheusMetrics:
                     raise PrometheusConfigError(f"Prometheus rejected {what}: {exc}") from None
                 cause = str(exc)
             except requests.exceptions.SSLError as exc:
-                raise PrometheusUnavailable(f"TLS failure talking to {self.url} for {what}: {exc}") from None
+                raise PrometheusUnavailable(f"TLS failure talking to {self.shown_url} for {what}: {exc}") from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
                 cause = f"{type(exc).__name__}: {_reason(exc)}"
             except requests.exceptions.JSONDecodeError as exc:
-                raise PrometheusError(f"Prometheus at {self.url} sent no JSON for {what}: {exc}") from None
+                raise PrometheusError(f"Prometheus at {self.shown_url} sent no JSON for {what}: {exc}") from None
             except requests.RequestException as exc:
-                raise PrometheusError(f"request to {self.url} for {what} failed: {exc}") from None
+                raise PrometheusError(f"request to {self.shown_url} for {what} failed: {exc}") from None
             except (KeyError, TypeError) as exc:
-                raise PrometheusError(f"Prometheus at {self.url} sent an unusable answer for {what}: {exc!r}") from None
+                raise PrometheusError(f"Prometheus at {self.shown_url} sent an unusable answer for {what}: {exc!r}") from None
             if attempt < attempts:
                 delay = self.settings.retry_backoff * 2 ** (attempt - 1)
                 log.warning(
                     "Prometheus at %s did not answer %s (%s); retry %d/%d in %.3gs",
-                    self.url, what, cause, attempt, attempts - 1, delay,
+                    self.shown_url, what, cause, attempt, attempts - 1, delay,
                 )
                 time.sleep(delay)
-        raise PrometheusUnavailable(f"Prometheus at {self.url} gave no answer to {what} after {attempts} attempt(s): {cause}")
+        raise PrometheusUnavailable(f"Prometheus at {self.shown_url} gave no answer to {what} after {attempts} attempt(s): {cause}")
 
 
 def _reason(exc: requests.RequestException) -> str:
