@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -109,11 +110,16 @@ class Behavior(_Model):
 
     def up(self) -> ScalingRules:
         """Scale-up rules with HPA's defaults filled in for omitted fields."""
-        return _filled(self.scale_up, _default_scale_up())
+        return self.filled_rules[0]
 
     def down(self) -> ScalingRules:
         """Scale-down rules with HPA's defaults filled in for omitted fields."""
-        return _filled(self.scale_down, _default_scale_down())
+        return self.filled_rules[1]
+
+    @cached_property
+    def filled_rules(self) -> tuple[ScalingRules, ScalingRules]:
+        """(up, down) with defaults filled, computed once: the decision core asks on every cycle."""
+        return _filled(self.scale_up, _default_scale_up()), _filled(self.scale_down, _default_scale_down())
 
 
 def _filled(rules: ScalingRules, default: ScalingRules) -> ScalingRules:
@@ -421,6 +427,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
     return config
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _COMMENT = re.compile(r"(?:^|\s)#")
 
@@ -458,7 +465,7 @@ def load_config_text(text: str, source: str = "config", env: Mapping[str, str] |
     """Parse YAML text (after `${VAR}` expansion from `env`, default os.environ) into a validated `Config`."""
     text = expand_env(text, os.environ if env is None else env, source)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 (a SafeLoader: libyaml's when available)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(root)"

@@ -76,6 +76,10 @@ class WriteForbidden(Exception):
     """The API refused the call (HTTP 403): RBAC or namespace not permitted."""
 
 
+class ApiUnavailable(RuntimeError):
+    """The API kept failing (5xx, 429, connection errors) past the retries, or rejected the request."""
+
+
 class ScaleTarget(Protocol):
     """Reads and writes workload replica counts."""
 

@@ -21,6 +21,7 @@ from autoscaler.decision import Decision, DecisionInputs, Policy, Reason, decide
 from autoscaler.forecasts import Forecast, ForecastService
 from autoscaler.observed import ObservedRates
 from autoscaler.protocols import (
+    ApiUnavailable,
     EventSink,
     MetricsSource,
     RateSample,
@@ -250,6 +251,10 @@ class Reconciler:
         except WriteForbidden as exc:
             result.action, result.error = Action.FAILED, f"forbidden: {exc}"
             self.telemetry.errors.labels(target.namespace, target.name, "forbidden").inc()
+        except ApiUnavailable as exc:
+            result.action, result.error = Action.FAILED, f"API unavailable: {exc}"
+            self.telemetry.errors.labels(target.namespace, target.name, "apiUnavailable").inc()
+            log.warning("Kubernetes API unavailable", extra={"target": target.key, "error": str(exc)})
         except Exception as exc:  # one target's failure never stops the others
             result.action, result.error = Action.FAILED, f"{type(exc).__name__}: {exc}"
             self.telemetry.errors.labels(target.namespace, target.name, "internal").inc()

@@ -33,7 +33,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from autoscaler.adapters.api_calls import ApiCall
-from autoscaler.protocols import TargetGone, WriteConflict, WriteForbidden
+from autoscaler.protocols import ApiUnavailable, TargetGone, WriteConflict, WriteForbidden
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class KubeConfigError(RuntimeError):
     """No usable cluster credentials (neither a service account nor a kubeconfig)."""
 
 
-class ApiCallFailed(RuntimeError):
+class ApiCallFailed(ApiUnavailable):
     """The API server kept failing (5xx, 429, connection errors) or rejected the request (other 4xx)."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

@@ -70,14 +70,14 @@ def test_429_that_never_ends_gives_up_and_holds(make_world, emulator):
     emulator.inject("patch", "deployments/scale", status=429, retry_after=0.01, times=None)
     world = fleet_world(make_world)
     world.sync()
-    assert_case(world, {WEB: failed("internal", reason=Reason.REACTIVE_FALLBACK, size=START_REPLICAS),
+    assert_case(world, {WEB: failed("apiUnavailable", reason=Reason.REACTIVE_FALLBACK, size=START_REPLICAS),
                         API: reactive(HEALTHY)})
     assert "HTTP 429" in world.results[WEB].error and "gave up after 3 attempts" in world.results[WEB].error
 
 
 @pytest.mark.parametrize(("times", "expected"), [
     pytest.param(1, reactive(HEALTHY), id="one-500-retried"),
-    pytest.param(None, failed("internal", reason=Reason.REACTIVE_FALLBACK, size=START_REPLICAS), id="500s-persist"),
+    pytest.param(None, failed("apiUnavailable", reason=Reason.REACTIVE_FALLBACK, size=START_REPLICAS), id="500s-persist"),
 ])
 def test_500s_are_retried_then_reported(make_world, emulator, times, expected):
     """A 500 on the scale write is retried with backoff (the resourceVersion makes the retry safe): one
