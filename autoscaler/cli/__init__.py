@@ -16,6 +16,9 @@ COMMAND_MODULES = (
     "autoscaler.cli.validate",
     "autoscaler.cli.backtest",
     "autoscaler.cli.history",
+    "autoscaler.cli.simulate",
+    "autoscaler.cli.demo",
+    "autoscaler.cli.controller",
 )
 
 
