@@ -1,16 +1,17 @@
 """The declared features of the LightGBM forecaster: one list, one code path.
 
 Every feature is a `Feature` in `FEATURES`, with a generated name and the function that
-computes it for a batch of origins. Training builds its matrix with `feature_matrix`
-over thousands of origins; serving calls the same function for the one origin `now`.
-All window statistics come from `forecasting.rolling`, which reads each window on its
-own, so a feature depends only on values at or before its origin (no look-ahead) and
-is identical whether computed in batch or at serving time.
+computes it for a batch of origins. Training builds its matrices with
+`feature_matrices` over thousands of origins; serving calls the same function for the
+one origin `now`. Window statistics come from `forecasting.rolling`, whose results at
+an origin never depend on later values, so there is no look-ahead and batch and
+serving features are identical.
 
 Everything is level-relative: values are divided by the recent level (the mean of the
 last hour, floored at a small share of the day's mean), so one model serves series of
 any scale, and traffic that grows past anything seen in training is still forecast
-as a ratio of where it is now. The target is `value[origin + h] / level[origin]`.
+as a ratio of where it is now. The target is `value[origin + h] / level[origin]`, and
+`base_ratio` is the persistence forecast the boosters start from.
 
 An origin is the index of the last known minute; horizon `h` is the minute `h` steps
 after it (for a `now` on a minute boundary, the minute ending `h` minutes after now).
