@@ -15,7 +15,7 @@ import math
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from autoscaler.sim.engine import Scenario
@@ -48,11 +48,13 @@ def fmt(value: float | None, spec: str = ".3f") -> str:
     return "null" if value is None else format(value, spec)
 
 
-def render(rows: list[dict], startups: list[float], command: str) -> str:
+def render(rows: list[dict], startups: list[float], command: str, planned: int) -> str:
     lines = [
         "# Policy benchmark: predictive vs reactive HPA on real traces",
         "",
         f"Command: `{command}`  ",
+        f"Completed: {len(rows)} of {planned} (trace, start-up) runs"
+        + ("" if len(rows) == planned else " — the run was stopped early; missing rows were not measured") + ".  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
         "LightGBM with num_threads=1 per process.",
         "",
@@ -80,11 +82,14 @@ def render(rows: list[dict], startups: list[float], command: str) -> str:
               "|---|---|---|---|"]
     for s in startups:
         sel = [r for r in rows if r["startup_seconds"] == s]
+        if not sel:
+            lines.append(f"| {s:g} | not run | not run | |")
+            continue
         u = geomean([r["unserved_ratio_at_matched_cost"] for r in sel])
         c = geomean([r["cost_ratio_at_matched_unserved"] for r in sel])
         worse = [r["trace"] for r in sel
                  if (r["unserved_ratio_at_matched_cost"] or 0) > 1 or (r["cost_ratio_at_matched_unserved"] or 0) > 1]
-        lines.append(f"| {s:g} | {fmt(u)} | {fmt(c)} | {', '.join(worse) or 'none'} |")
+        lines.append(f"| {s:g} ({len(sel)} traces) | {fmt(u)} | {fmt(c)} | {', '.join(worse) or 'none'} |")
     lines += ["", "## Frontiers", ""]
     for r in rows:
         lines += [f"### {r['trace']}, startup {r['startup_seconds']:g} s", "",
@@ -112,18 +117,21 @@ def main() -> None:
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
     png_dir = RESULTS / "policy"
     png_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(t), s, args.peak_replicas, str(png_dir)) for t in traces for s in startups]
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_one, *job) for job in jobs]
-        rows = []
-        for job, future in zip(jobs, futures, strict=True):
-            rows.append(future.result())
-            print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {rows[-1]['wall_seconds']:.0f}s", flush=True)
+    # Start-up times in the order given (the headline 180 s first when listed first); results are
+    # rewritten after every finished job, so an interrupted run still reports what it measured.
+    jobs = [(str(t), s, args.peak_replicas, str(png_dir)) for s in startups for t in traces]
     command = "python bench/policy_bench.py --traces " + str(args.traces) + f" --startup-seconds {args.startup_seconds}"
-    (RESULTS / "policy.json").write_text(json.dumps(rows, indent=1))
-    (RESULTS / "policy.md").write_text(render(rows, startups, command))
+    rows: list[dict] = []
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {pool.submit(run_one, *job): job for job in jobs}
+        for future in as_completed(futures):
+            job = futures[future]
+            rows.append(future.result())
+            rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
+            print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {rows[-1]['wall_seconds']:.0f}s", flush=True)
+            (RESULTS / "policy.json").write_text(json.dumps(rows, indent=1))
+            (RESULTS / "policy.md").write_text(render(rows, startups, command, len(jobs)))
     print(f"wrote {RESULTS / 'policy.md'}")
-
 
 if __name__ == "__main__":
     main()

@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-utilization", type=float, default=0.7)
     parser.add_argument("--report", type=Path, default=Path("demo-report"), help="report directory")
     parser.add_argument("--every", type=int, default=60, help="refresh the live table every N minutes of trace")
+    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     replays = {
         predictive: Replay(scenario, sim_config(scenario, target_utilization=args.target_utilization,
                                                 startup_seconds=args.startup_seconds, predictive=predictive,
-                                                dry_run=True), shared)
+                                                num_threads=args.threads, dry_run=True), shared)
         for predictive in (True, False)
     }
     rows: list[tuple] = []
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         )
     console.print("sweeping target utilizations for the matched comparison…")
     result = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
-                       num_threads=None, shared=shared)
+                       num_threads=args.threads, shared=shared)
     print_result(result, console)
     summary = write_report(result, args.report)
     console.print(f"report: {summary} (+ timeline.png, frontier.png)")
