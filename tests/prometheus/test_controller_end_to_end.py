@@ -85,11 +85,15 @@ def test_one_cycle_recommends_from_real_rates_and_writes_no_spec(dataset, emulat
 
 
 def test_live_mode_scales_through_the_scale_subresource(dataset, emulator, tmp_path):
-    controller = build(dataset, emulator, tmp_path, dryRun=False)
-    results = controller.jobs.sync()
-    web = results["shop/web"]
-    assert web.recommended != 3
-    assert emulator.replicas("shop", "web") == web.recommended
+    """0.05 req/s per replica: the real rate needs far more than 3 replicas, so the write is a scale-up
+    (HPA's default policy allows 3 → 7 at once) through the scale subresource."""
+    busy = {"name": "web", "namespace": "shop", "capacityPerReplica": 0.05, "maxReplicas": 40,
+            "forecast": {"enabled": False}}
+    controller = build(dataset, emulator, tmp_path, dryRun=False, targets=[busy])
+    web = controller.jobs.sync()["shop/web"]
+    assert (web.recommended, web.action) == (7, "Scaled")
+    assert emulator.replicas("shop", "web") == 7
+    assert len(emulator.writes("deployments/scale")) == 1  # one write per reconcile
     controller.metrics.close()
 
 
