@@ -125,10 +125,10 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, *job): job for job in jobs}
         for future in as_completed(futures):
-            job = futures[future]
-            rows.append(future.result())
+            job, row = futures[future], future.result()
+            rows.append(row)
             rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
-            print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {rows[-1]['wall_seconds']:.0f}s", flush=True)
+            print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {row['wall_seconds']:.0f}s", flush=True)
             (RESULTS / "policy.json").write_text(json.dumps(rows, indent=1))
             (RESULTS / "policy.md").write_text(render(rows, startups, command, len(jobs)))
     print(f"wrote {RESULTS / 'policy.md'}")
