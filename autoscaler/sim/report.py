@@ -104,7 +104,7 @@ def markdown(result: SweepResult, images: dict[str, str]) -> str:
         "",
         f"- start-up time: {result.startup_seconds:g} s; evaluated minutes: {result.scenario.ticks()}; "
         f"capacity per replica: {result.scenario.capacity:.4g} req/s",
-        f"- oracle replica-minutes: {result.scenario.oracle():.0f}",
+        f"- oracle replica-minutes: {result.scenario.oracle(result.min_replicas):.0f}",
         f"- unserved ratio at matched cost (predictive / reactive): **{_fmt(result.unserved_ratio_at_matched_cost)}**",
         f"- cost ratio at matched unserved (predictive / reactive): **{_fmt(result.cost_ratio_at_matched_unserved)}**",
         "",

@@ -26,6 +26,8 @@ class SweepResult:
     startup_seconds: float
     reactive: list[Outcome]
     predictive: list[Outcome]
+    min_replicas: int = 1
+    """The floor the oracle and every policy share (the user's own in `whatif`)."""
 
     @property
     def unserved_ratio_at_matched_cost(self) -> float | None:
@@ -40,7 +42,7 @@ class SweepResult:
             "trace": self.trace,
             "startup_seconds": self.startup_seconds,
             "eval_minutes": self.scenario.ticks(),
-            "oracle_replica_minutes": self.scenario.oracle(),
+            "oracle_replica_minutes": self.scenario.oracle(self.min_replicas),
             "reactive": [o.summary() for o in self.reactive],
             "predictive": [o.summary() for o in self.predictive],
             "unserved_ratio_at_matched_cost": self.unserved_ratio_at_matched_cost,
@@ -80,4 +82,5 @@ def run_sweep(
             done += 1
             if progress is not None:
                 progress(label, done, total)
-    return SweepResult(trace, scenario, startup_seconds, runs[False], runs[True])
+    return SweepResult(trace, scenario, startup_seconds, runs[False], runs[True],
+                       base.min_replicas if base is not None else 1)

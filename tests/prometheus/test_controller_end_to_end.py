@@ -151,3 +151,34 @@ def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
     assert [r["reason"] for r in rows] == [Reason.METRICS_MISSING] * 2
     assert [r["recommendedReplicas"] for r in rows] == [3, 2]
     assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
+
+
+def test_whatif_replays_a_targets_prometheus_history_with_its_own_bounds(dataset, tmp_path):
+    """`whatif` pulls 10 days of shop/web from the real server and sweeps the simulator with the
+    target's own capacity and bounds (maxReplicas 6 binds: the trace needs more at its peaks)."""
+    data = config_data(dataset.url)
+    data["targets"] = [{"name": "web", "namespace": "shop", "capacityPerReplica": 0.5, "minReplicas": 2,
+                        "maxReplicas": 6, "forecast": {"model": {"type": "lastValue"}}}]
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "whatif", "--config", str(config_file), "--target", "shop/web",
+         "--days", "10", "--json", "--report", str(tmp_path / "report")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["trace"] == "shop/web" and result["startup_seconds"] == 120
+    assert result["eval_minutes"] > 9000
+    assert result["oracle_replica_minutes"] >= 2 * result["eval_minutes"]  # the target's own minReplicas
+    for outcome in result["reactive"] + result["predictive"]:
+        assert outcome["replica_minutes"] <= 6 * result["eval_minutes"]  # never above its maxReplicas
+    assert (tmp_path / "report" / "summary.md").exists()
+
+
+def test_whatif_names_an_unknown_target(tmp_path):
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config_data("http://127.0.0.1:9")))
+    done = subprocess.run([sys.executable, "-m", "autoscaler.cli", "whatif", "--config", str(config_file),
+                           "--target", "shop/nope"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 2 and "shop/web, shop/api" in done.stderr
