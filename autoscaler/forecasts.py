@@ -63,6 +63,7 @@ def default_factory(target: Target, sync_interval: float) -> Forecaster:
         num_leaves=model.num_leaves,
         learning_rate=model.learning_rate,
         num_boost_round=model.num_boost_round,
+        min_history_hours=target.forecast.min_history_hours,
     )
 
 
