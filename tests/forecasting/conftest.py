@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
+from forecast_helpers import DAY, SMALL
 
 from forecasting.lgbm_forecaster import LightGBMForecaster
 from forecasting.series import Series
 from forecasting.traces import read_trace_csv
 
 TRACES = Path(__file__).resolve().parents[2] / "data" / "traces"
-DAY = 1440
-
-SMALL = {"num_threads": 1, "num_boost_round": 60, "max_train_rows": 4000}
-"""LightGBM settings that keep test fits well under a second."""
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +36,3 @@ def train_cut(nasa: Series) -> float:
 def fitted(nasa: Series, train_cut: float) -> LightGBMForecaster:
     """A small LightGBM forecaster fitted on the first 7 days of the NASA slice."""
     return LightGBMForecaster((3, 5), (0.5, 0.9), **SMALL).fit(nasa.before(train_cut))
-
-
-def periodic_series(days: int, seed: int = 0) -> Series:
-    """A series that repeats the same random day exactly: seasonal-naive is perfect on it."""
-    rng = np.random.default_rng(seed)
-    day = rng.lognormal(3.0, 0.6, size=DAY)
-    return Series(0.0, np.tile(day, days))

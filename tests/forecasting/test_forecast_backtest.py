@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DAY, SMALL
+from forecast_helpers import DAY, SMALL
 
 from forecasting.backtest import backtest, initial_train_minutes
 from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster

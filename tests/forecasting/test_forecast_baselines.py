@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import DAY, periodic_series
+from forecast_helpers import DAY, periodic_series
 
 from autoscaler.protocols import Forecaster
 from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster, WindowedMaxForecaster

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DAY, SMALL, periodic_series
+from forecast_helpers import DAY, SMALL, periodic_series
 
 from autoscaler.protocols import Forecaster
 from forecasting import lgbm_forecaster

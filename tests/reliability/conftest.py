@@ -15,55 +15,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from k8s_emulator import KubernetesEmulator
 from prometheus_server import PrometheusMissing, PrometheusServer, binaries
-
-from autoscaler.adapters.api_calls import API_CALLS, ApiCall
-from autoscaler.adapters.kube_client import KubeApi, RetryPolicy, build_api_client
 
 from .promdata import LiveData, backfilled
 from .world import World
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / ".reliability-results.json"
-FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, timeout=(2.0, 5.0))
-"""Kubernetes retries without real waiting: the APIs record the waits they ask for in `sleeps`."""
 
 _cases: dict[str, dict] = {}
 
 
 # --- Kubernetes ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def emulator():
-    """The API emulator; on teardown, every request it served must be one of the declared API_CALLS."""
-    with KubernetesEmulator(keda=True) as emu:
-        yield emu
-        served = {ApiCall(r.group, r.resource, r.verb) for r in emu.requests if r.verb != "?"}
-        assert served <= set(API_CALLS), f"requests outside API_CALLS: {served - set(API_CALLS)}"
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    """The waits (retries, Retry-After) the APIs built by `make_api` asked for; they return at once."""
-    return []
-
-
-@pytest.fixture
-def make_api(emulator, tmp_path, sleeps):
-    """`make_api(user_agent)`: a `KubeApi` on the emulator through a kubeconfig, as `prescaler run` builds it."""
-    kubeconfig = str(emulator.write_kubeconfig(tmp_path / "kubeconfig"))
-    clients = []
-
-    def make(user_agent: str = "prescaler") -> KubeApi:
-        api_client = build_api_client(kubeconfig, user_agent=user_agent)
-        clients.append(api_client)
-        return KubeApi(api_client, FAST, sleep=sleeps.append)
-
-    yield make
-    for api_client in clients:
-        api_client.close()
 
 
 @pytest.fixture

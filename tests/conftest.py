@@ -1,0 +1,62 @@
+"""Fixtures shared by the Kubernetes and reliability suites: the API emulator and clients on it.
+
+Every test's emulator is checked on teardown: each request it served must be one of the
+declared `API_CALLS` (RBAC is derived from that tuple, so an undeclared call would be
+forbidden in a real cluster).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/, where k8s_emulator lives
+
+from k8s_emulator import KubernetesEmulator  # noqa: E402
+
+from autoscaler.adapters.api_calls import API_CALLS, ApiCall  # noqa: E402
+from autoscaler.adapters.kube_client import KubeApi, RetryPolicy, build_api_client  # noqa: E402
+
+FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, timeout=(2.0, 5.0))
+"""Kubernetes retries without real waiting: the APIs record the waits they ask for in `sleeps`."""
+
+
+def undeclared(emulator: KubernetesEmulator) -> set[ApiCall]:
+    """Calls the emulator served that `API_CALLS` does not declare."""
+    seen = {ApiCall(r.group, r.resource, r.verb) for r in emulator.requests if r.verb != "?"}
+    return seen - set(API_CALLS)
+
+
+@pytest.fixture
+def emulator():
+    with KubernetesEmulator(keda=True) as emu:
+        yield emu
+        assert not undeclared(emu), f"requests outside API_CALLS: {undeclared(emu)}"
+
+
+@pytest.fixture
+def kubeconfig(emulator, tmp_path):
+    return str(emulator.write_kubeconfig(tmp_path / "kubeconfig"))
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The waits (retries, Retry-After) the APIs built by `make_api` asked for; they return at once."""
+    return []
+
+
+@pytest.fixture
+def make_api(kubeconfig, sleeps):
+    """`make_api(user_agent)`: a `KubeApi` on the emulator through the kubeconfig, as `prescaler run` builds it."""
+    clients = []
+
+    def make(user_agent: str = "prescaler", retry: RetryPolicy = FAST) -> KubeApi:
+        api_client = build_api_client(kubeconfig, user_agent=user_agent)
+        clients.append(api_client)
+        return KubeApi(api_client, retry, sleep=sleeps.append)
+
+    yield make
+    for api_client in clients:
+        api_client.close()
