@@ -3,7 +3,8 @@
 Runs the rolling-origin backtest of `forecasting.backtest` (train on the first 7 days,
 retrain daily) for LightGBM and every baseline on one trace, then prints a table, or
 with `--json` exactly one JSON object on stdout. Progress goes to stderr. A trace that
-cannot be used (missing columns, unparsable timestamps, under 2 days) exits 2.
+cannot be used (missing columns, unparsable timestamps, under 2 days, nothing
+to score) exits 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import sys
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -106,12 +108,24 @@ def run(args: argparse.Namespace) -> int:
     except NotEnoughHistory as exc:
         print(f"prescaler backtest: {args.trace}: {exc}", file=sys.stderr)
         return 2
+    if result.eval_points(horizon) == 0:
+        print(f"prescaler backtest: {args.trace}: nothing to score: {_why_unscored(result)}", file=sys.stderr)
+        return 2
     payload = _payload(args.trace, result, horizon, args.quantile) | {"step_minutes": step_minutes}
     if args.json:
         print(json.dumps(payload))
     else:
         _print_table(payload)
     return 0
+
+
+def _why_unscored(result: BacktestResult) -> str:
+    """Why no minute was scored: the data after the training window, or the models."""
+    known = int(np.isfinite(result.series.values[result.train_minutes :]).sum())
+    if known == 0:
+        return f"every minute after the {result.train_minutes / 1440:g}-day training window is a gap"
+    failed = next((run.failed_fits[0] for run in result.runs.values() if run.failed_fits), None)
+    return f"no minute was forecast by every model ({failed or 'each forecast was missing'})"
 
 
 def _payload(trace: str, result: BacktestResult, horizon: int, quantile: float) -> dict[str, Any]:
