@@ -21,7 +21,7 @@ from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
 from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
 from autoscaler.config import Config
-from autoscaler.http import Probes, serve
+from autoscaler.http import ListenError, Probes, serve
 from autoscaler.reconcile import Reconciler
 from autoscaler.runner import ConfigWatcher, Jobs, build_scheduler
 from autoscaler.telemetry import Telemetry
@@ -59,15 +59,19 @@ class Controller:
         read_only: bool = False,
         registry: CollectorRegistry | None = None,
     ) -> Controller:
-        """Wire the real adapters; `read_only` (recommend) writes nothing and does not campaign."""
+        """Wire the real adapters; `read_only` (recommend) writes nothing and does not campaign.
+
+        Raises `KubeConfigError` without cluster credentials and `LeaseConfigError` when leader
+        election has nowhere to put its Lease; nothing has been sent to the cluster then.
+        """
         api = KubeApi(build_api_client(kubeconfig, pool_size=config.max_concurrent_writes))
         telemetry = Telemetry(registry)
-        metrics = PrometheusMetrics(config.prometheus)
         elector = None
         if config.leader_election.enabled and not read_only:
             elector = LeaseElector.from_settings(
                 api, config.leader_election, on_change=lambda leading: telemetry.leader.set(1 if leading else 0)
             )
+        metrics = PrometheusMetrics(config.prometheus)
         reconciler = Reconciler(
             config,
             metrics,
@@ -122,7 +126,11 @@ class Controller:
             < max(STALL_FLOOR_SECONDS, STALL_SYNCS * self.reconciler.config.sync_interval),
             ready=self.jobs.synced_once.is_set,
         )
-        server = serve(self.reconciler.telemetry.registry, probes, config.metrics.bind_address, config.metrics.port)
+        try:  # first, before the Lease or any cycle: a port in use fails the start with nothing written
+            server = serve(self.reconciler.telemetry.registry, probes, config.metrics.bind_address, config.metrics.port)
+        except ListenError:
+            self.metrics.close()
+            raise
         scheduler = build_scheduler(self.jobs, config)
         self.jobs.scheduler = scheduler
         try:

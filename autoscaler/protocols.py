@@ -76,6 +76,11 @@ class WriteForbidden(Exception):
     """The API refused the call (HTTP 403): RBAC or namespace not permitted."""
 
 
+class InvalidObject(Exception):
+    """The API answered with a value Prescaler cannot trust (a negative or missing `spec.replicas`):
+    nothing is decided or written from that read."""
+
+
 class ApiUnavailable(RuntimeError):
     """The API kept failing (5xx, 429, connection errors) past the retries, or rejected the request."""
 
@@ -84,7 +89,7 @@ class ScaleTarget(Protocol):
     """Reads and writes workload replica counts."""
 
     def read(self, target: Target) -> ScaleState:
-        """Current and ready replicas (raises `TargetGone`, `WriteForbidden`)."""
+        """Current and ready replicas (raises `TargetGone`, `WriteForbidden`, `InvalidObject`)."""
         ...
 
     def write(self, target: Target, replicas: int) -> None:

@@ -23,6 +23,7 @@ from autoscaler.observed import ObservedRates
 from autoscaler.protocols import (
     ApiUnavailable,
     EventSink,
+    InvalidObject,
     MetricsSource,
     RateSample,
     ScaleState,
@@ -37,6 +38,9 @@ from forecasting.series import STEP_SECONDS
 log = logging.getLogger(__name__)
 
 MAX_DECISIONS_PER_SYNC = 3  # one decision, plus a fresh one after each 409 (never a blind retry)
+MAX_CLOCK_SKEW_SECONDS = 60.0
+"""How far ahead of the controller's clock a sample's time may be and still count as fresh: Prometheus and
+the controller keep NTP time, a few seconds apart at most. A later (or NaN, infinite) time is missing data."""
 
 
 class Action:
@@ -85,6 +89,35 @@ class _TargetMemory:
     last_event: tuple[int, str, str] | None = None
     last_annotation: dict | None = None
     pending_median: dict[int, float] = field(default_factory=dict)
+
+
+def _trusted(target: Target, state: ScaleState) -> ScaleState:
+    """The state, if its sizes are whole numbers ≥ 0 (whichever ScaleTarget read it); else `InvalidObject`."""
+    for field_name in ("replicas", "ready_replicas"):
+        value = getattr(state, field_name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise InvalidObject(f"{target.kind} {target.key}: read {field_name}={value!r}, not a whole number ≥ 0")
+    return state
+
+
+def _unusable(sample: RateSample, now: float, stale_after: float) -> str | None:
+    """Why a sample's rate must be treated as missing: not a rate, or a time that is not finite, too far
+    in the future (beyond `MAX_CLOCK_SKEW_SECONDS`) or older than `stale_after`. None when usable."""
+    if sample.value is None:
+        return None
+    if not (math.isfinite(sample.value) and sample.value >= 0):
+        return f"invalid rate {sample.value!r}"
+    at = sample.observed_at
+    if at is None:
+        return None
+    if not math.isfinite(at):
+        return f"invalid sample time {at!r}"
+    if at - now > MAX_CLOCK_SKEW_SECONDS:
+        return (f"sample time is {at - now:.0f}s in the future, beyond the {MAX_CLOCK_SKEW_SECONDS:g}s "
+                "clock skew allowed: the clocks disagree")
+    if now - at > stale_after:
+        return f"stale: newest sample is {now - at:.0f}s old"
+    return None
 
 
 def _minute(now: float) -> float:
@@ -205,10 +238,9 @@ class Reconciler:
         stale_after = self.config.prometheus.stale_after
         for t in targets:
             sample = samples.get(t.key) or RateSample(None, None, "no answer from the metrics source")
-            if sample.value is not None and not (math.isfinite(sample.value) and sample.value >= 0):
-                sample = RateSample(None, sample.observed_at, f"invalid rate {sample.value!r}")
-            elif sample.value is not None and sample.observed_at is not None and now - sample.observed_at > stale_after:
-                sample = RateSample(None, sample.observed_at, f"stale: newest sample is {now - sample.observed_at:.0f}s old")
+            problem = _unusable(sample, now, stale_after)
+            if problem is not None:
+                sample = RateSample(None, sample.observed_at, problem)
             out[t.key] = sample
         return out
 
@@ -223,7 +255,7 @@ class Reconciler:
         result = TargetResult(target, Action.FAILED, observed=sample, forecast=forecast)
         try:
             for _ in range(MAX_DECISIONS_PER_SYNC):
-                state = self.scaler.read(target)
+                state = _trusted(target, self.scaler.read(target))
                 result.state = state
                 if mem.history is None:
                     mem.history = ScaleHistory.starting(now, state.replicas)
@@ -251,6 +283,10 @@ class Reconciler:
         except WriteForbidden as exc:
             result.action, result.error = Action.FAILED, f"forbidden: {exc}"
             self.telemetry.errors.labels(target.namespace, target.name, "forbidden").inc()
+        except InvalidObject as exc:  # never decide or write from a size the cluster did not really state
+            result.action, result.error = Action.FAILED, f"invalid object: {exc}"
+            self.telemetry.errors.labels(target.namespace, target.name, "invalidObject").inc()
+            log.warning("invalid object read; holding", extra={"target": target.key, "error": str(exc)})
         except ApiUnavailable as exc:
             result.action, result.error = Action.FAILED, f"API unavailable: {exc}"
             self.telemetry.errors.labels(target.namespace, target.name, "apiUnavailable").inc()

@@ -15,9 +15,11 @@ matter to us:
 - A bearer token (the one `write_kubeconfig` puts in the kubeconfig) is required.
 
 Fault injection (`inject`, `forbid_namespace`) covers what the reliability work needs:
-409 storms, 429 with Retry-After, 5xx, 403 on a namespace, and `action=` callbacks run
+409 storms, 429 with Retry-After, 5xx, 403 on a namespace, `action=` callbacks run
 just before a matching request is served (a target deleted between read and write, an
-HPA created on a managed target, a Lease stolen mid-cycle). Every request is recorded
+HPA created on a managed target, a Lease stolen mid-cycle), and `answer=` rewrites of
+what is served (a malformed scale object). Like the real API server, a Scale at 0
+replicas has no `spec.replicas` (the field is omitempty). Every request is recorded
 (`requests`) with its verb, API group, resource, namespace, name, body, status and
 User-Agent, so tests can assert what was (not) written and derive RBAC from it.
 
@@ -103,6 +105,8 @@ class Fault:
     status: int | None = None
     retry_after: float | None = None
     action: Callable[[], None] | None = None
+    answer: Callable[[dict], dict] | None = None
+    """Rewrites the served answer: an API server (or a proxy) that sends a malformed object."""
     times: int | None = 1
     hits: int = 0
 
@@ -279,15 +283,17 @@ class KubernetesEmulator:
 
     def inject(self, verb: str | None = None, resource: str | None = None, *, status: int | None = None,
                retry_after: float | None = None, action: Callable[[], None] | None = None,
+               answer: Callable[[dict], dict] | None = None,
                namespace: str | None = None, name: str | None = None, times: int | None = 1) -> Fault:
-        """Intercept matching requests: run `action` first, then answer `status` (if set) instead of serving.
+        """Intercept matching requests: run `action` first, then answer `status` (if set) instead of serving,
+        or serve and pass the answer through `answer` (a malformed object: `answer=lambda scale: ...`).
 
         `resource` includes the subresource (`deployments/scale`); verbs are get, list,
         create, update, patch. Examples: a 409 storm is
         `inject("patch", "deployments/scale", status=409, times=5)`; a target deleted between
         read and write is `inject("patch", "deployments/scale", action=lambda: emu.delete(...))`.
         """
-        fault = Fault(verb, resource, namespace, name, status, retry_after, action, times)
+        fault = Fault(verb, resource, namespace, name, status, retry_after, action, answer, times)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -356,6 +362,8 @@ class KubernetesEmulator:
             content_type = handler.headers.get("Content-Type", "")
             with self._lock:
                 code, body = self._dispatch(req, kind, content_type)
+            if fault is not None and fault.answer is not None:
+                body = fault.answer(copy.deepcopy(body))
         except ApiError as exc:
             code, body, headers = exc.code, exc.status(), exc.headers
         except (ValueError, KeyError, TypeError) as exc:
@@ -448,10 +456,11 @@ class KubernetesEmulator:
     def _scale_of(obj: dict) -> dict:
         meta = obj["metadata"]
         labels = obj["spec"]["selector"]["matchLabels"]
+        replicas = obj["spec"].get("replicas")
         return {
             "apiVersion": "autoscaling/v1", "kind": "Scale",
             "metadata": {key: meta[key] for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")},
-            "spec": {"replicas": obj["spec"]["replicas"]},
+            "spec": {"replicas": replicas} if replicas else {},  # autoscaling/v1 ScaleSpec: omitempty
             "status": {"replicas": obj.get("status", {}).get("replicas", 0),
                        "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items()))},
         }

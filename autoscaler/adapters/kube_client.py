@@ -25,6 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import urllib3
@@ -67,14 +68,23 @@ def build_api_client(
     at least `Config.max_concurrent_writes` so concurrent writes do not queue on the pool.
     """
     configuration = client.Configuration()
+    in_cluster = kubeconfig is None and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    source = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    if not in_cluster and os.pathsep not in source and not Path(source).expanduser().is_file():
+        if kubeconfig is not None:
+            raise KubeConfigError(f"kubeconfig {kubeconfig} does not exist")
+        raise KubeConfigError(
+            f"no Kubernetes credentials: not in a pod (KUBERNETES_SERVICE_HOST is unset) and kubeconfig {source} "
+            "does not exist; give --kubeconfig FILE or set KUBECONFIG"
+        )
     try:
-        if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if in_cluster:
             config.load_incluster_config(client_configuration=configuration)
         else:
             config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=configuration)
     except (ConfigException, OSError) as exc:
-        source = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
-        raise KubeConfigError(f"cannot load Kubernetes credentials (in-cluster or kubeconfig {source}): {exc}") from None
+        where = "in-cluster service account" if in_cluster else f"kubeconfig {source}"
+        raise KubeConfigError(f"cannot load Kubernetes credentials ({where}): {exc}") from None
     configuration.connection_pool_maxsize = max(pool_size + 2, configuration.connection_pool_maxsize or 0)
     # urllib3 would otherwise sleep out any Retry-After (uncapped) on GET/PUT 429s and 503s; retries
     # beyond re-connecting belong to KubeApi.call, which caps waits and knows which writes are safe.

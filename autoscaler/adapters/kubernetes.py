@@ -1,12 +1,14 @@
 """`ScaleTarget` over the Kubernetes API: the scale subresource, HPAs and KEDA ScaledObjects.
 
-This is the only code that changes a workload's size in a cluster, so it keeps three
+This is the only code that changes a workload's size in a cluster, so it keeps four
 promises the Reconciler relies on:
 
 - A write is made against what was read: `read` records the resourceVersion of the
   scale subresource (and, in hpaFloor mode, of the HPA) and `write` sends it back, so a
   write after someone else's change gets 409 (`WriteConflict`) and the Reconciler
   re-reads and decides again. Each read can back at most one write.
+- A size is never invented: a negative `spec.replicas`, or one missing where the API
+  would not omit it, is `InvalidObject`, and that read backs no write.
 - Another autoscaler is reported: an HPA or ScaledObject whose scaleTargetRef names the
   workload comes back as `ScaleState.conflicting_autoscaler` (the Reconciler refuses to
   write in `replicas` mode). HPA and ScaledObject lists are fetched once per namespace
@@ -39,7 +41,7 @@ from autoscaler.adapters.api_calls import (
 )
 from autoscaler.adapters.kube_client import KubeApi
 from autoscaler.config import Target
-from autoscaler.protocols import ScaleState, TargetGone, WriteConflict
+from autoscaler.protocols import InvalidObject, ScaleState, TargetGone, WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,33 @@ def _hpa_of(item) -> Autoscaler:
     )
 
 
+def _replicas_of(target: Target, scale, workload) -> int:
+    """The scale subresource's spec.replicas. The API omits it when it is 0 (omitempty), so a missing
+    value is 0 only when the workload's own spec.replicas says 0; a negative or absent size is refused."""
+    value = scale.spec.replicas if scale.spec else None
+    if value is None:
+        own = workload.spec.replicas if workload.spec else None
+        if own == 0:
+            return 0
+        raise InvalidObject(
+            f"{target.kind} {target.key}: the scale subresource has no spec.replicas and the {target.kind}'s own "
+            f"spec.replicas is {own!r}, not 0: not deciding from a size the API does not state"
+        )
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidObject(
+            f"{target.kind} {target.key}: the scale subresource's spec.replicas is {value!r}, not a whole number ≥ 0"
+        )
+    return value
+
+
+def _ready_of(target: Target, workload) -> int:
+    """status.readyReplicas (absent while none is ready); a negative value is refused."""
+    value = (workload.status.ready_replicas if workload.status else None) or 0
+    if not isinstance(value, int) or value < 0:
+        raise InvalidObject(f"{target.kind} {target.key}: status.readyReplicas is {value!r}, not a whole number ≥ 0")
+    return value
+
+
 @dataclass(frozen=True)
 class _Read:
     """What a write must be checked against: the versions seen by the last read."""
@@ -139,9 +168,11 @@ class KubernetesScaleTarget:
 
     def read(self, target: Target) -> ScaleState:
         calls, ns, name = WORKLOADS[target.kind], target.namespace, target.name
+        with self._lock:
+            self._reads.pop(target.key, None)  # a read that fails below backs no write
         scale = self.api.call(calls.get_scale, ns, name, getattr(self.api.apps, calls.read_scale_method), name, ns)
         workload = self.api.call(calls.get, ns, name, getattr(self.api.apps, calls.read_method), name, ns)
-        ready = (workload.status.ready_replicas if workload.status else None) or 0
+        replicas, ready = _replicas_of(target, scale, workload), _ready_of(target, workload)
         others = [a for a in self.autoscalers_in(ns) if a.scales(target)]
         hpa = None
         if target.mode == "hpaFloor":
@@ -150,7 +181,7 @@ class KubernetesScaleTarget:
         with self._lock:
             self._reads[target.key] = _Read(scale.metadata.resource_version or "", hpa)
         return ScaleState(
-            replicas=(scale.spec.replicas or 0) if scale.spec else 0,
+            replicas=replicas,
             ready_replicas=ready,
             conflicting_autoscaler=str(others[0]) if others else None,
             hpa_min_replicas=None if hpa is None else hpa.min_replicas,

@@ -57,6 +57,10 @@ def _timestamp(t: float) -> datetime:
     return stamp if stamp.microsecond else stamp.replace(microsecond=1)
 
 
+class LeaseConfigError(ValueError):
+    """Leader election cannot start with these settings (no namespace for the Lease, inconsistent durations)."""
+
+
 class LeaseElector:
     """Campaigns for one Lease in a background thread; `is_leader()` says whether this instance may write."""
 
@@ -74,9 +78,11 @@ class LeaseElector:
         on_change: Callable[[bool], None] | None = None,
     ) -> None:
         if not lease_duration > renew_deadline:
-            raise ValueError(f"leaseDuration ({lease_duration}s) must be greater than renewDeadline ({renew_deadline}s)")
+            raise LeaseConfigError(
+                f"leaseDuration ({lease_duration}s) must be greater than renewDeadline ({renew_deadline}s)"
+            )
         if not renew_deadline > JITTER * retry_period > 0:
-            raise ValueError(
+            raise LeaseConfigError(
                 f"renewDeadline ({renew_deadline}s) must be greater than {JITTER} × retryPeriod ({retry_period}s) > 0"
             )
         self.api = api
@@ -111,7 +117,11 @@ class LeaseElector:
         if not namespace and SERVICE_ACCOUNT_NAMESPACE.is_file():
             namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
         if not namespace:
-            raise ValueError("leaderElection.leaseNamespace is not set and POD_NAMESPACE is empty: nowhere to put the Lease")
+            raise LeaseConfigError(
+                "leaderElection.leaseNamespace is not set, POD_NAMESPACE is empty and this is not a pod "
+                f"({SERVICE_ACCOUNT_NAMESPACE} is missing): nowhere to put the Lease; set leaderElection.leaseNamespace "
+                "or POD_NAMESPACE, or turn leaderElection off"
+            )
         return cls(
             api, settings.lease_name, namespace, identity,
             lease_duration=settings.lease_duration, renew_deadline=settings.renew_deadline,

@@ -66,6 +66,22 @@ def _initial(watcher: ConfigWatcher) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`prescaler run`; a start-up the environment does not allow ends with a message, never a traceback."""
+    from autoscaler.adapters.kube_client import KubeConfigError
+    from autoscaler.adapters.leader import LeaseConfigError
+    from autoscaler.http import ListenError
+
+    try:
+        return _run(args)
+    except (KubeConfigError, LeaseConfigError) as exc:  # before anything was sent to the cluster
+        print(f"prescaler run: {exc}", file=sys.stderr)
+        return 2
+    except ListenError as exc:  # the environment's problem (another process has the port), not the config's
+        print(f"prescaler run: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     from autoscaler import logs
     from autoscaler.app import Controller
 
@@ -139,12 +155,17 @@ def print_recommendations(rows: list[dict], console: Console) -> None:
 
 
 def recommend(args: argparse.Namespace) -> int:
+    from autoscaler.adapters.kube_client import KubeConfigError
     from autoscaler.app import Controller
 
     config = _load(args.config)
     if isinstance(config, int):
         return config
-    controller = Controller.build(config, kubeconfig=args.kubeconfig, read_only=True)
+    try:
+        controller = Controller.build(config, kubeconfig=args.kubeconfig, read_only=True)
+    except KubeConfigError as exc:
+        print(f"prescaler recommend: {exc}", file=sys.stderr)
+        return 2
     try:
         rows = recommendation_rows(controller.recommend_once())
     finally:

@@ -145,7 +145,7 @@ def test_identity_and_namespace_come_from_the_downward_api_unless_configured(api
     assert (e.identity, e.namespace, e.name, e.lease_duration) == ("prescaler-7d9", "prescaler", "prescaler", 15)
     e = LeaseElector.from_settings(api, LeaderElectionSettings(identity="me", lease_namespace="ops"), env=env)
     assert (e.identity, e.namespace) == ("me", "ops")
-    with pytest.raises(ValueError, match="leaseNamespace is not set and POD_NAMESPACE is empty"):
+    with pytest.raises(ValueError, match="leaseNamespace is not set, POD_NAMESPACE is empty"):
         LeaseElector.from_settings(api, LeaderElectionSettings(), env={})
 
 

@@ -32,7 +32,7 @@ POD = ObjectRef("Pod", "prescaler-0", "prescaler")
 START_REPLICAS = 4
 HPA_MIN, HPA_MAX = 2, 12
 FALLBACK_REPLICAS = 5
-ERROR_KINDS = ("conflict", "notFound", "forbidden", "apiUnavailable", "internal", "history")
+ERROR_KINDS = ("conflict", "notFound", "forbidden", "apiUnavailable", "invalidObject", "internal", "history")
 
 
 def target(name: str, namespace: str = "shop", **fields) -> dict:
