@@ -2,7 +2,8 @@
 
 Each request the adapters send goes through `KubeApi.call` with one of these constants,
 so this tuple is the complete list of (API group, resource, verb) the controller needs.
-The Helm chart's Role/ClusterRole is derived from `API_CALLS`, and the emulator tests
+The shipped Roles/ClusterRoles under deploy/ grant exactly `API_CALLS` less
+`ANNOTATION_CALLS` (tests/deploy/test_rbac.py checks both ways), and the emulator tests
 check every request they observe against it (and that each declared call is used).
 """
 
@@ -65,3 +66,8 @@ API_CALLS: tuple[ApiCall, ...] = (
     UPDATE_LEASE,
 )
 """All of them; RBAC = this tuple (ConfigMap and Lease rules can be narrowed to their resourceNames)."""
+
+ANNOTATION_CALLS: tuple[ApiCall, ...] = (PATCH_DEPLOYMENT, PATCH_STATEFULSET)
+"""Made only with `annotate: true`, for the prescaler.io/recommendation annotation. The shipped RBAC grants
+every other call and does not grant these: patch on a workload is patch on its pod template. So every shipped
+config sets `annotate: false`, and a user who wants the annotation grants them (README, Deploying)."""

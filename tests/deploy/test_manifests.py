@@ -135,7 +135,7 @@ def test_network_policy_allows_egress_to_dns_the_api_server_and_the_configured_p
     policy = one(resources, "NetworkPolicy", "prescaler")["spec"]
     assert selects(policy["podSelector"]["matchLabels"],
                    one(resources, "Deployment", "prescaler")["spec"]["template"]["metadata"]["labels"])
-    assert policy["policyTypes"] == ["Egress"]
+    assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert all(rule.get("ports") for rule in policy["egress"]), "a rule without ports allows everything"
     allowed = {(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] if peer else "*",
                 port["protocol"], port["port"])
@@ -148,6 +148,19 @@ def test_network_policy_allows_egress_to_dns_the_api_server_and_the_configured_p
         ("*", "TCP", 443), ("*", "TCP", 6443),
         (prometheus_namespace, "TCP", url.port),
     }
+
+
+@pytest.mark.parametrize("name", CONTROLLER_KUSTOMIZATIONS)
+def test_network_policy_admits_the_metrics_port_only(rendered, name) -> None:
+    resources = rendered[name]
+    policy = one(resources, "NetworkPolicy", "prescaler")["spec"]
+    assert "Ingress" in policy["policyTypes"], "without the Ingress type every port is open"
+    (rule,) = policy["ingress"]
+    assert set(rule) == {"ports"}, "probes come from the node: the rule names no source"
+    port = rendered_config(resources, "prescaler").metrics.port
+    assert rule["ports"] == [{"protocol": "TCP", "port": port}]
+    (served,) = container(resources, "prescaler", "prescaler")["ports"]
+    assert (served["containerPort"], served.get("protocol", "TCP")) == (port, "TCP")
 
 
 # --- images --------------------------------------------------------------------------

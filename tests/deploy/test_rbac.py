@@ -1,11 +1,13 @@
-"""RBAC: no wildcards, no Secrets, and every API call the adapters make is granted.
+"""RBAC: no wildcards, no Secrets, and exactly the API calls the adapters make are granted.
 
 The calls come from `autoscaler.adapters.api_calls.API_CALLS`, the adapters' own
 declaration (every request goes through `KubeApi.call` with one of them), never from a
 list kept here. For each call the test works out where the deployed controller makes it
 (the target namespaces from the rendered config, the controller's namespace for its
 ConfigMap and Lease) and asks whether the rendered Roles and ClusterRoles bound to the
-Deployment's ServiceAccount allow it there, resourceNames included.
+Deployment's ServiceAccount allow it there, resourceNames included. The other way round,
+every (group, resource, verb) the rendered roles grant must be one of those calls:
+`required_calls` says which ones each kustomization needs, and the grants must equal them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,10 @@ from typing import Any
 import pytest
 
 from autoscaler.adapters.api_calls import (
+    ANNOTATION_CALLS,
     API_CALLS,
     GET_HPA,
-    PATCH_DEPLOYMENT,
     PATCH_HPA,
-    PATCH_STATEFULSET,
     ApiCall,
 )
 from autoscaler.config import Config, load_config_text
@@ -31,22 +32,9 @@ NAMELESS_VERBS = frozenset({"create", "list", "deletecollection"})
 """Verbs a resourceNames rule never allows: no name is known when they are authorized (a list
 could be, with a metadata.name field selector, which the adapters do not send)."""
 
-NOT_GRANTED = {
-    PATCH_DEPLOYMENT: "the prescaler.io/recommendation annotation: not in issue 7's RBAC list, "
-                      "so every shipped config sets annotate: false",
-    PATCH_STATEFULSET: "the same annotation on StatefulSets",
-}
-"""Declared calls the manifests deliberately do not grant, pending a decision; see
+NOT_GRANTED = frozenset(ANNOTATION_CALLS)
+"""Declared calls the manifests deliberately do not grant (the annotation patches); see
 test_calls_not_granted_are_exactly_the_annotation_patches."""
-
-BEYOND_DECLARED = {
-    ("apps", "deployments", "list"), ("apps", "deployments", "watch"),
-    ("apps", "statefulsets", "list"), ("apps", "statefulsets", "watch"),
-    ("autoscaling", "horizontalpodautoscalers", "watch"),
-    ("keda.sh", "scaledobjects", "get"),
-    ("", "configmaps", "watch"),
-}
-"""Read verbs issue 7 grants that the adapters do not use yet (watches instead of polling)."""
 
 
 # --- who may do what, where ----------------------------------------------------------
@@ -126,6 +114,29 @@ def denied(resources: list[dict[str, Any]], deployment: str, calls) -> list[str]
             if not allows(rules_in(resources, account, ns), call, name)]
 
 
+def required_calls(name: str) -> set[ApiCall]:
+    """The declared calls kustomization `name` must grant, and the only ones it may.
+
+    The controller: every call but the annotation patches. Dry-run: only its reads, Events and
+    Lease. The sidecar: what one `replicas`-mode Deployment target with a mounted config makes.
+    """
+    calls = set(API_CALLS) - NOT_GRANTED
+    if name == "dry-run":
+        return {c for c in calls if c.verb in READ_VERBS or c.resource in ("events", "leases")}
+    if name == "sidecar":
+        return {
+            c for c in calls
+            if not c.resource.startswith("statefulsets")  # no StatefulSet target
+            and c not in (GET_HPA, PATCH_HPA)              # no hpaFloor target (HPAs are only listed)
+            and c.resource != "configmaps"                 # the config is a mounted file
+        }
+    return calls
+
+
+def triples(calls) -> set[tuple[str, str, str]]:
+    return {(c.group, c.resource, c.verb) for c in calls}
+
+
 def all_rules(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [rule for role in find(resources, "ClusterRole") + find(resources, "Role") for rule in role["rules"]]
 
@@ -154,27 +165,28 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 
 @pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
-    assert denied(rendered[name], "prescaler", [c for c in API_CALLS if c not in NOT_GRANTED]) == []
+    assert denied(rendered[name], "prescaler", required_calls(name)) == []
 
 
 def test_calls_not_granted_are_exactly_the_annotation_patches(rendered) -> None:
     resources = rendered["base"]
-    assert set(NOT_GRANTED) <= set(API_CALLS), "an ungranted call is no longer declared: drop it from NOT_GRANTED"
+    assert set(API_CALLS) >= NOT_GRANTED, "an ungranted call is no longer declared: drop it from ANNOTATION_CALLS"
     assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED)
     for name, resources in rendered.items():
         deployment = "prescaler" if name in CONTROLLER_KUSTOMIZATIONS else "web"
         assert rendered_config(resources, deployment).annotate is False, f"{name}: annotate needs patch on workloads"
 
 
-def test_controller_is_granted_nothing_beyond_the_declared_calls_and_the_issues_reads(rendered) -> None:
-    declared = {(c.group, c.resource, c.verb) for c in API_CALLS if c not in NOT_GRANTED}
-    assert granted_triples(rendered["base"]) == declared | BEYOND_DECLARED
+@pytest.mark.parametrize("name", sorted(KUSTOMIZATIONS))
+def test_nothing_is_granted_beyond_the_declared_calls(rendered, name: str) -> None:
+    granted, required = granted_triples(rendered[name]), triples(required_calls(name))
+    assert granted - required == set(), f"{name}: granted but never called"
+    assert required - granted == set(), f"{name}: called but not granted"
 
 
 def test_dry_run_grants_every_read_and_event_call_and_no_workload_write(rendered) -> None:
     resources = rendered["dry-run"]
-    needed = [c for c in API_CALLS if c.verb in READ_VERBS or c.resource in ("events", "leases")]
-    assert denied(resources, "prescaler", needed) == []
+    assert denied(resources, "prescaler", required_calls("dry-run")) == []
     writes = {t for t in granted_triples(resources) if t[2] not in READ_VERBS}
     assert {(g, r) for g, r, _ in writes} == {("", "events"), ("coordination.k8s.io", "leases")}
     deployment = one(resources, "Deployment", "prescaler")
@@ -189,12 +201,4 @@ def test_sidecar_has_a_namespaced_role_only_granting_what_its_target_needs(rende
     assert not find(resources, "ClusterRole") and not find(resources, "ClusterRoleBinding")
     config = rendered_config(resources, "web")
     assert {t.kind for t in config.targets} == {"Deployment"} and {t.mode for t in config.targets} == {"replicas"}
-    needed = [
-        c for c in API_CALLS
-        if c not in NOT_GRANTED                       # annotate: false
-        and not c.resource.startswith("statefulsets")  # no StatefulSet target
-        and c not in (GET_HPA, PATCH_HPA)              # no hpaFloor target (HPAs are only listed)
-        and c.resource != "configmaps"                 # the config is a mounted file
-    ]
-    assert denied(resources, "web", needed) == []
-    assert granted_triples(resources) == {(c.group, c.resource, c.verb) for c in needed}
+    assert denied(resources, "web", required_calls("sidecar")) == []
