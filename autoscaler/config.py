@@ -294,7 +294,10 @@ class MetricsSettings(_Model):
     port: int = Field(default=8080, ge=1, le=65535)
     """Port for /metrics, /healthz and /readyz."""
     bind_address: str = "0.0.0.0"
-    """Address the endpoint listens on."""
+    """Address the endpoint listens on. Default `0.0.0.0`: every interface of the pod, so the kubelet's
+    probes and Prometheus's scrapes reach it; the shipped NetworkPolicy admits this port only. `127.0.0.1`
+    keeps it inside the pod (then HTTP probes fail: use it only without them). The endpoint holds at most 64
+    connections and gives each 5 s to send its request (autoscaler/http.py, `Limits`)."""
 
 
 class Config(_Model):
