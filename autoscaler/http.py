@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
 """Longest the accept loop sleeps: how soon `shutdown` and an expired connection are noticed."""
+DRAIN_BYTES = 65536
+"""Most a refused connection's unread bytes read away before closing it."""
 
 
 class Probes:
@@ -227,10 +229,17 @@ class Endpoint:
 
 
 def _refuse(conn: socket.socket, status: int, reason: str) -> None:
-    """Answer `status` without reading or waiting (best effort on a non-blocking socket), then close."""
+    """Answer `status` without waiting (best effort on a non-blocking socket), then close.
+
+    What the client already sent is read away first (up to `DRAIN_BYTES`): closing a socket with
+    unread data resets the connection, and the client would lose the answer."""
     body = f"{reason}\n".encode()
     head = (f"HTTP/1.0 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    with contextlib.suppress(OSError):
+        drained = 0
+        while drained < DRAIN_BYTES and (chunk := conn.recv(4096)):
+            drained += len(chunk)
     with contextlib.suppress(OSError):
         conn.send(head + body)
     _close(conn)
@@ -238,7 +247,7 @@ def _refuse(conn: socket.socket, status: int, reason: str) -> None:
 
 def _close(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
-        conn.shutdown(socket.SHUT_RDWR)
+        conn.shutdown(socket.SHUT_WR)
     conn.close()
 
 

@@ -56,12 +56,13 @@ def _parse_time(text: str, row: int, path: Path) -> float:
 
 
 def _duration(seconds: float) -> str:
-    """e.g. `36524 days`, `25.5 h`, `90 s`."""
+    """Exact where it matters (`24 h`, `3601 s`, `12 h`); rounded only far beyond any limit (`36524.5 days`)."""
+    for unit, size, least in (("days", 86400, 2 * 86400), ("h", 3600, 3600), ("min", 60, 60)):
+        if seconds >= least and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
     if seconds >= 2 * 86400:
-        return f"{seconds / 86400:.1f}".removesuffix(".0") + " days"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f}".removesuffix(".0") + " h"
-    return f"{seconds:.1f}".removesuffix(".0") + " s"
+        return f"{seconds / 86400:.1f} days"
+    return f"{seconds:g} s"
 
 
 @contextmanager

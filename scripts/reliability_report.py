@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / ".reliability-results.json"
 OUTPUT = REPO / "docs" / "reliability.md"
 CATEGORIES = ("Metrics faults", "Kubernetes faults", "Config faults", "Model faults", "Invariants", "Soak",
-              "Security")
+              "Security", "Input bounds")
 """The issue's order; a category not listed here comes after these."""
 MARKS = {"passed": "✅ passed", "failed": "❌ failed", "error": "❌ error", "skipped": "⏭ skipped",
          "xfailed": "xfailed", "xpassed": "xpassed", "not run": "not run"}

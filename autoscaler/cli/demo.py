@@ -10,6 +10,7 @@ Markdown/PNG report.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,11 +51,11 @@ def _table(rows: list[tuple]) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    console, err = Console(), Console(stderr=True)
+    console = Console()
     try:
         scenario = load_scenario(args.trace, 40.0)
     except (SeriesError, SimulationError) as exc:
-        err.print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)  # plain: rich would wrap a path mid-name
         return 2
     shared = SharedForecasts(observed_rates(scenario.demand))
     replays = {

@@ -58,15 +58,15 @@ def print_result(result: SweepResult, console: Console) -> None:
 def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if not 0 < args.quantile < 1:
-        err.print(f"--quantile must be between 0 and 1, got {args.quantile}")
+        print(f"--quantile must be between 0 and 1, got {args.quantile}", file=sys.stderr)
         return 2
     if args.startup_seconds < 0 or args.startup_seconds > 3600:
-        err.print(f"--startup-seconds must be within [0, 3600], got {args.startup_seconds:g}")
+        print(f"--startup-seconds must be within [0, 3600], got {args.startup_seconds:g}", file=sys.stderr)
         return 2
     try:
         scenario = load_scenario(args.trace, args.peak_replicas)
     except (SeriesError, SimulationError) as exc:
-        err.print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)  # plain: rich would wrap a path mid-name
         return 2
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeElapsedColumn(), console=err, transient=True) as progress:

@@ -1,5 +1,8 @@
 """Security at run time: the shipped RBAC is enough and no more; the controller runs as the image's non-root user.
 
+Every shipped RBAC grants exactly the declared `API_CALLS` its controller makes (less the
+annotation patches, which no shipped config turns on), checked both ways.
+
 tests/deploy checks the manifests and the Dockerfile as text (every declared API call is
 granted, no wildcard, a numeric non-root USER). These cases run the controller under
 them: the emulator refuses every request the rendered base RBAC does not grant to the
@@ -20,7 +23,16 @@ import pytest
 import yaml
 from deploy.manifests import KUSTOMIZATIONS, one, render
 from deploy.test_dockerfile import FINAL, arguments
-from deploy.test_rbac import allows, rendered_config, rules_in, service_account_of
+from deploy.test_rbac import (
+    allows,
+    denied,
+    granted_triples,
+    rendered_config,
+    required_calls,
+    rules_in,
+    service_account_of,
+    triples,
+)
 from k8s_emulator import Fault, Request
 from prometheus_server import free_port
 
@@ -94,6 +106,20 @@ def test_the_shipped_rbac_is_enough_for_a_full_run_and_refuses_the_rest(make_wor
     refused = {(r.verb, r.group, r.resource, r.namespace) for r in emulator.requests if r.status == 403}
     assert refused == {("patch", "apps", "deployments", "shop"), ("patch", "apps", "deployments", "search")}
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING].count("annotation failed") == 2
+
+
+@pytest.mark.parametrize("name", sorted(KUSTOMIZATIONS))
+def test_every_shipped_rbac_grants_exactly_the_declared_calls(name):
+    """Each shipped RBAC (base, the overlays, the sidecar) against `API_CALLS`, both ways: every call the
+    kustomization's controller makes is allowed where it makes it (its namespaces and object names), and no
+    (group, resource, verb) is granted that no declared call needs — no list or watch on workloads, no watch
+    on HPAs or the ConfigMap."""
+    resources = render(KUSTOMIZATIONS[name])
+    deployment = "web" if name == "sidecar" else "prescaler"
+    required = required_calls(name)
+    assert denied(resources, deployment, required) == [], "declared but not granted"
+    extra = granted_triples(resources) - triples(required)
+    assert extra == set(), f"granted but never called: {sorted(extra)}"
 
 
 def test_the_controller_runs_as_the_images_non_root_user(emulator):
