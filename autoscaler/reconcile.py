@@ -21,6 +21,7 @@ from autoscaler.decision import Decision, DecisionInputs, Policy, Reason, decide
 from autoscaler.forecasts import Forecast, ForecastService
 from autoscaler.observed import ObservedRates
 from autoscaler.protocols import (
+    MAX_PLAUSIBLE_RATE,
     ApiUnavailable,
     EventSink,
     MetricsSource,
@@ -168,7 +169,8 @@ class Reconciler:
                 series = self.metrics.history(target, _minute(start), _minute(now))
             except Exception as exc:
                 self.telemetry.errors.labels(target.namespace, target.name, "history").inc()
-                log.warning("history fetch failed", extra={"target": target.key, "error": repr(exc)})
+                log.warning("history fetch failed for %s: %s", target.key, exc,
+                            extra={"target": target.key, "error": repr(exc)})
                 continue
             self._memory(target).observed.seed(series)
             histories[target.key] = series
@@ -199,14 +201,17 @@ class Reconciler:
         try:
             samples = self.metrics.current_rates(targets, now)
         except Exception as exc:  # a metrics outage is missing data, never a crash
-            log.warning("metrics fetch failed", extra={"error": repr(exc)})
-            samples = {}
+            log.warning("metrics fetch failed: %s", exc, extra={"error": repr(exc)})
+            samples, failure = {}, f"the metrics source failed: {exc}"
+        else:
+            failure = "no answer from the metrics source"
         out = {}
         stale_after = self.config.prometheus.stale_after
         for t in targets:
-            sample = samples.get(t.key) or RateSample(None, None, "no answer from the metrics source")
-            if sample.value is not None and not (math.isfinite(sample.value) and sample.value >= 0):
-                sample = RateSample(None, sample.observed_at, f"invalid rate {sample.value!r}")
+            sample = samples.get(t.key) or RateSample(None, None, failure)
+            if sample.value is not None and not (math.isfinite(sample.value) and 0 <= sample.value <= MAX_PLAUSIBLE_RATE):
+                sample = RateSample(None, sample.observed_at,
+                                    f"invalid rate {sample.value!r} (a request rate is from 0 to {MAX_PLAUSIBLE_RATE:g}/s)")
             elif sample.value is not None and sample.observed_at is not None and now - sample.observed_at > stale_after:
                 sample = RateSample(None, sample.observed_at, f"stale: newest sample is {now - sample.observed_at:.0f}s old")
             out[t.key] = sample
@@ -233,6 +238,7 @@ class Reconciler:
                     forecast_rate=forecast.rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,
+                    missing_reason=sample.error if sample.value is None else None,
                 )
                 decision = decide(inputs, policy, mem.history, now)
                 result.decision = decision
@@ -327,6 +333,8 @@ class Reconciler:
             "observed": None if result.observed is None else result.observed.value,
             "forecast": None if result.forecast is None else result.forecast.rate,
         }
+        if result.observed is not None and result.observed.value is None and result.observed.error:
+            record["observedError"] = result.observed.error
         if result.error:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
