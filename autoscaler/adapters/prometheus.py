@@ -41,7 +41,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -400,11 +400,11 @@ class PrometheusMetrics:
         raise PrometheusUnavailable(f"Prometheus at {self.shown_url} gave no answer to {what} after {attempts} attempt(s): {cause}")
 
 
-def _repeated_reason(query: str, repeated: Iterable[Mapping[str, str]]) -> str:
+def _repeated_reason(query: str, repeated: Sequence[Mapping[str, str]]) -> str:
     shown = ", ".join(describe_labels(labels) for labels in repeated)
-    return (f"{query!r}: the answer holds one group more than once ({shown}); Prometheus never repeats a group "
-            "of a `sum by`, so something in between (a proxy merging answers, an HA pair not deduplicated) "
-            "multiplied it: refusing to add the copies up")
+    return (f"refused, not summed: the answer holds one group {len(repeated)} times ({shown}); Prometheus never "
+            "repeats a group of a `sum by`, so something in between (a proxy merging an HA pair's answers) "
+            f"multiplied it; the query was {query!r}")
 
 
 def _reason(exc: requests.RequestException) -> str:
