@@ -271,7 +271,7 @@ class PrometheusMetrics:
             batch = template.batch(members)
             what = f"query template {text!r} (batched for {len(members)} target(s))"
             answer = self._call(what, lambda: self._client.custom_query(batch.query, params={"time": now}))
-            collected = batch.collect(_instant_values(answer, what))
+            collected = batch.collect(self._parsed(_instant_values, answer, what))
         except PrometheusError as exc:
             return {t.key: RateSample(None, None, self.scrub(str(exc))) for t in members}
         return {t.key: self._sample(template, t, collected, now) for t in members}
@@ -348,7 +348,7 @@ class PrometheusMetrics:
                     query, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), str(step)
                 ),
             )
-            for labels, stamps, values in _range_values(answer, what):
+            for labels, stamps, values in self._parsed(_range_values, answer, what):
                 key = tuple(sorted(labels.items()))
                 grid = found.setdefault(key, (labels, np.full(count, np.nan)))[1]
                 index = np.rint((stamps - first) / step).astype(np.int64) - 1
@@ -357,6 +357,13 @@ class PrometheusMetrics:
         return BinnedRange(times, step, list(found.values()))
 
     # --- transport -------------------------------------------------------------------
+
+    def _parsed(self, parse: Callable[[Any, str], _T], answer: Any, what: str) -> _T:
+        """`parse(answer, what)`, its error scrubbed (it quotes the answer, which may echo a credential)."""
+        try:
+            return parse(answer, what)
+        except PrometheusError as exc:
+            raise PrometheusError(self.scrub(str(exc))) from None
 
     def _call(self, what: str, request: Callable[[], _T]) -> _T:
         """`request()`, retried on connection errors, timeouts, 5xx and 429; every error message is scrubbed."""

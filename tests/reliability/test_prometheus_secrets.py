@@ -16,7 +16,7 @@ import logging
 import traceback
 
 import pytest
-from prometheus.stub import StubPrometheus, error
+from prometheus.stub import Reply, StubPrometheus, error
 from prometheus_server import free_port
 
 from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusMetrics
@@ -101,6 +101,8 @@ REQUEST_ERRORS = [
                  id="401-echoing-the-credentials"),
     pytest.param(lambda: StubPrometheus(error(503, "unavailable", ECHO)), "http", "after 2 attempt(s): HTTP 503",
                  id="503-echoing-the-credentials-through-retries"),
+    pytest.param(lambda: StubPrometheus(Reply(body={"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {}, "value": [NOW, ECHO]}]}})), "http", "unusable answer", id="answer-value-echoing-the-credentials"),
     pytest.param(StubPrometheus, "https", "TLS failure", id="tls-to-a-plain-http-server"),
 ]
 
@@ -108,7 +110,8 @@ REQUEST_ERRORS = [
 @pytest.mark.parametrize(("server", "scheme", "cause"), REQUEST_ERRORS)
 def test_request_errors_never_show_the_credentials(make_world, caplog, capfd, server, scheme, cause):
     """Each kind of request error — connection refused, a 401 and a 503 whose bodies echo the password, the
-    API key and the URL with userinfo (the 503 through its retry warnings), TLS to a plain HTTP server —
+    API key and the URL with userinfo (the 503 through its retry warnings), a 200 whose sample value echoes
+    them (quoted by the parse error), TLS to a plain HTTP server —
     makes the rate missing (`web` holds, `api` moves to its fallback) with its cause in the reason, and
     neither the password nor the API key appears in any sample error, Decision, Event, log line (every
     logger at DEBUG, as production JSON) or output."""
