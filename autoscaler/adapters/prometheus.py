@@ -16,7 +16,7 @@ that Prometheus does not have must be reported as missing, never as zero.
   rate over the step that starts at `t`, the convention of `Series` and trace CSVs.
   Absent points (stale or never scraped) and NaN answers are gaps (NaN).
 - Every request has a total deadline (`prometheus.timeout`, body included) and an answer
-  of at most `MAX_ANSWER_BYTES` (`autoscaler.adapters.prometheus_http`). Connection
+  of at most 16 MiB (`autoscaler.adapters.prometheus_http.MAX_ANSWER_BYTES`). Connection
   errors, timeouts, 5xx and 429 are retried with exponential backoff
   (`prometheus.retries`, `prometheus.retryBackoff`); any other 4xx (bad PromQL, auth,
   tenant) and an oversized answer are config errors naming the query, raised at once.
@@ -32,7 +32,6 @@ that Prometheus does not have must be reported as missing, never as zero.
   token or header value that HTTP cannot carry (a line break, a control character) is
   refused with an error naming the file or header, never the value.
 """
-
 
 from __future__ import annotations
 
@@ -55,7 +54,6 @@ from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
 from autoscaler.adapters.prometheus_http import (
-    MAX_ANSWER_BYTES,
     AnswerError,
     AnswerTooLarge,
     HTTPStatusError,
@@ -65,8 +63,6 @@ from autoscaler.config import PrometheusSettings, Target
 from autoscaler.promql import Collected, QueryTemplate, TemplateError, describe_labels
 from autoscaler.protocols import MAX_PLAUSIBLE_RATE, RateSample
 from forecasting.series import STEP_SECONDS, Series
-
-__all__ = ["MAX_ANSWER_BYTES", "MAX_POINTS_PER_REQUEST", "PrometheusMetrics"]
 
 log = logging.getLogger(__name__)
 
@@ -379,7 +375,7 @@ class PrometheusMetrics:
                 cause = self.scrub(str(exc))
             except AnswerTooLarge as exc:
                 raise PrometheusConfigError(
-                    f"Prometheus at {self.shown_url} refused for {what}: {exc}; narrow the query "
+                    f"the answer of Prometheus at {self.shown_url} to {what} is refused: {exc}; narrow the query "
                     "(an answer this large is not a rate per target)"
                 ) from None
             except AnswerError as exc:
