@@ -26,6 +26,8 @@ from autoscaler.config import Behavior, MissingMetricsReplicas, Target
 
 MAX_PROPOSAL = 1e9
 """Proposals are capped here before rounding (far above any maxReplicas; the later stages clamp)."""
+MAX_MISSING_REASON = 400
+"""Characters of `DecisionInputs.missing_reason` a message keeps (Kubernetes Event messages are short)."""
 
 
 class Reason:
@@ -87,6 +89,8 @@ class DecisionInputs:
     """Why `forecast_rate` is None: ReactiveFallback (cold start, model error, disabled) or ForecastQualityGate."""
     ready_replicas: int | None = None
     """Ready replicas, for the record."""
+    missing_reason: str | None = None
+    """Why `observed_rate` is missing, as the metrics source said: shown in the message, never decided on."""
 
 
 @dataclass(frozen=True)
@@ -203,10 +207,16 @@ def _message(inputs: DecisionInputs, policy: Policy, stages: list[tuple[str, int
         return "missing" if not _valid(v) else f"{v:.3g}/s"
 
     path = " → ".join(f"{name} {n}" + (f" ({why})" if why else "") for name, n, why in stages)
-    return (
+    message = (
         f"{inputs.current_replicas} → {final} replicas: observed {rate(inputs.observed_rate)}, "
         f"forecast {rate(inputs.forecast_rate)}, {policy.per_replica_rate:.3g}/s per replica; {path}"
     )
+    if not _valid(inputs.observed_rate) and inputs.missing_reason:
+        why = inputs.missing_reason
+        if len(why) > MAX_MISSING_REASON:
+            why = why[: MAX_MISSING_REASON - 1] + "…"
+        message += f"; observed rate missing: {why}"
+    return message
 
 
 def record_scale(history: ScaleHistory, policy: Policy, now: float, old: int, new: int) -> ScaleHistory:

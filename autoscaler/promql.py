@@ -13,6 +13,23 @@ the CLI and the tests share one definition of what a template means:
   template come back in one query. The same query also returns, per group, the time of
   the newest raw sample of the template's selectors (`timestamp()`), the freshness.
   `BatchQuery.collect()` maps the answer back to targets by label.
+
+How answered series map to targets (`collect`):
+
+- A series belongs to every target whose matchers, in one of the template's selectors,
+  accept its labels. With `=` matchers that is the one target with exactly those values.
+- A target whose `=~` matcher accepts several groups (e.g. `deployment=~"{name}(-canary)?"`)
+  gets the **sum** of their rates and the newest of their freshness times: exactly what
+  its template selects when queried alone, as `history` does with `sum(...)`, so the
+  forecaster and the live decision see one quantity. (Overlapping patterns, such as
+  `{name}.*` with targets `web` and `webhook`, count the shared series for each target
+  that selects it: the template says so.)
+- A **group answered more than once** (two series with the same values of the grouping
+  labels and the same part, whatever other labels they carry) is refused: Prometheus
+  never repeats a group of a `sum by`, so the copies come from something in between, a
+  proxy merging the answers of an HA pair or a federation, and adding them up would
+  double the rate. Every target that group maps to gets no rate, and the repeated label
+  sets are reported (`Collected.repeated`).
 """
 
 from __future__ import annotations
@@ -87,6 +104,11 @@ def unquote(literal: str) -> str:
         return out.decode()
     except UnicodeDecodeError:
         raise TemplateError(f"{literal!r} is not valid UTF-8 once unescaped") from None
+
+
+def describe_labels(labels: Mapping[str, str]) -> str:
+    """A label set as PromQL writes it: `{a="x", b="y"}`, sorted, values quoted."""
+    return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"
 
 
 def _values(target: Target) -> dict[str, str]:
@@ -291,6 +313,8 @@ class Collected:
     """Time of the target's newest raw sample."""
     unlabelled: set[str] = field(default_factory=set)
     """Grouping labels that some answered series lack (the template aggregated them away)."""
+    repeated: dict[str, list[Mapping[str, str]]] = field(default_factory=dict)
+    """Targets with a group answered more than once, and the label sets of its copies (they get no rate)."""
 
 
 @dataclass(frozen=True)
@@ -302,24 +326,39 @@ class BatchQuery:
     targets: tuple[Target, ...]
 
     def collect(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
-        """Assign each answered `(labels, value)` to the targets that one of the template's selectors picks."""
+        """Assign each answered `(labels, value)` to the targets that one of the template's selectors picks.
+
+        A group answered more than once is refused for every target it maps to (see the module).
+        """
         pickers = [_Picker.build(sel, self.targets) for sel in self.template.selectors]
         out = Collected()
+        answered: dict[tuple[str | None, ...], list[tuple[Mapping[str, str], float, list[str]]]] = {}
         for labels, value in series:
-            owners: dict[str, Target] = {}
+            owners: dict[str, None] = {}
             labelled = False
             for picker in pickers:
                 if all(m.label in labels for m in picker.selector.matchers):
                     labelled = True
-                    owners.update((t.key, t) for t in picker.pick(labels))
+                    owners.update((t.key, None) for t in picker.pick(labels))
             if not labelled:
                 out.unlabelled.update(label for label in self.template.group_labels if label not in labels)
+            group = tuple(labels.get(label) for label in (*self.template.group_labels, PART_LABEL))
+            answered.setdefault(group, []).append((labels, value, list(owners)))
+        for copies in answered.values():
+            if len(copies) > 1:
+                for key in copies[0][2]:
+                    out.repeated.setdefault(key, []).extend(labels for labels, _, _ in copies)
+                continue
+            labels, value, owners = copies[0]
             part = labels.get(PART_LABEL)
             for key in owners:
                 if part == RATE_PART:
                     out.rates[key] = out.rates.get(key, 0.0) + value
                 elif part == OBSERVED_PART:
                     out.observed[key] = max(out.observed.get(key, value), value)
+        for key in out.repeated:
+            out.rates.pop(key, None)
+            out.observed.pop(key, None)
         return out
 
 

@@ -17,6 +17,12 @@ import numpy as np
 from autoscaler.config import Target
 from forecasting.series import Series
 
+MAX_PLAUSIBLE_RATE = 1e9
+"""The largest plausible request rate, in requests per second. A billion is far beyond what one
+workload serves (the largest web services take millions in total); a larger value is a broken query or
+answer (1e308 was once accepted): metrics sources and the reconcile loop treat it as missing, history
+as a gap."""
+
 
 @dataclass(frozen=True)
 class RateSample:

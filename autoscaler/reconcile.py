@@ -21,6 +21,7 @@ from autoscaler.decision import Decision, DecisionInputs, Policy, Reason, decide
 from autoscaler.forecasts import Forecast, ForecastService
 from autoscaler.observed import ObservedRates
 from autoscaler.protocols import (
+    MAX_PLAUSIBLE_RATE,
     ApiUnavailable,
     EventSink,
     InvalidObject,
@@ -105,8 +106,8 @@ def _unusable(sample: RateSample, now: float, stale_after: float) -> str | None:
     in the future (beyond `MAX_CLOCK_SKEW_SECONDS`) or older than `stale_after`. None when usable."""
     if sample.value is None:
         return None
-    if not (math.isfinite(sample.value) and sample.value >= 0):
-        return f"invalid rate {sample.value!r}"
+    if not (math.isfinite(sample.value) and 0 <= sample.value <= MAX_PLAUSIBLE_RATE):
+        return f"invalid rate {sample.value!r} (a request rate is from 0 to {MAX_PLAUSIBLE_RATE:g}/s)"
     at = sample.observed_at
     if at is None:
         return None
@@ -201,7 +202,8 @@ class Reconciler:
                 series = self.metrics.history(target, _minute(start), _minute(now))
             except Exception as exc:
                 self.telemetry.errors.labels(target.namespace, target.name, "history").inc()
-                log.warning("history fetch failed", extra={"target": target.key, "error": repr(exc)})
+                log.warning("history fetch failed for %s: %s", target.key, exc,
+                            extra={"target": target.key, "error": repr(exc)})
                 continue
             self._memory(target).observed.seed(series)
             histories[target.key] = series
@@ -232,12 +234,14 @@ class Reconciler:
         try:
             samples = self.metrics.current_rates(targets, now)
         except Exception as exc:  # a metrics outage is missing data, never a crash
-            log.warning("metrics fetch failed", extra={"error": repr(exc)})
-            samples = {}
+            log.warning("metrics fetch failed: %s", exc, extra={"error": repr(exc)})
+            samples, failure = {}, f"the metrics source failed: {exc}"
+        else:
+            failure = "no answer from the metrics source"
         out = {}
         stale_after = self.config.prometheus.stale_after
         for t in targets:
-            sample = samples.get(t.key) or RateSample(None, None, "no answer from the metrics source")
+            sample = samples.get(t.key) or RateSample(None, None, failure)
             problem = _unusable(sample, now, stale_after)
             if problem is not None:
                 sample = RateSample(None, sample.observed_at, problem)
@@ -265,6 +269,7 @@ class Reconciler:
                     forecast_rate=forecast.rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,
+                    missing_reason=sample.error if sample.value is None else None,
                 )
                 decision = decide(inputs, policy, mem.history, now)
                 result.decision = decision
@@ -363,6 +368,8 @@ class Reconciler:
             "observed": None if result.observed is None else result.observed.value,
             "forecast": None if result.forecast is None else result.forecast.rate,
         }
+        if result.observed is not None and result.observed.value is None and result.observed.error:
+            record["observedError"] = result.observed.error
         if result.error:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})

@@ -15,12 +15,22 @@ that Prometheus does not have must be reported as missing, never as zero.
   twice. The value of the bin starting at `t` is the query evaluated at `t + step`: the
   rate over the step that starts at `t`, the convention of `Series` and trace CSVs.
   Absent points (stale or never scraped) and NaN answers are gaps (NaN).
-- Every request has a timeout. Connection errors, timeouts, 5xx and 429 are retried with
-  exponential backoff (`prometheus.retries`, `prometheus.retryBackoff`); any other 4xx
-  (bad PromQL, auth, tenant) is a config error naming the query, raised at once.
+- Every request has a total deadline (`prometheus.timeout`, body included) and an answer
+  of at most 16 MiB (`autoscaler.adapters.prometheus_http.MAX_ANSWER_BYTES`). Connection
+  errors, timeouts, 5xx and 429 are retried with exponential backoff
+  (`prometheus.retries`, `prometheus.retryBackoff`); any other 4xx (bad PromQL, auth,
+  tenant) and an oversized answer are config errors naming the query, raised at once.
   `current_rates` never raises: every failure becomes a missing sample with its reason.
+- A rate is plausible when it is finite, at least 0 and at most `MAX_PLAUSIBLE_RATE`;
+  any other current rate is missing (with the value in its reason), and any other
+  history point is a gap. A group answered twice is refused (`autoscaler.promql`).
 - Connection: `prometheus.url` plus `pathPrefix`, a bearer token file re-read whenever it
   changes, a CA bundle or `insecureSkipVerify`, and extra headers such as X-Scope-OrgID.
+- Secrets never reach a message: URL userinfo is dropped from every URL shown, and the
+  password, the token and the header values are scrubbed from every error text
+  (requests and urllib3 errors embed URLs, and a server may echo what it was sent). A
+  token or header value that HTTP cannot carry (a line break, a control character) is
+  refused with an error naming the file or header, never the value.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,28 +53,61 @@ import requests
 from prometheus_api_client import PrometheusConnect
 from urllib3.util.retry import Retry
 
+from autoscaler.adapters.prometheus_http import (
+    AnswerError,
+    AnswerTooLarge,
+    HTTPStatusError,
+    PrometheusSession,
+)
 from autoscaler.config import PrometheusSettings, Target
-from autoscaler.promql import Collected, QueryTemplate, TemplateError
-from autoscaler.protocols import RateSample
+from autoscaler.promql import Collected, QueryTemplate, TemplateError, describe_labels
+from autoscaler.protocols import MAX_PLAUSIBLE_RATE, RateSample
 from forecasting.series import STEP_SECONDS, Series
 
 log = logging.getLogger(__name__)
 
 MAX_POINTS_PER_REQUEST = 11_000
 """Prometheus refuses range queries of more than 11,000 points per series."""
+MAX_TIMEOUT_SECONDS = 86_400
+"""The longest request deadline the adapter accepts (a day: past any sane setting, short of what timers overflow on)."""
+REDACTED = "[redacted]"
+MIN_SCRUBBED_CHARS = 4
+"""Secret values shorter than this are not searched for in messages (they would garble them); URL userinfo
+is dropped wherever a URL is shown, whatever its length."""
 
 _T = TypeVar("_T")
+_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
+"""The `user:password@` of a URL within any text."""
+_LEADING_USERINFO = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?([^/?#]*@)")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+"""An HTTP header name (RFC 9110 token)."""
+_VALUE_FIRST = re.compile(r"[\x21-\x7e\x80-\xff]")
+_VALUE_REST = re.compile(r"[\t\x20-\x7e\x80-\xff]")
+"""A header value HTTP carries as given: no line break or control character, and no leading space."""
+_TOKEN_CHAR = re.compile(r"[\x21-\x7e]")
+"""A bearer token: visible ASCII characters only."""
 
 
-def _without_userinfo(url: str) -> str:
-    parsed = urlparse(url)
-    if parsed.username is None and parsed.password is None:
-        return url
-    host = parsed.hostname or ""
-    netloc = f"[{host}]" if ":" in host else host
-    if parsed.port is not None:
-        netloc += f":{parsed.port}"
-    return parsed._replace(netloc=netloc).geturl()
+def _first_bad(value: str, first: re.Pattern[str], rest: re.Pattern[str]) -> int | None:
+    """Index of the first character of `value` its pattern (`first` for the first one, else `rest`) refuses."""
+    return next((i for i, c in enumerate(value) if not (first if i == 0 else rest).fullmatch(c)), None)
+
+
+def without_userinfo(url: str) -> str:
+    """`url` without its `user:password@`, for messages (works on strings that do not parse as URLs too)."""
+    match = _LEADING_USERINFO.match(url)
+    return url if match is None else url[: match.start(1)] + url[match.end(1) :]
+
+
+def header_problem(name: str, value: str) -> str | None:
+    """Why the header `name: value` cannot be sent, naming the header but never showing its value; else None."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not a valid HTTP header name"
+    bad = _first_bad(value, _VALUE_FIRST, _VALUE_REST)
+    if bad is not None:
+        return (f"the value of {name!r} holds a line break, a control character or a leading space "
+                f"(at character {bad + 1}), which HTTP cannot carry; the value is not shown")
+    return None
 
 
 class PrometheusError(RuntimeError):
@@ -71,7 +115,8 @@ class PrometheusError(RuntimeError):
 
 
 class PrometheusConfigError(PrometheusError):
-    """The request is wrong (HTTP 4xx, or a template that cannot be filled in): never retried."""
+    """The request is wrong (HTTP 4xx, a template that cannot be filled in, an unusable token or header,
+    an answer past the size cap): never retried."""
 
 
 class PrometheusUnavailable(PrometheusError):
@@ -82,60 +127,34 @@ def _iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _HTTPStatusError(Exception):
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"HTTP {status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-def _detail(response: requests.Response) -> str:
-    try:
-        body = response.json()
-        return f"{body['errorType']}: {body['error']}"
-    except (ValueError, KeyError, TypeError):
-        return response.text.strip()[:300] or str(response.reason)
-
-
-class _Session(requests.Session):
-    """The session prometheus-api-client runs on: form-encoded POST bodies, typed HTTP errors.
-
-    The client (0.7) puts query parameters in the URL even for POST. A batched query for
-    hundreds of targets is tens of kilobytes, past the URL limits of common proxies, so
-    they go in the body, as the Prometheus API allows. The client also reports every
-    non-200 answer as one exception type with the status only in its text; the status is
-    checked here instead, so 4xx and 5xx can be told apart.
-    """
-
-    def request(self, method: str, url: str, params: Any = None, data: Any = None, **kwargs: Any) -> requests.Response:
-        if method.upper() == "POST" and data is None:
-            params, data = None, params
-        response = super().request(method, url, params=params, data=data, **kwargs)
-        if response.status_code >= 400:
-            raise _HTTPStatusError(response.status_code, _detail(response))
-        return response
-
-
 class _BearerTokenFile(requests.auth.AuthBase):
     """`Authorization: Bearer <token>` from a file, re-read whenever the file changes (rotation)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._stamp: tuple[int, int, int] | None = None
-        self._token = ""
+        self.token = ""
+        """The token last read, to scrub from messages."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         try:
             stat = os.stat(self.path)
             stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
             if stamp != self._stamp:
-                self._token = Path(self.path).read_text(encoding="utf-8").strip()
+                self.token = Path(self.path).read_text(encoding="utf-8").strip()
                 self._stamp = stamp
         except (OSError, UnicodeDecodeError) as exc:
             raise PrometheusConfigError(f"prometheus.bearerTokenFile: cannot read {self.path}: {exc}") from None
-        if not self._token:
+        if not self.token:
             raise PrometheusConfigError(f"prometheus.bearerTokenFile: {self.path} is empty")
-        request.headers["Authorization"] = f"Bearer {self._token}"
+        bad = _first_bad(self.token, _TOKEN_CHAR, _TOKEN_CHAR)
+        if bad is not None:
+            self._stamp = None  # read it again next time: it may be fixed in place
+            raise PrometheusConfigError(
+                f"prometheus.bearerTokenFile: the token in {self.path} holds a line break, a space or a control "
+                f"character (at character {bad + 1}), which a bearer token cannot have; the token is not shown"
+            )
+        request.headers["Authorization"] = f"Bearer {self.token}"
         return request
 
 
@@ -151,6 +170,12 @@ def _template(text: str) -> QueryTemplate:
         raise PrometheusConfigError(f"query template {text!r}: {exc}") from None
 
 
+def plausible(values: np.ndarray) -> np.ndarray:
+    """Which of `values` are plausible request rates: finite, at least 0 and at most `MAX_PLAUSIBLE_RATE`."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (values >= 0) & (values <= MAX_PLAUSIBLE_RATE)
+
+
 @dataclass(frozen=True)
 class BinnedRange:
     """The answer to a range query on a regular grid; `values[i]` is the bin `[times[i], times[i] + step)`."""
@@ -161,21 +186,43 @@ class BinnedRange:
     """Each answered series: its labels and its values (NaN where it has no point)."""
 
 
+def _check_url(url: str) -> None:
+    shown = without_userinfo(url)
+    try:
+        parsed = urlparse(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise PrometheusConfigError(f"prometheus.url: {shown!r} is not a valid URL ({exc})") from None
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise PrometheusConfigError(f"prometheus.url: {shown!r} is not an http(s) URL")
+    try:
+        port = parsed.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise PrometheusConfigError(f"prometheus.url: {shown!r} has a port that is not a number from 1 to 65535")
+
+
 class PrometheusMetrics:
     """A `MetricsSource` over the Prometheus HTTP API (or Thanos, Mimir, Cortex)."""
 
     def __init__(self, settings: PrometheusSettings) -> None:
-        parsed = urlparse(settings.url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise PrometheusConfigError(f"prometheus.url: {settings.url!r} is not an http(s) URL")
-        if settings.timeout <= 0:
-            raise PrometheusConfigError(f"prometheus.timeout: must be greater than 0s, got {settings.timeout:g}s")
+        _check_url(settings.url)
+        if not 0 < settings.timeout <= MAX_TIMEOUT_SECONDS:
+            raise PrometheusConfigError(f"prometheus.timeout: must be greater than 0s and at most "
+                                        f"{MAX_TIMEOUT_SECONDS}s (1d), got {settings.timeout:g}s")
+        for name, value in settings.headers.items():
+            problem = header_problem(name, value)
+            if problem:
+                raise PrometheusConfigError(f"prometheus.headers: {problem}")
         prefix = settings.path_prefix.strip("/")
         self.settings = settings
         self.url = settings.url.rstrip("/") + (f"/{prefix}" if prefix else "")
-        self.shown_url = _without_userinfo(self.url)
+        self.shown_url = without_userinfo(self.url)
         """The URL as messages show it: a `user:password@` in it never reaches a log or Event."""
-        session = _Session()
+        self._userinfo = urlparse(settings.url).netloc.rpartition("@")[0]
+        self._secrets = {s for s in (self._userinfo, urlparse(settings.url).password, *settings.headers.values()) if s}
+        self._auth = _BearerTokenFile(settings.bearer_token_file) if settings.bearer_token_file else None
+        session = PrometheusSession()
         session.verify = False if settings.insecure_skip_verify else (settings.ca_file or True)
         self._client = PrometheusConnect(
             url=self.url,
@@ -184,12 +231,23 @@ class PrometheusMetrics:
             session=session,
             timeout=settings.timeout,
             method="POST",
-            auth=_BearerTokenFile(settings.bearer_token_file) if settings.bearer_token_file else None,
+            auth=self._auth,
         )
 
     def close(self) -> None:
         """Release the HTTP connection pool."""
         self._client.close()
+
+    def scrub(self, text: str) -> str:
+        """`text` without URL userinfo, and with the password, the token and every header value redacted."""
+        text = _USERINFO.sub("", text)
+        if self._userinfo:
+            text = text.replace(f"{self._userinfo}@", "")
+        token = self._auth.token if self._auth is not None else ""
+        for secret in sorted({*self._secrets, token}, key=len, reverse=True):
+            if len(secret) >= MIN_SCRUBBED_CHARS:
+                text = text.replace(secret, REDACTED)
+        return text
 
     # --- current rates ---------------------------------------------------------------
 
@@ -209,13 +267,16 @@ class PrometheusMetrics:
             batch = template.batch(members)
             what = f"query template {text!r} (batched for {len(members)} target(s))"
             answer = self._call(what, lambda: self._client.custom_query(batch.query, params={"time": now}))
-            collected = batch.collect(_instant_values(answer, what))
+            collected = batch.collect(self._parsed(_instant_values, answer, what))
         except PrometheusError as exc:
-            return {t.key: RateSample(None, None, str(exc)) for t in members}
+            return {t.key: RateSample(None, None, self.scrub(str(exc))) for t in members}
         return {t.key: self._sample(template, t, collected, now) for t in members}
 
     def _sample(self, template: QueryTemplate, target: Target, found: Collected, now: float) -> RateSample:
         rate, observed = found.rates.get(target.key), found.observed.get(target.key)
+        repeated = found.repeated.get(target.key)
+        if repeated:
+            return RateSample(None, None, _repeated_reason(template.render(target), repeated))
         if rate is None:
             why = f"no series matched {template.render(target)!r} at {_iso(now)}"
             if found.unlabelled:
@@ -226,6 +287,9 @@ class PrometheusMetrics:
             return RateSample(None, observed, why)
         if not math.isfinite(rate):
             return RateSample(None, observed, f"{template.render(target)!r} returned {rate} at {_iso(now)}")
+        if not plausible(np.array([rate]))[0]:
+            return RateSample(None, observed, f"{template.render(target)!r} returned {rate:g} at {_iso(now)}, "
+                                              f"not a plausible request rate (0 to {MAX_PLAUSIBLE_RATE:g}/s)")
         if observed is None:
             return RateSample(
                 None, None, f"stale: no raw sample of {template.render(target)!r} within Prometheus's lookback before {_iso(now)}"
@@ -242,13 +306,19 @@ class PrometheusMetrics:
     # --- history ---------------------------------------------------------------------
 
     def history(self, target: Target, start: float, end: float) -> Series:
-        """The target's rate on a 1-minute grid over [start, end), gaps as NaN.
+        """The target's rate on a 1-minute grid over [start, end), gaps as NaN (implausible points too).
 
         Raises `PrometheusError` (naming the query) when Prometheus cannot answer.
         """
         query = f"sum({_template(target.query).render(target)})"
         found = self.query_bins(query, start, end, STEP_SECONDS)
         values = found.series[0][1] if found.series else np.full(len(found.times), np.nan)
+        bad = ~plausible(values) & ~np.isnan(values)
+        if bad.any():
+            log.warning("%d point(s) of %s's history are not plausible request rates (negative, infinite or above "
+                        "%g/s); treated as gaps", int(bad.sum()), target.key, MAX_PLAUSIBLE_RATE,
+                        extra={"target": target.key, "query": query})
+            values = np.where(bad, np.nan, values)
         return Series(start - start % STEP_SECONDS, values)
 
     def query_bins(self, query: str, start: float, end: float, step: int) -> BinnedRange:
@@ -274,7 +344,7 @@ class PrometheusMetrics:
                     query, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), str(step)
                 ),
             )
-            for labels, stamps, values in _range_values(answer, what):
+            for labels, stamps, values in self._parsed(_range_values, answer, what):
                 key = tuple(sorted(labels.items()))
                 grid = found.setdefault(key, (labels, np.full(count, np.nan)))[1]
                 index = np.rint((stamps - first) / step).astype(np.int64) - 1
@@ -284,25 +354,45 @@ class PrometheusMetrics:
 
     # --- transport -------------------------------------------------------------------
 
+    def _parsed(self, parse: Callable[[Any, str], _T], answer: Any, what: str) -> _T:
+        """`parse(answer, what)`, its error scrubbed (it quotes the answer, which may echo a credential)."""
+        try:
+            return parse(answer, what)
+        except PrometheusError as exc:
+            raise PrometheusError(self.scrub(str(exc))) from None
+
     def _call(self, what: str, request: Callable[[], _T]) -> _T:
+        """`request()`, retried on connection errors, timeouts, 5xx and 429; every error message is scrubbed."""
         attempts = self.settings.retries + 1
         for attempt in range(1, attempts + 1):
             try:
                 return request()
-            except _HTTPStatusError as exc:
+            except PrometheusConfigError as exc:  # the token file: its message names the file, never the token
+                raise PrometheusConfigError(self.scrub(str(exc))) from None
+            except HTTPStatusError as exc:
                 if exc.status < 500 and exc.status != 429:
-                    raise PrometheusConfigError(f"Prometheus rejected {what}: {exc}") from None
-                cause = str(exc)
+                    raise PrometheusConfigError(self.scrub(f"Prometheus rejected {what}: {exc}")) from None
+                cause = self.scrub(str(exc))
+            except AnswerTooLarge as exc:
+                raise PrometheusConfigError(
+                    f"the answer of Prometheus at {self.shown_url} to {what} is refused: {exc}; narrow the query "
+                    "(an answer this large is not a rate per target)"
+                ) from None
+            except AnswerError as exc:
+                raise PrometheusError(self.scrub(f"Prometheus at {self.shown_url} answered {what} with "
+                                                 f"status 'error': {exc}")) from None
             except requests.exceptions.SSLError as exc:
-                raise PrometheusUnavailable(f"TLS failure talking to {self.shown_url} for {what}: {exc}") from None
+                raise PrometheusUnavailable(
+                    self.scrub(f"TLS failure talking to {self.shown_url} for {what}: {exc}")) from None
             except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
-                cause = f"{type(exc).__name__}: {_reason(exc)}"
+                cause = self.scrub(f"{type(exc).__name__}: {_reason(exc)}")
             except requests.exceptions.JSONDecodeError as exc:
-                raise PrometheusError(f"Prometheus at {self.shown_url} sent no JSON for {what}: {exc}") from None
+                raise PrometheusError(self.scrub(f"Prometheus at {self.shown_url} sent no JSON for {what}: {exc}")) from None
             except requests.RequestException as exc:
-                raise PrometheusError(f"request to {self.shown_url} for {what} failed: {exc}") from None
+                raise PrometheusError(self.scrub(f"request to {self.shown_url} for {what} failed: {exc}")) from None
             except (KeyError, TypeError) as exc:
-                raise PrometheusError(f"Prometheus at {self.shown_url} sent an unusable answer for {what}: {exc!r}") from None
+                raise PrometheusError(
+                    self.scrub(f"Prometheus at {self.shown_url} sent an unusable answer for {what}: {exc!r}")) from None
             if attempt < attempts:
                 delay = self.settings.retry_backoff * 2 ** (attempt - 1)
                 log.warning(
@@ -311,6 +401,13 @@ class PrometheusMetrics:
                 )
                 time.sleep(delay)
         raise PrometheusUnavailable(f"Prometheus at {self.shown_url} gave no answer to {what} after {attempts} attempt(s): {cause}")
+
+
+def _repeated_reason(query: str, repeated: Sequence[Mapping[str, str]]) -> str:
+    shown = ", ".join(describe_labels(labels) for labels in repeated)
+    return (f"refused, not summed: the answer holds one group {len(repeated)} times ({shown}); Prometheus never "
+            "repeats a group of a `sum by`, so something in between (a proxy merging an HA pair's answers) "
+            f"multiplied it; the query was {query!r}")
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from autoscaler.config import Config, ConfigError
 from autoscaler.reconcile import TargetResult
@@ -136,21 +137,32 @@ def recommendation_rows(results: dict[str, TargetResult]) -> list[dict]:
             "forecast": None if result.forecast is None else result.forecast.rate,
             "recommendedReplicas": result.recommended,
             "reason": result.reason,
+            "detail": _detail(result),
         })
     return rows
 
 
+def _detail(result: TargetResult) -> str | None:
+    """Why the cycle failed, or why the observed rate is missing, as the adapters said (secrets scrubbed)."""
+    if result.error:
+        return result.error
+    if result.observed is not None and result.observed.value is None:
+        return result.observed.error
+    return None
+
+
 def print_recommendations(rows: list[dict], console: Console) -> None:
     table = Table(title="prescaler recommend (read-only)")
-    for name in ("target", "current", "ready", "observed/s", "forecast/s", "recommended", "reason"):
-        table.add_column(name, justify="left" if name in ("target", "reason") else "right")
+    for name in ("target", "current", "ready", "observed/s", "forecast/s", "recommended", "reason", "detail"):
+        table.add_column(name, justify="left" if name in ("target", "reason", "detail") else "right")
 
     def num(v: float | None) -> str:
         return "-" if v is None else f"{v:.3g}"
 
     for r in rows:
         table.add_row(f"{r['namespace']}/{r['name']}", num(r["currentReplicas"]), num(r["readyReplicas"]),
-                      num(r["observedRate"]), num(r["forecast"]), num(r["recommendedReplicas"]), r["reason"])
+                      num(r["observedRate"]), num(r["forecast"]), num(r["recommendedReplicas"]), r["reason"],
+                      Text(r["detail"] or ""))  # plain text: a PromQL `[2m]` is no markup
     console.print(table)
 
 

@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 import pytest
 from prometheus_server import PrometheusMissing, PrometheusServer, backfill, binaries, write_openmetrics
 
-import autoscaler.adapters.prometheus as adapter_module
+from autoscaler.adapters.prometheus_http import PrometheusSession
 
 from .dataset import Dataset, build
 
@@ -41,11 +41,11 @@ def dataset(prometheus_binaries, tmp_path_factory) -> Iterator[Dataset]:
 def sent(monkeypatch) -> list[tuple[str, dict]]:
     """Every HTTP request the adapter attempts: (API path, query parameters)."""
     calls: list[tuple[str, dict]] = []
-    original = adapter_module._Session.request
+    original = PrometheusSession.request
 
     def spy(self, method, url, params=None, data=None, **kwargs):
         calls.append((urlparse(url).path, dict(params or data or {})))
         return original(self, method, url, params=params, data=data, **kwargs)
 
-    monkeypatch.setattr(adapter_module._Session, "request", spy)
+    monkeypatch.setattr(PrometheusSession, "request", spy)
     return calls

@@ -147,8 +147,9 @@ def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
     rows = json.loads(done.stdout)
     assert [(r["namespace"], r["name"]) for r in rows] == [("shop", "web"), ("shop", "api")]
     assert set(rows[0]) == {"namespace", "name", "currentReplicas", "readyReplicas", "observedRate", "forecast",
-                            "recommendedReplicas", "reason"}
+                            "recommendedReplicas", "reason", "detail"}
     assert [r["reason"] for r in rows] == [Reason.METRICS_MISSING] * 2
+    assert all("gave no answer" in r["detail"] and "Connection" in r["detail"] for r in rows), rows
     assert [r["recommendedReplicas"] for r in rows] == [3, 2]
     assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
 
