@@ -11,17 +11,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from http.server import ThreadingHTTPServer
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from autoscaler.adapters.kube_client import KubeApi, build_api_client
 from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
+from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config import Config
 from autoscaler.http import Probes, serve
+from autoscaler.plan import Plan
 from autoscaler.reconcile import Reconciler
 from autoscaler.runner import ConfigWatcher, Jobs, build_scheduler
 from autoscaler.telemetry import Telemetry
@@ -47,11 +52,15 @@ class Controller:
     jobs: Jobs
     elector: LeaseElector | None
     metrics: PrometheusMetrics
+    bind: tuple[str, int]
+    triggers: Mapping[str, IntervalTrigger]
+    server: ThreadingHTTPServer | None = None
+    scheduler: BackgroundScheduler | None = None
 
     @classmethod
     def build(
         cls,
-        config: Config,
+        plan: Plan,
         *,
         watcher: ConfigWatcher | None = None,
         kubeconfig: str | None = None,
@@ -59,10 +68,10 @@ class Controller:
         read_only: bool = False,
         registry: CollectorRegistry | None = None,
     ) -> Controller:
-        """Wire the real adapters; `read_only` (recommend) writes nothing and does not campaign."""
+        """Wire the real adapters to what `plan` built; `read_only` (recommend) writes nothing and does not campaign."""
+        config = plan.config
         api = KubeApi(build_api_client(kubeconfig, pool_size=config.max_concurrent_writes))
         telemetry = Telemetry(registry)
-        metrics = PrometheusMetrics(config.prometheus)
         elector = None
         if config.leader_election.enabled and not read_only:
             elector = LeaseElector.from_settings(
@@ -70,7 +79,7 @@ class Controller:
             )
         reconciler = Reconciler(
             config,
-            metrics,
+            plan.prometheus,
             KubernetesScaleTarget(api, autoscaler_cache_seconds=min(10.0, config.sync_interval / 2)),
             KubernetesEvents(api, self_ref=ObjectRef.pod_from_env()),
             telemetry,
@@ -79,21 +88,17 @@ class Controller:
             force_dry_run=force_dry_run,
         )
         jobs = Jobs(reconciler, WallClock(), watcher)
-        controller = cls(reconciler, jobs, elector, metrics)
+        controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers)
         jobs.on_config = controller.reconnect_prometheus
         return controller
 
-    def reconnect_prometheus(self, old: Config, new: Config) -> None:
-        """A reload that changes `prometheus:` takes effect at once: swap in a new adapter."""
-        if new.prometheus == old.prometheus:
+    def reconnect_prometheus(self, old: Config, plan: Plan) -> None:
+        """A reload that changes `prometheus:` takes effect at once: swap in the adapter the plan built."""
+        if plan.config.prometheus == old.prometheus:
+            plan.close()
             return
-        try:
-            metrics = PrometheusMetrics(new.prometheus)
-        except PrometheusError as exc:
-            log.error("new prometheus settings unusable; keeping the old connection", extra={"error": str(exc)})
-            return
-        previous, self.metrics = self.metrics, metrics
-        self.reconciler.metrics = metrics
+        previous, self.metrics = self.metrics, plan.prometheus
+        self.reconciler.metrics = plan.prometheus
         previous.close()
 
     def recommend_once(self) -> dict:
@@ -101,12 +106,12 @@ class Controller:
         self.jobs.retrain()
         return self.jobs.sync()
 
-    def run_until(self, stop: threading.Event) -> None:
-        """Serve probes and metrics, campaign, and run the jobs until `stop` is set (SIGTERM).
+    def start(self) -> None:
+        """Serve probes and metrics, campaign, retrain and sync once, then start the scheduled jobs.
 
-        Shutdown lets a running cycle finish, then releases the Lease so a standby takes over at once.
+        Returns once the controller runs in its background threads; `shutdown` stops it. If a
+        step fails, what had started is stopped again before the error propagates.
         """
-        config = self.reconciler.config
         last_sync = {"t": time.monotonic()}
         on_sync = self.jobs.on_sync
 
@@ -122,22 +127,36 @@ class Controller:
             < max(STALL_FLOOR_SECONDS, STALL_SYNCS * self.reconciler.config.sync_interval),
             ready=self.jobs.synced_once.is_set,
         )
-        server = serve(self.reconciler.telemetry.registry, probes, config.metrics.bind_address, config.metrics.port)
-        scheduler = build_scheduler(self.jobs, config)
-        self.jobs.scheduler = scheduler
         try:
+            self.server = serve(self.reconciler.telemetry.registry, probes, *self.bind)
+            self.scheduler = self.jobs.scheduler = build_scheduler(self.jobs, self.triggers)
             if self.elector is not None:
                 self.elector.start()
             self.jobs.retrain()
             self.jobs.sync()
-            scheduler.start()
-            log.info("controller running", extra={"targets": len(config.targets), "dry_run": config.dry_run})
+            self.scheduler.start()
+        except BaseException:
+            self.shutdown()
+            raise
+        config = self.reconciler.config
+        log.info("controller running", extra={"targets": len(config.targets), "dry_run": config.dry_run})
+
+    def shutdown(self) -> None:
+        """Let a running cycle finish, release the Lease so a standby takes over at once, stop serving."""
+        log.info("shutting down: finishing the current cycle")
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.elector is not None:
+            self.elector.stop(release=True)
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        self.metrics.close()
+
+    def run_until(self, stop: threading.Event) -> None:
+        """`start`, run until `stop` is set (SIGTERM), then `shutdown`."""
+        self.start()
+        try:
             stop.wait()
         finally:
-            log.info("shutting down: finishing the current cycle")
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
-            if self.elector is not None:
-                self.elector.stop(release=True)
-            server.shutdown()
-            self.metrics.close()
+            self.shutdown()
