@@ -352,8 +352,8 @@ class MissingMetricsReplicas(_Model):
     """Fallback replica count used while metrics are missing."""
 
     replicas: int = Field(ge=0, le=MAX_REPLICAS)
-    """Replicas to run while the request rate is unknown, within [minReplicas, maxReplicas] (scale-downs still
-    obey `behavior`)."""
+    """Replicas to run while the request rate is unknown: 0..100,000, within [minReplicas, maxReplicas] (scale-downs
+    still obey `behavior`)."""
 
 
 class Target(_Model):
@@ -525,7 +525,7 @@ class Config(_Model):
     """How often targets are reconciled: 5s..10m. Below 5 s a sync sees the same scraped samples again (Prometheus
     scrapes every 15-30 s; HPA syncs every 15 s); above 10 min a spike goes unanswered too long. A decision covers
     the next `syncInterval` after `startupSeconds`, one forecast horizon per minute, so this bounds each target
-    to at most 12 horizons."""
+    to at most 11 horizons."""
     retrain_interval: _duration_between(300, 7 * 86400) = 3600.0
     """How often forecasting models are retrained: 5m..7d (a refit of every target takes minutes; a model older
     than a week misses the latest weekly pattern)."""
