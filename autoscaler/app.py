@@ -52,8 +52,11 @@ class Controller:
     jobs: Jobs
     elector: LeaseElector | None
     metrics: PrometheusMetrics
+    """The Prometheus adapter in use (a reload that changes `prometheus:` swaps it)."""
     bind: tuple[str, int]
+    """Where `start` serves the HTTP endpoint: the plan's (address, port)."""
     triggers: Mapping[str, IntervalTrigger]
+    """The scheduler triggers `start` schedules the jobs on: the plan's."""
     server: ThreadingHTTPServer | None = None
     scheduler: BackgroundScheduler | None = None
 

@@ -140,14 +140,15 @@ DUPLICATES = [
 def test_a_duplicate_key_is_refused_with_both_lines(configured, emulator, tmp_path, capsys, monkeypatch,
                                                      loader, text, error):
     """A key given twice (at the top, or inside a target), read with libyaml's loader or PyYAML's: validate-config
-    exits 2 naming the key's path and both line numbers; a reload of it is refused (InvalidConfig Event naming
-    the lines, prescaler_config_valid 0) — the later value never wins, so a second `dryRun: false` never runs
-    live — and the next cycle decides by the good config."""
+    and `run` exit 2 naming the key's path and both line numbers; a reload of it is refused (InvalidConfig Event
+    naming the lines, prescaler_config_valid 0) — the later value never wins, so a second `dryRun: false` never
+    runs live — and the next cycle decides by the good config."""
     monkeypatch.setattr(autoscaler.config, "_YAML_LOADER", loader)
     path = tmp_path / "config.yaml"
     path.write_text(text)
-    code, output = validate_config(path, capsys)
-    assert (code, f"  {error}\n" in output) == (2, True), output
+    code, validated = validate_config(path, capsys)
+    started, ran = start_run(path, capsys)
+    assert (code, started, f"  {error}\n" in validated, f"  {error}\n" in ran) == (2, 2, True, True), validated
     publish(emulator, text)
     assert_config_rejected(configured, configured.reload(), error)
     decides_with_the_good_config(configured)
