@@ -11,17 +11,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import CollectorRegistry
 
 from autoscaler.adapters.kube_client import KubeApi, build_api_client
 from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.adapters.prometheus import PrometheusError, PrometheusMetrics
+from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config import Config
-from autoscaler.http import ListenError, Probes, serve
+from autoscaler.http import Endpoint, Probes, serve
+from autoscaler.plan import Plan
 from autoscaler.reconcile import Reconciler
 from autoscaler.runner import ConfigWatcher, Jobs, build_scheduler
 from autoscaler.telemetry import Telemetry
@@ -47,11 +51,18 @@ class Controller:
     jobs: Jobs
     elector: LeaseElector | None
     metrics: PrometheusMetrics
+    """The Prometheus adapter in use (a reload that changes `prometheus:` swaps it)."""
+    bind: tuple[str, int]
+    """Where `start` serves the HTTP endpoint: the plan's (address, port)."""
+    triggers: Mapping[str, IntervalTrigger]
+    """The scheduler triggers `start` schedules the jobs on: the plan's."""
+    server: Endpoint | None = None
+    scheduler: BackgroundScheduler | None = None
 
     @classmethod
     def build(
         cls,
-        config: Config,
+        plan: Plan,
         *,
         watcher: ConfigWatcher | None = None,
         kubeconfig: str | None = None,
@@ -59,11 +70,12 @@ class Controller:
         read_only: bool = False,
         registry: CollectorRegistry | None = None,
     ) -> Controller:
-        """Wire the real adapters; `read_only` (recommend) writes nothing and does not campaign.
+        """Wire the real adapters to what `plan` built; `read_only` (recommend) writes nothing and does not campaign.
 
         Raises `KubeConfigError` without cluster credentials and `LeaseConfigError` when leader
         election has nowhere to put its Lease; nothing has been sent to the cluster then.
         """
+        config = plan.config
         api = KubeApi(build_api_client(kubeconfig, pool_size=config.max_concurrent_writes))
         telemetry = Telemetry(registry)
         elector = None
@@ -71,10 +83,9 @@ class Controller:
             elector = LeaseElector.from_settings(
                 api, config.leader_election, on_change=lambda leading: telemetry.leader.set(1 if leading else 0)
             )
-        metrics = PrometheusMetrics(config.prometheus)
         reconciler = Reconciler(
             config,
-            metrics,
+            plan.prometheus,
             KubernetesScaleTarget(api, autoscaler_cache_seconds=min(10.0, config.sync_interval / 2)),
             KubernetesEvents(api, self_ref=ObjectRef.pod_from_env()),
             telemetry,
@@ -83,21 +94,17 @@ class Controller:
             force_dry_run=force_dry_run,
         )
         jobs = Jobs(reconciler, WallClock(), watcher)
-        controller = cls(reconciler, jobs, elector, metrics)
+        controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers)
         jobs.on_config = controller.reconnect_prometheus
         return controller
 
-    def reconnect_prometheus(self, old: Config, new: Config) -> None:
-        """A reload that changes `prometheus:` takes effect at once: swap in a new adapter."""
-        if new.prometheus == old.prometheus:
+    def reconnect_prometheus(self, old: Config, plan: Plan) -> None:
+        """A reload that changes `prometheus:` takes effect at once: swap in the adapter the plan built."""
+        if plan.config.prometheus == old.prometheus:
+            plan.close()
             return
-        try:
-            metrics = PrometheusMetrics(new.prometheus)
-        except PrometheusError as exc:
-            log.error("new prometheus settings unusable; keeping the old connection", extra={"error": str(exc)})
-            return
-        previous, self.metrics = self.metrics, metrics
-        self.reconciler.metrics = metrics
+        previous, self.metrics = self.metrics, plan.prometheus
+        self.reconciler.metrics = plan.prometheus
         previous.close()
 
     def recommend_once(self) -> dict:
@@ -105,12 +112,12 @@ class Controller:
         self.jobs.retrain()
         return self.jobs.sync()
 
-    def run_until(self, stop: threading.Event) -> None:
-        """Serve probes and metrics, campaign, and run the jobs until `stop` is set (SIGTERM).
+    def start(self) -> None:
+        """Serve probes and metrics, campaign, retrain and sync once, then start the scheduled jobs.
 
-        Shutdown lets a running cycle finish, then releases the Lease so a standby takes over at once.
+        Returns once the controller runs in its background threads; `shutdown` stops it. If a
+        step fails, what had started is stopped again before the error propagates.
         """
-        config = self.reconciler.config
         last_sync = {"t": time.monotonic()}
         on_sync = self.jobs.on_sync
 
@@ -126,26 +133,35 @@ class Controller:
             < max(STALL_FLOOR_SECONDS, STALL_SYNCS * self.reconciler.config.sync_interval),
             ready=self.jobs.synced_once.is_set,
         )
-        try:  # first, before the Lease or any cycle: a port in use fails the start with nothing written
-            server = serve(self.reconciler.telemetry.registry, probes, config.metrics.bind_address, config.metrics.port)
-        except ListenError:
-            self.metrics.close()
-            raise
-        scheduler = build_scheduler(self.jobs, config)
-        self.jobs.scheduler = scheduler
         try:
+            self.server = serve(self.reconciler.telemetry.registry, probes, *self.bind)
+            self.scheduler = self.jobs.scheduler = build_scheduler(self.jobs, self.triggers)
             if self.elector is not None:
                 self.elector.start()
             self.jobs.retrain()
             self.jobs.sync()
-            scheduler.start()
-            log.info("controller running", extra={"targets": len(config.targets), "dry_run": config.dry_run})
+            self.scheduler.start()
+        except BaseException:
+            self.shutdown()
+            raise
+        config = self.reconciler.config
+        log.info("controller running", extra={"targets": len(config.targets), "dry_run": config.dry_run})
+
+    def shutdown(self) -> None:
+        """Let a running cycle finish, release the Lease so a standby takes over at once, stop serving."""
+        log.info("shutting down: finishing the current cycle")
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        if self.elector is not None:
+            self.elector.stop(release=True)
+        if self.server is not None:
+            self.server.shutdown()
+        self.metrics.close()
+
+    def run_until(self, stop: threading.Event) -> None:
+        """`start`, run until `stop` is set (SIGTERM), then `shutdown`."""
+        self.start()
+        try:
             stop.wait()
         finally:
-            log.info("shutting down: finishing the current cycle")
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
-            if self.elector is not None:
-                self.elector.stop(release=True)
-            server.shutdown()
-            self.metrics.close()
+            self.shutdown()

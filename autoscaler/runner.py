@@ -3,6 +3,10 @@
 `Jobs` holds the three job functions. In production APScheduler calls them on their
 intervals (`build_scheduler`); the demo and the simulator call the very same functions
 on a virtual clock. The jobs are the only place the clock is read.
+
+A reload is all or nothing: a new config is applied only once `build_plan` has built
+everything it needs (the Prometheus adapter, the triggers, the horizons); if any part
+fails, the last good config stays in force, whole.
 """
 
 from __future__ import annotations
@@ -10,14 +14,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.base import BaseTrigger
 
 from autoscaler.config import Config, ConfigError, load_config_text
+from autoscaler.plan import JOB_INTERVALS, Plan, build_plan
 from autoscaler.protocols import Clock
 from autoscaler.reconcile import Reconciler, TargetResult
 
@@ -73,8 +79,9 @@ class Jobs:
     last_config_error: ConfigError | None = None
     scheduler: BaseScheduler | None = None
     """When set, a reload that changes an interval reschedules the job."""
-    on_config: Callable[[Config, Config], None] | None = None
-    """Called with (old, new) after a new config is applied, to rebuild adapters whose settings changed."""
+    on_config: Callable[[Config, Plan], None] | None = None
+    """Called with (old config, new plan) once the plan's config is applied: it takes over the adapters the plan
+    built (and closes them if it keeps its own); without it, the plan is closed."""
 
     def sync(self) -> dict[str, TargetResult]:
         results = self.reconciler.sync(self.clock.now())
@@ -87,47 +94,73 @@ class Jobs:
         self.reconciler.retrain(self.clock.now())
 
     def reload(self) -> bool:
-        """Apply a changed config; a bad one keeps the last good config in force. True when applied."""
+        """Apply a changed config once everything it needs is built; else keep the last good one whole.
+
+        True when applied. A config that cannot be loaded or built (see `build_plan`), or that
+        would drop every target without saying `targets: []`, is refused: the last good config
+        stays in force, prescaler_config_valid is 0, and an InvalidConfig Warning Event and an
+        error log name every problem.
+        """
         if self.watcher is None:
             return False
-        telemetry = self.reconciler.telemetry
+        old = self.reconciler.config
         try:
             config = self.watcher.poll()
+            if config is None:
+                return False
+            _refuse_dropping_every_target(old, config, self.watcher.source)
+            plan = build_plan(config, self.watcher.source)
         except ConfigError as exc:
-            self.last_config_error = exc
-            telemetry.config_valid.set(0)
-            telemetry.config_errors.inc()
-            log.error("config rejected; keeping the last good config", extra={"errors": exc.errors})
-            self.reconciler.events.event(None, "InvalidConfig", "; ".join(exc.errors), warning=True)
+            self._reject(exc)
             return False
-        if config is None:
-            return False
-        self.last_config_error = None
-        telemetry.config_valid.set(1)
-        old = self.reconciler.config
-        removed = self.reconciler.apply_config(config)
-        if self.on_config is not None:
-            self.on_config(old, config)
-        log.info("config reloaded", extra={"targets": len(config.targets), "removed": [t.key for t in removed]})
-        if self.scheduler is not None:
-            for job_id, attr in (("sync", "sync_interval"), ("retrain", "retrain_interval"),
-                                 ("reload", "config_reload_interval")):
-                if getattr(config, attr) != getattr(old, attr) and self.scheduler.get_job(job_id):
-                    self.scheduler.reschedule_job(job_id, trigger="interval", seconds=getattr(config, attr))
-        if {t.key for t in config.targets} - {t.key for t in old.targets}:
-            self.retrain()  # new targets need their history and a model now, not in an hour
+        self._apply(old, plan)
         return True
 
+    def _reject(self, exc: ConfigError) -> None:
+        self.last_config_error = exc
+        telemetry = self.reconciler.telemetry
+        telemetry.config_valid.set(0)
+        telemetry.config_errors.inc()
+        log.error("config rejected; keeping the last good config", extra={"errors": exc.errors})
+        self.reconciler.events.event(None, "InvalidConfig", "; ".join(exc.errors), warning=True)
 
-def build_scheduler(jobs: Jobs, config: Config) -> BackgroundScheduler:
-    """APScheduler 3 with one interval job each for sync, retrain and reload.
+    def _apply(self, old: Config, plan: Plan) -> None:
+        config = plan.config
+        self.last_config_error = None
+        removed = self.reconciler.apply_config(config)
+        if self.on_config is not None:
+            self.on_config(old, plan)
+        else:
+            plan.close()
+        self.reconciler.telemetry.config_valid.set(1)
+        log.info("config reloaded", extra={"targets": len(config.targets), "removed": [t.key for t in removed]})
+        if self.scheduler is not None:
+            for job_id, attr in JOB_INTERVALS.items():
+                if getattr(config, attr) != getattr(old, attr) and self.scheduler.get_job(job_id):
+                    self.scheduler.reschedule_job(job_id, trigger=plan.triggers[job_id])
+        if {t.key for t in config.targets} - {t.key for t in old.targets}:
+            self.retrain()  # new targets need their history and a model now, not in an hour
+
+
+def _refuse_dropping_every_target(old: Config, new: Config, source: str) -> None:
+    """An empty, comment-only or truncated config must not un-manage everything: only `targets: []` may."""
+    if old.targets and not new.targets and "targets" not in new.model_fields_set:
+        keys = ", ".join(t.key for t in old.targets[:5]) + (", …" if len(old.targets) > 5 else "")
+        raise ConfigError([
+            f"targets: the new config has no targets key, which would stop managing all {len(old.targets)} "
+            f"target(s) ({keys}); refused as an empty or truncated config. Write `targets: []` to remove them all"
+        ], source, new.env_values)
+
+
+def build_scheduler(jobs: Jobs, triggers: Mapping[str, BaseTrigger]) -> BackgroundScheduler:
+    """APScheduler 3 with one interval job each for sync, retrain and reload, on `triggers` (a plan's).
 
     Each job runs at most once at a time and missed runs are coalesced, so a slow
     cycle delays the next one instead of stacking them.
     """
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1})
-    scheduler.add_job(jobs.sync, "interval", seconds=config.sync_interval, id="sync")
-    scheduler.add_job(jobs.retrain, "interval", seconds=config.retrain_interval, id="retrain")
+    scheduler.add_job(jobs.sync, triggers["sync"], id="sync")
+    scheduler.add_job(jobs.retrain, triggers["retrain"], id="retrain")
     if jobs.watcher is not None:
-        scheduler.add_job(jobs.reload, "interval", seconds=config.config_reload_interval, id="reload")
+        scheduler.add_job(jobs.reload, triggers["reload"], id="reload")
     return scheduler

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_hpa_behavior_block_copy_pastes_from_an_hpa_manifest():
         pytest.param({"targets": [target(kind="DaemonSet")]}, "targets[0].kind:", id="bad-kind"),
         pytest.param({"targets": [target(mode="yolo")]}, "targets[0].mode:", id="bad-mode"),
         pytest.param({"syncInterval": "soon"}, "syncInterval: expected a duration", id="bad-duration"),
-        pytest.param({"syncInterval": "0s"}, "syncInterval: must be greater than 0s", id="zero-duration"),
+        pytest.param({"syncInterval": "0s"}, "syncInterval: must be between 5s and 10m, got '0s'", id="zero-duration"),
         pytest.param({"targets": [target(behavior={"scaleUp": {"policies": [{"type": "Pods", "value": 0, "periodSeconds": 15}]}})]},
                      "targets[0].behavior.scaleUp.policies[0].value:", id="policy-value-zero"),
         pytest.param({"targets": [target(behavior={"scaleDown": {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 4000}]}})]},
@@ -114,7 +115,8 @@ def test_hpa_behavior_block_copy_pastes_from_an_hpa_manifest():
                      "targets[0].onMissingMetrics.replicas: 50 is outside [minReplicas, maxReplicas] = [1, 10]",
                      id="fallback-outside-bounds"),
         pytest.param({"targets": [target(query="sum(rate(x[2m]))")]}, "targets[0].query: query must contain", id="query-without-placeholder"),
-        pytest.param({"targets": [target(name="Web_1")]}, "targets[0].name: 'Web_1' is not a valid Kubernetes name", id="bad-name"),
+        pytest.param({"targets": [target(name="Web_1")]}, "targets[0].name: is not a valid Kubernetes name (lowercase letters, digits, '-' and '.'), got 'Web_1'",
+                     id="bad-name"),
         pytest.param({"targets": [{"namespace": "shop", "capacityPerReplica": 1, "maxReplicas": 2}]},
                      "targets[0].name: required field is missing", id="missing-name"),
         pytest.param([1, 2], "(root): expected a mapping", id="not-a-mapping"),
@@ -211,3 +213,165 @@ def test_errors_never_echo_a_value_that_may_be_a_credential():
     errors = errors_of({"prometheus": {"headers": {"Authorization": 904512778361}}})
     assert errors == ["prometheus.headers.Authorization: Input should be a valid string "
                       "(value not shown: it may be a credential)"]
+
+
+# --- bounds ---------------------------------------------------------------------------------
+
+
+def _models() -> list[type]:
+    from pydantic import BaseModel
+
+    import autoscaler.config as config_module
+
+    return [m for m in vars(config_module).values()
+            if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == config_module.__name__
+            and not m.__name__.startswith("_")]
+
+
+def _number_fields():
+    import typing
+
+    for model in _models():
+        for name, info in model.model_fields.items():
+            kinds = {a for a in typing.get_args(info.annotation)} or {info.annotation}
+            if kinds & {int, float}:
+                yield pytest.param(model, name, info, id=f"{model.__name__}.{name}")
+
+
+@pytest.mark.parametrize(("model", "name", "info"), list(_number_fields()))
+def test_every_number_has_both_bounds_and_states_them(model, name, info):
+    """Every int and float field (durations included) has a lower and an upper bound, and its docstring says so."""
+    from annotated_types import Ge, Gt, Le, Lt
+
+    constraints = list(info.metadata)
+    bounded = any(isinstance(c, Ge | Gt) for c in constraints) and any(isinstance(c, Le | Lt) for c in constraints)
+    duration = any(getattr(getattr(c, "func", None), "__qualname__", "").startswith("_duration_between")
+                   for c in constraints)
+    assert bounded or duration, f"{model.__name__}.{name} has no explicit range"
+    assert re.search(r"\d", info.description or ""), f"{model.__name__}.{name}: the docstring states no range"
+
+
+def test_a_sync_interval_at_its_bound_needs_at_most_11_horizons():
+    from autoscaler.forecasts import horizons_for
+
+    t = parse_config({"syncInterval": "10m", "targets": [target()]}).targets[0]
+    counts = {len(horizons_for(t.model_copy(update={"startup_seconds": s / 2}), 600)) for s in range(0, 7201)}
+    assert max(counts) == 11
+
+
+def test_the_lease_jitter_is_the_electors():
+    from autoscaler.adapters.leader import JITTER
+    from autoscaler.config import LEASE_JITTER
+
+    assert LEASE_JITTER == JITTER
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (0.01, "10ms"), (0.5, "500ms"), (90, "1m30s"), (600, "10m"), (86400 * 7, "7d"), (3600, "1h")],
+)
+def test_durations_format_back_to_what_one_writes(seconds, text):
+    from autoscaler.durations import format_duration, parse_duration
+
+    assert format_duration(seconds) == text and parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        pytest.param({"syncInterval": float("inf")}, "syncInterval: must be a finite duration, got inf", id="inf"),
+        pytest.param({"syncInterval": float("nan")}, "syncInterval: must be a finite duration, got nan", id="nan"),
+        pytest.param({"syncInterval": True}, "syncInterval: expected a duration such as '30s' or '1h', got True",
+                     id="bool"),
+        pytest.param({"targets": [target(capacityPerReplica=float("inf"))]},
+                     "targets[0].capacityPerReplica: Input should be a finite number, got inf", id="capacity-inf"),
+        pytest.param({"targets": [target(maxReplicas=10**90)]},
+                     "targets[0].maxReplicas: Input should be less than or equal to 100000, got an integer of 91 digits",
+                     id="huge-int-from-python"),
+        pytest.param({"targets": [target(forecast={"historyDays": 1, "minHistoryHours": 48})]},
+                     "targets[0].forecast.minHistoryHours: 48h is more than historyDays (1d) holds", id="gate-never-opens"),
+        pytest.param({"leaderElection": {"retryPeriod": "9s"}},
+                     "leaderElection.retryPeriod: 1.2 × 9s (client-go's jitter) must be less than renewDeadline (10s)",
+                     id="retry-period-jitter"),
+        pytest.param({"prometheus": {"url": "http://prometheus:9090/?tenant=a"}},
+                     "prometheus.url: must not have a query", id="url-query"),
+        pytest.param({"prometheus": {"url": "http://prom etheus:9090"}}, "prometheus.url: must not contain spaces",
+                     id="url-space"),
+        pytest.param({"prometheus": {"url": "http://999.1.1.1:9090"}}, "prometheus.url: has an invalid host",
+                     id="url-numeric-host"),
+        pytest.param({"prometheus": {"headers": {"X-Token": "a\nb"}}},
+                     "prometheus.headers: header X-Token: the value must be at most 8 KiB, without line breaks",
+                     id="header-newline"),
+        pytest.param({"prometheus": {"bearerTokenFile": "/var/run/token\x00"}},
+                     "prometheus.bearerTokenFile: must not contain line breaks or other control characters",
+                     id="token-path-nul"),
+        pytest.param({"metrics": {"bindAddress": ""}}, "metrics.bindAddress: must not be empty", id="bind-empty"),
+        pytest.param({"leaderElection": {"leaseName": "Prescaler"}}, "leaderElection.leaseName: is not a valid",
+                     id="lease-name"),
+        pytest.param({"namespaces": ["shop", "Bad_ns"]}, "namespaces[1]: is not a valid Kubernetes name", id="allowlist"),
+    ],
+)
+def test_numbers_urls_and_names_outside_their_range_are_errors(data, expected):
+    errors = errors_of(data)
+    assert any(e.startswith(expected) for e in errors), errors
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "127.0.0.1", "10.1.2.3", "localhost", "prescaler.prescaler.svc"])
+def test_usable_bind_addresses_are_accepted(address):
+    assert parse_config({"metrics": {"bindAddress": address}}).metrics.bind_address == address
+
+
+@pytest.mark.parametrize("url", ["http://prometheus:9090", "https://[::1]:9090/", "http://admin:pw@10.0.0.1",
+                                 "http://prometheus-operated.monitoring.svc.cluster.local.:9090/thanos"])
+def test_usable_prometheus_urls_are_accepted(url):
+    assert parse_config({"prometheus": {"url": url}}).prometheus.url == url
+
+
+# --- what messages show ------------------------------------------------------------------------
+
+
+def test_a_short_env_value_is_hidden_as_a_word_only():
+    text = "targets:\n  - {name: web, namespace: shop, capacityPerReplica: 1, maxReplicas: ${N}, minReplicas: 5}\n"
+    with pytest.raises(ConfigError) as info:
+        load_config_text(text, env={"N": "2"})
+    assert info.value.errors == ["targets[0].minReplicas: 5 is greater than maxReplicas ((value from ${N} not shown))"]
+
+
+def test_an_error_line_is_cut_short():
+    query = 'rate(x{name="{name}", a="\\q' + "y" * 10_000 + '"}[2m])'  # the template error quotes the literal
+    errors = errors_of({"targets": [target(query=query)]})
+    assert len(errors) == 1 and len(errors[0]) <= 500 and errors[0].endswith("…")
+
+
+def test_a_scalar_yaml_cannot_construct_is_named_by_path_and_line():
+    with pytest.raises(ConfigError) as info:
+        load_config_text("dryRun: true\nsyncInterval: 2024-13-40\n")
+    assert info.value.errors == ["syncInterval: line 2: not a valid timestamp: month must be in 1..12"]
+
+
+def test_aliases_and_merge_keys_are_not_duplicates():
+    text = "base: &b {capacityPerReplica: 1, maxReplicas: 3}\n"
+    with pytest.raises(ConfigError) as info:  # `base` is unknown; the merge itself is fine
+        load_config_text(text + "targets:\n  - <<: *b\n    name: web\n    namespace: shop\n    maxReplicas: 4\n")
+    assert info.value.errors == ["base: unknown key"]
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        pytest.param("syncInterval: .inf\n", "syncInterval: must be a finite duration, got inf", id="inf"),
+        pytest.param("maxConcurrentWrites: " + "9" * 5000 + "\n", "maxConcurrentWrites: line 1: an integer of 5000",
+                     id="5000-digits"),
+        pytest.param("prometheus: {url: 'ftp://admin:pw@prometheus:21'}\n", "got 'ftp://***@prometheus:21'", id="ftp"),
+    ],
+)
+def test_validate_and_run_exit_2_without_a_traceback(tmp_path, text, error):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    for command in (["validate-config", str(path)], ["run", "--config", str(path)]):
+        done = _cli(*command)
+        assert (done.returncode, error in done.stderr, "Traceback" in done.stderr) == (2, True, False), done.stderr
+        assert "admin" not in done.stderr and "pw@" not in done.stderr

@@ -11,19 +11,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autoscaler.config import Config, ConfigError
+from autoscaler.config import ConfigError
+from autoscaler.plan import Plan, build_plan
 from autoscaler.reconcile import TargetResult
 from autoscaler.runner import ConfigWatcher
+
+if TYPE_CHECKING:
+    from autoscaler.app import Controller
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -60,10 +68,15 @@ def _print_errors(source: str, errors: list[str]) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
-def _initial(watcher: ConfigWatcher) -> Config:
-    config = watcher.poll()
-    assert config is not None  # the first poll always returns the content or raises
-    return config
+def _initial(watcher: ConfigWatcher) -> Plan | int:
+    """The first config, with everything it needs built (2 when it is unusable, its errors printed)."""
+    try:
+        config = watcher.poll()
+        assert config is not None  # the first poll always returns the content or raises
+        return build_plan(config, watcher.source)
+    except ConfigError as exc:
+        _print_errors(exc.source, exc.errors)
+        return 2
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,9 +97,29 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from autoscaler import logs
-    from autoscaler.app import Controller
 
     logs.configure(args.log_level)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    controller = start(args)
+    if isinstance(controller, int):
+        return controller
+    try:
+        stop.wait()
+    finally:
+        controller.shutdown()
+    return 0
+
+
+def start(args: argparse.Namespace) -> Controller | int:
+    """What `run` does before it waits for SIGTERM: read the config, build what it needs, start the controller.
+
+    Returns the running controller (stop it with `shutdown()`), or 2 when the config is
+    unusable, every error printed by its path.
+    """
+    from autoscaler.app import Controller
+
     if bool(args.config) == bool(args.config_map):
         print("give exactly one of --config FILE or --config-map NAMESPACE/NAME", file=sys.stderr)
         return 2
@@ -99,28 +132,22 @@ def _run(args: argparse.Namespace) -> int:
         watcher = ConfigWatcher(f"configmap {args.config_map}", reader)
     else:
         watcher = ConfigWatcher.for_file(args.config)
-    try:
-        config = _initial(watcher)
-    except ConfigError as exc:
-        _print_errors(exc.source, exc.errors)
-        return 2
-    controller = Controller.build(config, watcher=watcher, kubeconfig=args.kubeconfig, force_dry_run=args.dry_run)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    controller.run_until(stop)
-    return 0
+    plan = _initial(watcher)
+    if isinstance(plan, int):
+        return plan
+    if not plan.config.targets:
+        log.warning("the config has no targets: nothing is scaled until a reload adds some",
+                    extra={"source": watcher.source})
+    controller = Controller.build(plan, watcher=watcher, kubeconfig=args.kubeconfig, force_dry_run=args.dry_run)
+    controller.start()
+    return controller
 
 
-def _load(path: str | None) -> Config | int:
+def _load(path: str | None) -> Plan | int:
     if not path:
         print("--config FILE is required", file=sys.stderr)
         return 2
-    try:
-        return _initial(ConfigWatcher.for_file(path))
-    except ConfigError as exc:
-        _print_errors(exc.source, exc.errors)
-        return 2
+    return _initial(ConfigWatcher.for_file(path))
 
 
 def recommendation_rows(results: dict[str, TargetResult]) -> list[dict]:
@@ -170,11 +197,11 @@ def recommend(args: argparse.Namespace) -> int:
     from autoscaler.adapters.kube_client import KubeConfigError
     from autoscaler.app import Controller
 
-    config = _load(args.config)
-    if isinstance(config, int):
-        return config
+    plan = _load(args.config)
+    if isinstance(plan, int):
+        return plan
     try:
-        controller = Controller.build(config, kubeconfig=args.kubeconfig, read_only=True)
+        controller = Controller.build(plan, kubeconfig=args.kubeconfig, read_only=True)
     except KubeConfigError as exc:
         print(f"prescaler recommend: {exc}", file=sys.stderr)
         return 2
@@ -190,26 +217,23 @@ def recommend(args: argparse.Namespace) -> int:
 
 
 def whatif(args: argparse.Namespace) -> int:
-    from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusError, PrometheusMetrics
+    from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusError
     from autoscaler.cli.simulate import print_result
     from autoscaler.sim.engine import Scenario, SimulationError
     from autoscaler.sim.report import write_report
     from autoscaler.sim.sweep import run_sweep
 
-    config = _load(args.config)
-    if isinstance(config, int):
-        return config
+    plan = _load(args.config)
+    if isinstance(plan, int):
+        return plan
+    config, metrics = plan.config, plan.prometheus
     matches = [t for t in config.targets if t.key == args.target]
     if not matches:
         known = ", ".join(t.key for t in config.targets) or "none"
         print(f"--target {args.target!r} is not in the config (targets: {known})", file=sys.stderr)
+        plan.close()
         return 2
     target = matches[0]
-    try:
-        metrics = PrometheusMetrics(config.prometheus)
-    except PrometheusConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     now = time.time()
     try:
         history = metrics.history(target, now - args.days * 86400, now)

@@ -1,4 +1,8 @@
-"""`prescaler validate-config FILE`: check a config before it reaches the cluster."""
+"""`prescaler validate-config FILE`: check a config before it reaches the cluster.
+
+It goes through the same `build_plan` as `prescaler run` and every hot reload, so a
+config it accepts is one the controller can start with.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import sys
 
 from autoscaler.config import ConfigError, load_config_file
 from autoscaler.durations import format_duration
+from autoscaler.plan import build_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,19 +25,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = load_config_file(args.file)
+        plan = build_plan(load_config_file(args.file), args.file)
     except ConfigError as exc:
         print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
         for line in exc.errors:
             print(f"  {line}", file=sys.stderr)
         return 2
+    plan.close()
+    config = plan.config
     mode = "dry-run (global)" if config.dry_run else "live"
     print(f"{args.file}: valid, {len(config.targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}")
+    if not config.targets:
+        print("  no targets: Prescaler will scale nothing until a config with targets is loaded")
     for t in config.targets:
         effective = "dryRun" if config.dry_run else t.mode
         print(
             f"  {t.kind}/{t.key}: mode={effective} replicas=[{t.min_replicas},{t.max_replicas}] "
             f"capacity={t.capacity_per_replica:g}/s u={t.target_utilization:g} "
-            f"startup={format_duration(t.startup_seconds)} q={t.forecast.quantile:g}"
+            f"startup={format_duration(t.startup_seconds)} q={t.forecast.quantile:g} "
+            f"horizons={len(plan.horizons[t.key])}"
         )
     return 0

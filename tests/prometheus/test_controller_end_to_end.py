@@ -24,6 +24,7 @@ from autoscaler.app import Controller
 from autoscaler.cli.controller import recommendation_rows
 from autoscaler.config import parse_config
 from autoscaler.decision import Reason
+from autoscaler.plan import build_plan
 from autoscaler.protocols import ManualClock
 from autoscaler.runner import ConfigWatcher
 
@@ -58,8 +59,8 @@ def emulator():
 
 def build(dataset, emulator, tmp_path, **overrides) -> Controller:
     kubeconfig = str(emulator.write_kubeconfig(tmp_path / "kubeconfig"))
-    config = parse_config(config_data(dataset.url, **overrides))
-    controller = Controller.build(config, kubeconfig=kubeconfig, registry=CollectorRegistry())
+    plan = build_plan(parse_config(config_data(dataset.url, **overrides)))
+    controller = Controller.build(plan, kubeconfig=kubeconfig, registry=CollectorRegistry())
     controller.jobs.clock = ManualClock(dataset.end)
     return controller
 
@@ -102,7 +103,7 @@ def test_run_serves_probes_and_metrics_until_stopped(dataset, emulator, tmp_path
     data = config_data(dataset.url)
     config_file.write_text(yaml.safe_dump(data))
     watcher = ConfigWatcher.for_file(config_file)
-    controller = Controller.build(watcher.poll(), watcher=watcher,
+    controller = Controller.build(build_plan(watcher.poll()), watcher=watcher,
                                   kubeconfig=str(emulator.write_kubeconfig(tmp_path / "kubeconfig")),
                                   registry=CollectorRegistry())
     controller.jobs.clock = ManualClock(dataset.end)

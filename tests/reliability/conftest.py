@@ -15,10 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_server import PrometheusMissing, PrometheusServer, binaries
 
+from autoscaler.adapters.kube_configmap import configmap_reader
+from autoscaler.config import parse_config
+from autoscaler.runner import ConfigWatcher
+
+from .configcase import API, CONFIGMAP, WEB, good_data, publish
+from .expect import assert_case, reactive
 from .promdata import LiveData, backfilled
-from .world import World
+from .world import World, observed
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE.parents[1] / ".reliability-results.json"
@@ -37,6 +44,18 @@ def make_world(emulator, make_api):
         return World(emulator, make_api(), cfg, metrics, **options)
 
     return make
+
+
+@pytest.fixture
+def configured(make_world, make_api, emulator):
+    """A world whose config was loaded from the ConfigMap and has synced once (both targets at 6); see configcase."""
+    publish(emulator, yaml.safe_dump(good_data()))
+    watcher = ConfigWatcher("configmap prescaler/prescaler-config", configmap_reader(make_api(), *CONFIGMAP))
+    world = make_world(parse_config(good_data()), observed(6.0, WEB, API), watcher=watcher)
+    assert world.reload()
+    world.sync()
+    assert_case(world, {WEB: reactive(6), API: reactive(6)})
+    return world
 
 
 # --- Prometheus ------------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""Everything a config needs before it may run, built in one place: `build_plan`.
+
+A config that validates must be one the controller can run, and a hot reload must apply
+a config only once everything it needs exists. So `prescaler validate-config`,
+`prescaler run` at start-up and every hot reload go through `build_plan`: it builds the
+Prometheus adapter (opening no connection), the scheduler's interval triggers, each
+target's forecast horizons and the HTTP endpoint's bind settings, and raises
+`ConfigError` naming the setting if any of them cannot be built. Nothing here does
+network I/O, so validating on a laptop gives the answer starting in the cluster would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from typing import TypeVar
+
+import requests
+from apscheduler.triggers.interval import IntervalTrigger
+
+from autoscaler.adapters.prometheus import PrometheusMetrics
+from autoscaler.config import Config, ConfigError, PrometheusSettings
+from autoscaler.forecasts import horizons_for
+
+JOB_INTERVALS = {"sync": "sync_interval", "retrain": "retrain_interval", "reload": "config_reload_interval"}
+"""Each scheduled job and the config field that holds its interval."""
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated config and everything built from it that the controller needs to run it."""
+
+    config: Config
+    prometheus: PrometheusMetrics
+    """The Prometheus adapter for `config.prometheus`, built but not yet connected."""
+    triggers: Mapping[str, IntervalTrigger]
+    """The scheduler's trigger for each job in JOB_INTERVALS."""
+    horizons: Mapping[str, tuple[int, ...]]
+    """Each target's forecast horizons (minutes), by target key: what its model is built for."""
+    bind: tuple[str, int]
+    """(address, port) the HTTP endpoint listens on."""
+
+    def close(self) -> None:
+        """Release the Prometheus adapter: call it when the plan is not run, or once it is replaced."""
+        self.prometheus.close()
+
+
+def _prometheus(settings: PrometheusSettings) -> PrometheusMetrics:
+    """The adapter, and proof that every request it sends will have a URL `requests` accepts."""
+    metrics = PrometheusMetrics(settings)
+    try:
+        requests.Request("POST", f"{metrics.url}/api/v1/query").prepare()
+    except BaseException:
+        metrics.close()
+        raise
+    return metrics
+
+
+def build_plan(config: Config, source: str = "config") -> Plan:
+    """Build everything `config` needs, or raise `ConfigError` with one line per setting that cannot be built."""
+    errors: list[str] = []
+
+    def built(path: str, make: Callable[[], _T]) -> _T | None:
+        try:
+            return make()
+        except Exception as exc:  # a part that cannot be built is a config that cannot run: name it, never crash
+            errors.append(f"{path}: cannot be used: {type(exc).__name__}: {exc}")
+            return None
+
+    prometheus = built("prometheus", lambda: _prometheus(config.prometheus))
+    triggers = {
+        job: built(Config.model_fields[attr].alias or attr,
+                   lambda attr=attr: IntervalTrigger(seconds=getattr(config, attr), timezone=UTC))
+        for job, attr in JOB_INTERVALS.items()
+    }
+    horizons = {
+        t.key: built(f"targets[{i}].startupSeconds", lambda t=t: horizons_for(t, config.sync_interval))
+        for i, t in enumerate(config.targets)
+    }
+    if errors:
+        if prometheus is not None:
+            prometheus.close()
+        raise ConfigError(errors, source, config.env_values)
+    return Plan(config, prometheus, triggers, horizons, (config.metrics.bind_address, config.metrics.port))
