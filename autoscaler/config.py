@@ -42,7 +42,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from autoscaler.durations import DurationError, format_duration, parse_duration
-from autoscaler.logs import looks_secret
+from autoscaler.logs import looks_secret, scrub_userinfo, without_userinfo
 from autoscaler.promql import QueryTemplate, TemplateError
 
 MAX_REPLICAS = 100_000
@@ -66,7 +66,6 @@ _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)[^\s'\"]*@")
 DEFAULT_QUERY = 'rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])'
 
 
@@ -118,7 +117,7 @@ class EnvValues:
 def _clean(line: str, env: EnvValues | None) -> str:
     if env is not None:
         line = env.scrub(line)
-    line = _USERINFO.sub(r"\1***@", line)
+    line = scrub_userinfo(line)
     return line if len(line) <= MAX_ERROR_LINE else line[: MAX_ERROR_LINE - 1] + "…"
 
 
@@ -582,7 +581,10 @@ def _describe(error: dict[str, Any], variables: list[str]) -> str:
         return f"{msg} (value not shown: it may be a credential)"  # errors reach Events and logs
     if variables:
         return f"{msg} (value from {', '.join('${' + v + '}' for v in variables)} not shown)"
-    return f"{msg}, got {_shown(error.get('input'))}"
+    value = error.get("input")
+    if error["loc"] and error["loc"][-1] == "url" and isinstance(value, str):
+        value = without_userinfo(value)  # also where the URL has no scheme, which scrubbing by `//` misses
+    return f"{msg}, got {_shown(value)}"
 
 
 def _pydantic_errors(exc: ValidationError, env: EnvValues) -> list[str]:

@@ -9,17 +9,34 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 _SECRET_WORDS = ("token", "authorization", "password", "secret", "bearer", "credential")
 REDACTED = "[redacted]"
+HIDDEN_USERINFO = "***@"
+"""What a URL's `user:password@` becomes in every message."""
+_URL_USERINFO = re.compile(r"(?<=//)[^/?#\s'\"]*@")
+_LEADING_USERINFO = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?([^/?#\s]*@)")
 
 
 def looks_secret(key: str) -> bool:
     """Whether a key (a field, header or log attribute name) may hold a credential."""
     return any(word in key.lower() for word in _SECRET_WORDS)
+
+
+def without_userinfo(url: str) -> str:
+    """`url` with its `user:password@` hidden, for messages; also for a URL without a scheme or one that does
+    not parse."""
+    match = _LEADING_USERINFO.match(url)
+    return url if match is None else url[: match.start(1)] + HIDDEN_USERINFO + url[match.end(1) :]
+
+
+def scrub_userinfo(text: str) -> str:
+    """`text` with the `user:password@` of every `scheme://` URL in it hidden."""
+    return _URL_USERINFO.sub(HIDDEN_USERINFO, text)
 
 
 def redact(value: object, key: str = "") -> object:

@@ -26,11 +26,13 @@ that Prometheus does not have must be reported as missing, never as zero.
   history point is a gap. A group answered twice is refused (`autoscaler.promql`).
 - Connection: `prometheus.url` plus `pathPrefix`, a bearer token file re-read whenever it
   changes, a CA bundle or `insecureSkipVerify`, and extra headers such as X-Scope-OrgID.
-- Secrets never reach a message: URL userinfo is dropped from every URL shown, and the
+- Secrets never reach a message: URL userinfo is hidden in every URL shown, and the
   password, the token and the header values are scrubbed from every error text
   (requests and urllib3 errors embed URLs, and a server may echo what it was sent). A
-  token or header value that HTTP cannot carry (a line break, a control character) is
-  refused with an error naming the file or header, never the value.
+  token that HTTP cannot carry (a line break, a control character) is refused with an
+  error naming the file, never the token. The settings themselves (URL, headers,
+  timeout) were validated with the config (`PrometheusSettings`), so every config
+  that validates builds this adapter.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from autoscaler.adapters.prometheus_http import (
     PrometheusSession,
 )
 from autoscaler.config import PrometheusSettings, Target
+from autoscaler.logs import HIDDEN_USERINFO, REDACTED, scrub_userinfo, without_userinfo
 from autoscaler.promql import Collected, QueryTemplate, TemplateError, describe_labels
 from autoscaler.protocols import MAX_PLAUSIBLE_RATE, RateSample
 from forecasting.series import STEP_SECONDS, Series
@@ -68,46 +71,23 @@ log = logging.getLogger(__name__)
 
 MAX_POINTS_PER_REQUEST = 11_000
 """Prometheus refuses range queries of more than 11,000 points per series."""
-MAX_TIMEOUT_SECONDS = 86_400
-"""The longest request deadline the adapter accepts (a day: past any sane setting, short of what timers overflow on)."""
-REDACTED = "[redacted]"
 MIN_SCRUBBED_CHARS = 4
 """Secret values shorter than this are not searched for in messages (they would garble them); URL userinfo
-is dropped wherever a URL is shown, whatever its length."""
+is hidden wherever a URL is shown, whatever its length."""
 
 _T = TypeVar("_T")
-_USERINFO = re.compile(r"(?<=//)[^/?#\s]*@")
-"""The `user:password@` of a URL within any text."""
-_LEADING_USERINFO = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://)?([^/?#]*@)")
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-"""An HTTP header name (RFC 9110 token)."""
-_VALUE_FIRST = re.compile(r"[\x21-\x7e\x80-\xff]")
-_VALUE_REST = re.compile(r"[\t\x20-\x7e\x80-\xff]")
-"""A header value HTTP carries as given: no line break or control character, and no leading space."""
 _TOKEN_CHAR = re.compile(r"[\x21-\x7e]")
 """A bearer token: visible ASCII characters only."""
 
 
-def _first_bad(value: str, first: re.Pattern[str], rest: re.Pattern[str]) -> int | None:
-    """Index of the first character of `value` its pattern (`first` for the first one, else `rest`) refuses."""
-    return next((i for i, c in enumerate(value) if not (first if i == 0 else rest).fullmatch(c)), None)
+def _first_bad(token: str) -> int | None:
+    """Index of the first character of `token` a bearer token cannot hold, else None."""
+    return next((i for i, c in enumerate(token) if not _TOKEN_CHAR.fullmatch(c)), None)
 
 
-def without_userinfo(url: str) -> str:
-    """`url` without its `user:password@`, for messages (works on strings that do not parse as URLs too)."""
-    match = _LEADING_USERINFO.match(url)
-    return url if match is None else url[: match.start(1)] + url[match.end(1) :]
-
-
-def header_problem(name: str, value: str) -> str | None:
-    """Why the header `name: value` cannot be sent, naming the header but never showing its value; else None."""
-    if not _HEADER_NAME.fullmatch(name):
-        return f"{name!r} is not a valid HTTP header name"
-    bad = _first_bad(value, _VALUE_FIRST, _VALUE_REST)
-    if bad is not None:
-        return (f"the value of {name!r} holds a line break, a control character or a leading space "
-                f"(at character {bad + 1}), which HTTP cannot carry; the value is not shown")
-    return None
+def _first_bad(token: str) -> int | None:
+    """Index of the first character of `token` a bearer token cannot hold, else None."""
+    return next((i for i, c in enumerate(token) if not _TOKEN_CHAR.fullmatch(c)), None)
 
 
 class PrometheusError(RuntimeError):
@@ -115,8 +95,8 @@ class PrometheusError(RuntimeError):
 
 
 class PrometheusConfigError(PrometheusError):
-    """The request is wrong (HTTP 4xx, a template that cannot be filled in, an unusable token or header,
-    an answer past the size cap): never retried."""
+    """The request is wrong (HTTP 4xx, a template that cannot be filled in, an unusable token, an answer
+    past the size cap): never retried."""
 
 
 class PrometheusUnavailable(PrometheusError):
@@ -147,7 +127,7 @@ class _BearerTokenFile(requests.auth.AuthBase):
             raise PrometheusConfigError(f"prometheus.bearerTokenFile: cannot read {self.path}: {exc}") from None
         if not self.token:
             raise PrometheusConfigError(f"prometheus.bearerTokenFile: {self.path} is empty")
-        bad = _first_bad(self.token, _TOKEN_CHAR, _TOKEN_CHAR)
+        bad = _first_bad(self.token)
         if bad is not None:
             self._stamp = None  # read it again next time: it may be fixed in place
             raise PrometheusConfigError(
@@ -186,34 +166,10 @@ class BinnedRange:
     """Each answered series: its labels and its values (NaN where it has no point)."""
 
 
-def _check_url(url: str) -> None:
-    shown = without_userinfo(url)
-    try:
-        parsed = urlparse(url)
-    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
-        raise PrometheusConfigError(f"prometheus.url: {shown!r} is not a valid URL ({exc})") from None
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise PrometheusConfigError(f"prometheus.url: {shown!r} is not an http(s) URL")
-    try:
-        port = parsed.port
-    except ValueError:
-        port = 0
-    if port == 0:
-        raise PrometheusConfigError(f"prometheus.url: {shown!r} has a port that is not a number from 1 to 65535")
-
-
 class PrometheusMetrics:
     """A `MetricsSource` over the Prometheus HTTP API (or Thanos, Mimir, Cortex)."""
 
     def __init__(self, settings: PrometheusSettings) -> None:
-        _check_url(settings.url)
-        if not 0 < settings.timeout <= MAX_TIMEOUT_SECONDS:
-            raise PrometheusConfigError(f"prometheus.timeout: must be greater than 0s and at most "
-                                        f"{MAX_TIMEOUT_SECONDS}s (1d), got {settings.timeout:g}s")
-        for name, value in settings.headers.items():
-            problem = header_problem(name, value)
-            if problem:
-                raise PrometheusConfigError(f"prometheus.headers: {problem}")
         prefix = settings.path_prefix.strip("/")
         self.settings = settings
         self.url = settings.url.rstrip("/") + (f"/{prefix}" if prefix else "")
@@ -240,9 +196,9 @@ class PrometheusMetrics:
 
     def scrub(self, text: str) -> str:
         """`text` without URL userinfo, and with the password, the token and every header value redacted."""
-        text = _USERINFO.sub("", text)
+        text = scrub_userinfo(text)
         if self._userinfo:
-            text = text.replace(f"{self._userinfo}@", "")
+            text = text.replace(f"{self._userinfo}@", HIDDEN_USERINFO)
         token = self._auth.token if self._auth is not None else ""
         for secret in sorted({*self._secrets, token}, key=len, reverse=True):
             if len(secret) >= MIN_SCRUBBED_CHARS:

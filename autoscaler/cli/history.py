@@ -39,7 +39,6 @@ from autoscaler.adapters.prometheus import (
     PrometheusConfigError,
     PrometheusError,
     PrometheusMetrics,
-    header_problem,
     plausible,
 )
 from autoscaler.config import PrometheusSettings
@@ -90,9 +89,6 @@ def _headers(given: list[str]) -> dict[str, str]:
         name, sep, value = header.partition(":")
         if not sep or not name.strip():
             raise ValueError(f"--header #{number} is not of the form 'NAME: VALUE' (it is not shown: it may be a secret)")
-        problem = header_problem(name.strip(), value.strip())
-        if problem:
-            raise ValueError(f"--header #{number}: {problem}")
         headers[name.strip()] = value.strip()
     return headers
 
@@ -111,10 +107,16 @@ def _settings(args: argparse.Namespace) -> PrometheusSettings:
             retries=args.retries,
         )
     except ValidationError as exc:
-        problems = [
-            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()
-        ]
+        problems = [f"{_option(str(e['loc'][0]))}: {e['msg'].removeprefix('Value error, ')}" for e in exc.errors()]
         raise ValueError("; ".join(problems)) from None
+
+
+OPTION_OF_SETTING = {"url": "--prometheus", "headers": "--header"}
+"""The option that sets a `prometheus:` setting, where its name is not the setting's."""
+
+
+def _option(setting: str) -> str:
+    return OPTION_OF_SETTING.get(setting, "--" + setting.replace("_", "-"))
 
 
 def _step(text: str) -> int:

@@ -12,7 +12,7 @@ import pytest
 from prometheus_server import PrometheusServer, backfill, counter_samples, write_openmetrics
 from urllib3.exceptions import InsecureRequestWarning
 
-from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusMetrics
+from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config import PrometheusSettings
 
 from .dataset import target
@@ -106,11 +106,3 @@ def test_an_unreadable_token_file_is_a_config_error_per_target(tmp_path):
     assert stub.received == []
 
 
-@pytest.mark.parametrize(
-    ("settings", "field"),
-    [({"url": "prometheus:9090"}, "prometheus.url"), ({"timeout": 0.0}, "prometheus.timeout")],
-)
-def test_unusable_connection_settings_are_rejected_at_construction(settings, field):
-    """Config validation refuses these first (tests/test_config.py); the adapter still guards itself."""
-    with pytest.raises(PrometheusConfigError, match=field):
-        PrometheusMetrics(PrometheusSettings.model_construct(**settings))

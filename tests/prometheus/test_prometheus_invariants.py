@@ -10,8 +10,9 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from autoscaler.adapters.prometheus import REDACTED, PrometheusMetrics, without_userinfo
+from autoscaler.adapters.prometheus import REDACTED, PrometheusMetrics
 from autoscaler.config import PrometheusSettings, Target
+from autoscaler.logs import without_userinfo
 from autoscaler.promql import PART_LABEL, RATE_PART, QueryTemplate
 
 QUERY = 'rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])'
@@ -26,9 +27,10 @@ paths = st.from_regex(r"(/[a-z0-9_.-]{0,8}){0,3}", fullmatch=True)
        host=hosts, path=paths)
 def test_a_url_is_shown_exactly_without_its_userinfo(scheme, user, password, host, path):
     """Whatever the userinfo holds (any character but the URL delimiters, an `@` included) and with or
-    without a scheme, the URL shown is the URL with `user:password@` removed and nothing else changed."""
+    without a scheme, the URL shown is the URL with `user:password@` hidden as `***@` and nothing else
+    changed."""
     prefix = f"{scheme}://" if scheme else ""
-    assert without_userinfo(f"{prefix}{user}:{password}@{host}{path}") == f"{prefix}{host}{path}"
+    assert without_userinfo(f"{prefix}{user}:{password}@{host}{path}") == f"{prefix}***@{host}{path}"
     assert without_userinfo(f"{prefix}{host}{path}") == f"{prefix}{host}{path}"
 
 
@@ -46,7 +48,7 @@ def test_scrubbed_text_holds_no_credential(password, key, context):
     text = metrics.scrub(f"{context} http://admin:{password}@prometheus:9090/api admin:{password}@ key={key} "
                          f"{password} {context}")
     assert f"admin:{password}" not in text and key not in text.replace(REDACTED, "")
-    assert "http://prometheus:9090/api" in text
+    assert "http://***@prometheus:9090/api" in text
     if len(password) >= 4:
         assert password not in text.replace(REDACTED, "").replace(context, "")
 

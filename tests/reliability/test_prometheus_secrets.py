@@ -19,9 +19,9 @@ import pytest
 from prometheus.stub import Reply, StubPrometheus, error
 from prometheus_server import free_port
 
-from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusMetrics
+from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.cli import main
-from autoscaler.config import PrometheusSettings
+from autoscaler.config import ConfigError, parse_config
 from autoscaler.logs import JsonFormatter
 
 from .expect import assert_case, fallback, hold
@@ -46,38 +46,48 @@ def _no_secret(*texts: str, secrets: tuple[str, ...] = (PASSWORD, KEY, *TOKEN_HA
 # --- refused settings ----------------------------------------------------------------------
 
 REFUSED = [
-    pytest.param({"url": f"ftp://admin:{PASSWORD}@prometheus:9090"}, "prometheus.url: 'ftp://prometheus:9090' is not",
-                 id="ftp-url"),
-    pytest.param({"url": f"http://admin:{PASSWORD}@prometheus:99999"}, "has a port that is not a number from 1 to 65535",
+    pytest.param({"url": f"ftp://admin:{PASSWORD}@prometheus:9090"},
+                 "prometheus.url: must be an http:// or https:// URL, got 'ftp://***@prometheus:9090'", id="ftp-url"),
+    pytest.param({"url": f"http://admin:{PASSWORD}@prometheus:99999"},
+                 "prometheus.url: has an invalid port (must be 1-65535), got 'http://***@prometheus:99999'",
                  id="port-out-of-range"),
-    pytest.param({"url": f"http://admin:{PASSWORD}@[::1"}, "prometheus.url: 'http://[::1' is not a valid URL",
+    pytest.param({"url": f"http://admin:{PASSWORD}@[::1"}, "prometheus.url: is not a valid URL, got 'http://***@[::1'",
                  id="unclosed-ipv6-bracket"),
-    pytest.param({"url": f"admin:{PASSWORD}@prometheus"}, "is not an http(s) URL", id="no-scheme"),
+    pytest.param({"url": f"admin:{PASSWORD}@prometheus"},
+                 "prometheus.url: must be an http:// or https:// URL, got '***@prometheus'", id="no-scheme"),
     pytest.param({"url": f"http://admin:{PASSWORD}@prometheus", "headers": {"X-Api-Key": f"{KEY}\nX-Evil: 1"}},
-                 "prometheus.headers: the value of 'X-Api-Key' holds a line break", id="header-value-newline"),
-    pytest.param({"headers": {"X-Api-Key": f"{KEY}\r\n"}}, "(at character 11)", id="header-value-crlf"),
+                 "prometheus.headers: header X-Api-Key: the value must be at most 8 KiB, without line breaks",
+                 id="header-value-newline"),
+    pytest.param({"headers": {"X-Api-Key": f"{KEY}\r\n"}}, "(value not shown: it may be a credential)",
+                 id="header-value-crlf"),
 ]
 
 
 @pytest.mark.parametrize(("settings", "message"), REFUSED)
 def test_refused_connection_settings_never_show_the_secret(settings, message):
-    """Connection settings the adapter refuses at construction (an ftp:// URL, a port out of range, an
-    unclosed IPv6 bracket, no scheme, a header value with a line break): the refusal (what `run`, a
-    reload and `recommend` print) names the field — a URL without its userinfo, a header by name — and
-    neither the message nor its traceback holds the password or the header value."""
-    with pytest.raises(PrometheusConfigError) as raised:
-        PrometheusMetrics(PrometheusSettings(**settings))
-    assert message in str(raised.value), str(raised.value)
-    _no_secret(str(raised.value), "".join(traceback.format_exception(raised.value)))
+    """Connection settings no adapter could use (an ftp:// URL, a port out of range, an unclosed IPv6
+    bracket, no scheme, a header value with a line break) are refused when the config is read, which is
+    what `validate-config`, `run`, a reload and `recommend` print: the error names the field, shows a URL
+    as `scheme://***@host` and a header by name only; neither the message nor its traceback holds the
+    password or the header value."""
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"prometheus": settings})
+    text = "\n".join(raised.value.errors)
+    assert message in text, text
+    _no_secret(text, str(raised.value), "".join(traceback.format_exception(raised.value)))
 
 
-URLS = [p for p in REFUSED if "url" in p.values[0] and "headers" not in p.values[0]]
+HISTORY_URL_ERRORS = {"ftp-url": "--prometheus: must be an http:// or https:// URL",
+                      "port-out-of-range": "--prometheus: has an invalid port (must be 1-65535)",
+                      "unclosed-ipv6-bracket": "--prometheus: is not a valid URL",
+                      "no-scheme": "--prometheus: must be an http:// or https:// URL"}
+URLS = [pytest.param(p.values[0], HISTORY_URL_ERRORS[p.id], id=p.id) for p in REFUSED if p.id in HISTORY_URL_ERRORS]
 
 
 @pytest.mark.parametrize(("settings", "message"), URLS)
 def test_history_refuses_a_bad_url_without_its_password(capsys, settings, message):
     """`prescaler history --prometheus` with each refused URL holding a password: exit 2, the message names
-    `prometheus.url` and shows the URL without its userinfo; no password, no traceback."""
+    the URL's problem; no password, no traceback."""
     assert main(["history", "--prometheus", settings["url"], "--query", WEB_RATE, "--days", "1"]) == 2
     out, err = capsys.readouterr()
     assert message in err and "Traceback" not in err, err
@@ -176,14 +186,14 @@ HISTORY_INPUTS = [
     pytest.param(lambda tmp: ["--bearer-token-file", str(_token_file(tmp, "\n"))], "the token in", "token",
                  id="token-file-with-newline"),
     pytest.param(lambda tmp: ["--header", f"X-Api-Key: {TOKEN_HALVES[0]}\n{TOKEN_HALVES[1]}"],
-                 "--header #1: the value of 'X-Api-Key' holds a line break", None, id="header-with-newline"),
+                 "--header: header X-Api-Key: the value must be at most 8 KiB, without line breaks", None, id="header-with-newline"),
     pytest.param(lambda tmp: ["--header", "X-Scope-OrgID: team-a", "--header",
                               f"Authorization: Bearer {TOKEN_HALVES[0]}\r\nX-Evil: {TOKEN_HALVES[1]}"],
-                 "--header #2: the value of 'Authorization'", None, id="header-injecting-a-second-header"),
+                 "--header: header Authorization: the value must be at most 8 KiB, without line breaks", None, id="header-injecting-a-second-header"),
     pytest.param(lambda tmp: ["--header", f"Authorization Bearer {TOKEN_HALVES[0]}{TOKEN_HALVES[1]}"],
                  "--header #1 is not of the form 'NAME: VALUE'", None, id="header-without-colon"),
     pytest.param(lambda tmp: ["--header", f"X Api Key: {TOKEN_HALVES[0]}{TOKEN_HALVES[1]}"],
-                 "--header #1: 'X Api Key' is not a valid HTTP header name", None, id="header-name-with-spaces"),
+                 "--header: 'X Api Key' is not a valid HTTP header name", None, id="header-name-with-spaces"),
 ]
 
 
