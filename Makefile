@@ -27,7 +27,7 @@ system-deps:
 	  fi; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check autoscaler forecasting tests bench scripts
+	$(BIN)/ruff check autoscaler forecasting testing tests bench scripts
 	$(BIN)/lint-imports
 
 test: $(STAMP) system-deps lint

@@ -29,19 +29,17 @@ from pathlib import Path
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from k8s_emulator import KubernetesEmulator  # noqa: E402
-
-from autoscaler.adapters.kube_client import KubeApi, build_api_client  # noqa: E402
-from autoscaler.adapters.kube_events import KubernetesEvents  # noqa: E402
-from autoscaler.adapters.kubernetes import KubernetesScaleTarget  # noqa: E402
-from autoscaler.config import parse_config  # noqa: E402
-from autoscaler.protocols import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget, ScaleState  # noqa: E402
-from autoscaler.reconcile import Reconciler  # noqa: E402
-from autoscaler.telemetry import Telemetry  # noqa: E402
-from forecasting.series import Series  # noqa: E402
-from forecasting.traces import read_trace_csv  # noqa: E402
+from autoscaler.adapters.kube_client import KubeApi, build_api_client
+from autoscaler.adapters.kube_events import KubernetesEvents
+from autoscaler.adapters.kubernetes import KubernetesScaleTarget
+from autoscaler.config.loading import parse_config
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
+from autoscaler.loop.ports import ScaleState
+from autoscaler.loop.reconcile import Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from forecasting.series import Series
+from forecasting.traces import read_trace_csv
+from testing.k8s_emulator import KubernetesEmulator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DAYS = 14

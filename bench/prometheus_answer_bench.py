@@ -24,15 +24,13 @@ import sys
 import time
 from pathlib import Path
 
+from autoscaler.adapters.prometheus import MAX_POINTS_PER_REQUEST, PrometheusMetrics
+from autoscaler.adapters.prometheus_http import MAX_ANSWER_BYTES
+from autoscaler.config.promql import OBSERVED_PART, PART_LABEL, RATE_PART
+from autoscaler.config.schema import PrometheusSettings, Target
+from testing.prometheus_stub import Reply, StubPrometheus, head
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from prometheus.stub import Reply, StubPrometheus, head  # noqa: E402  (the test suite's stub)
-
-from autoscaler.adapters.prometheus import MAX_POINTS_PER_REQUEST, PrometheusMetrics  # noqa: E402
-from autoscaler.adapters.prometheus_http import MAX_ANSWER_BYTES  # noqa: E402
-from autoscaler.config import PrometheusSettings, Target  # noqa: E402
-from autoscaler.promql import OBSERVED_PART, PART_LABEL, RATE_PART  # noqa: E402
-
 RESULTS = Path(__file__).resolve().parent / "results"
 
 

@@ -31,9 +31,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-from prometheus_server import (  # noqa: E402  (shared with the real-server tests)
+from autoscaler.adapters.prometheus import MAX_POINTS_PER_REQUEST, PrometheusMetrics
+from autoscaler.config.schema import PrometheusSettings, Target
+from forecasting.traces import read_trace_csv
+from testing.prometheus_server import (
     PrometheusServer,
     backfill,
     binaries,
@@ -41,10 +42,6 @@ from prometheus_server import (  # noqa: E402  (shared with the real-server test
     trace_file,
     write_openmetrics,
 )
-
-from autoscaler.adapters.prometheus import MAX_POINTS_PER_REQUEST, PrometheusMetrics  # noqa: E402
-from autoscaler.config import PrometheusSettings, Target  # noqa: E402
-from forecasting.traces import read_trace_csv  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHAPES = [

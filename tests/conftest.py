@@ -7,17 +7,11 @@ forbidden in a real cluster).
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/, where k8s_emulator lives
-
-from k8s_emulator import KubernetesEmulator  # noqa: E402
-
-from autoscaler.adapters.api_calls import API_CALLS, ApiCall  # noqa: E402
-from autoscaler.adapters.kube_client import KubeApi, RetryPolicy, build_api_client  # noqa: E402
+from autoscaler.adapters.api_calls import API_CALLS, ApiCall
+from autoscaler.adapters.kube_client import KubeApi, RetryPolicy, build_api_client
+from testing.k8s_emulator import KubernetesEmulator
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, timeout=(2.0, 5.0))
 """Kubernetes retries without real waiting: the APIs record the waits they ask for in `sleeps`."""

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoscaler.config import ConfigError, load_config_file, load_config_text, parse_config
+from autoscaler.config.loading import ConfigError, load_config_file, load_config_text, parse_config
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "examples" / "config.yaml"
@@ -221,7 +221,7 @@ def test_errors_never_echo_a_value_that_may_be_a_credential():
 def _models() -> list[type]:
     from pydantic import BaseModel
 
-    import autoscaler.config as config_module
+    import autoscaler.config.schema as config_module
 
     return [m for m in vars(config_module).values()
             if isinstance(m, type) and issubclass(m, BaseModel) and m.__module__ == config_module.__name__
@@ -245,14 +245,14 @@ def test_every_number_has_both_bounds_and_states_them(model, name, info):
 
     constraints = list(info.metadata)
     bounded = any(isinstance(c, Ge | Gt) for c in constraints) and any(isinstance(c, Le | Lt) for c in constraints)
-    duration = any(getattr(getattr(c, "func", None), "__qualname__", "").startswith("_duration_between")
+    duration = any(getattr(getattr(c, "func", None), "__qualname__", "").startswith("duration_between")
                    for c in constraints)
     assert bounded or duration, f"{model.__name__}.{name} has no explicit range"
     assert re.search(r"\d", info.description or ""), f"{model.__name__}.{name}: the docstring states no range"
 
 
 def test_a_sync_interval_at_its_bound_needs_at_most_11_horizons():
-    from autoscaler.forecasts import horizons_for
+    from autoscaler.loop.forecasts import horizons_for
 
     t = parse_config({"syncInterval": "10m", "targets": [target()]}).targets[0]
     counts = {len(horizons_for(t.model_copy(update={"startup_seconds": s / 2}), 600)) for s in range(0, 7201)}
@@ -261,7 +261,7 @@ def test_a_sync_interval_at_its_bound_needs_at_most_11_horizons():
 
 def test_the_lease_jitter_is_the_electors():
     from autoscaler.adapters.leader import JITTER
-    from autoscaler.config import LEASE_JITTER
+    from autoscaler.config.schema import LEASE_JITTER
 
     assert LEASE_JITTER == JITTER
 
@@ -271,7 +271,7 @@ def test_the_lease_jitter_is_the_electors():
     [(0, "0s"), (0.01, "10ms"), (0.5, "500ms"), (90, "1m30s"), (600, "10m"), (86400 * 7, "7d"), (3600, "1h")],
 )
 def test_durations_format_back_to_what_one_writes(seconds, text):
-    from autoscaler.durations import format_duration, parse_duration
+    from autoscaler.config.durations import format_duration, parse_duration
 
     assert format_duration(seconds) == text and parse_duration(text) == seconds
 

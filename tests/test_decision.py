@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoscaler.behavior import ScaleHistory, policy_limit
-from autoscaler.config import Behavior, ScalingPolicy, ScalingRules
-from autoscaler.decision import DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.config.schema import Behavior, ScalingPolicy, ScalingRules
+from autoscaler.core.behavior import ScaleHistory, policy_limit
+from autoscaler.core.decision import DecisionInputs, Policy, Reason, decide, record_scale
 
 NOW = 10_000.0
 

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
 
-from autoscaler.http import Probes, serve
 from autoscaler.logs import REDACTED, JsonFormatter
+from autoscaler.runtime.http import Probes, serve
 
 
 def get(port: int, path: str) -> tuple[int, str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autoscaler.observed import ObservedRates
+from autoscaler.loop.observed import ObservedRates
 from forecasting.series import Series
 
 T0 = 600_000.0

@@ -7,20 +7,14 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from autoscaler.config import parse_config
-from autoscaler.decision import Reason
-from autoscaler.forecasts import ForecastService, horizons_for
-from autoscaler.protocols import (
-    InMemoryEvents,
-    InMemoryMetrics,
-    InMemoryScaleTarget,
-    ManualClock,
-    ScaleState,
-    WriteConflict,
-)
-from autoscaler.reconcile import Action, Reconciler
-from autoscaler.runner import ConfigWatcher, Jobs
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.loading import parse_config
+from autoscaler.core.decision import Reason
+from autoscaler.loop.forecasts import ForecastService, horizons_for
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget, ManualClock
+from autoscaler.loop.ports import ScaleState, WriteConflict
+from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.runner import ConfigWatcher, Jobs
 from forecasting.series import Series
 
 T0 = 1_700_000_040.0  # on a minute boundary

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import autoscaler.reconcile
+import autoscaler.loop.reconcile
 from autoscaler.sim.cluster import SimulatedPods
 from autoscaler.sim.engine import Scenario, SimulationError, sim_config, simulate
 from autoscaler.sim.frontier import (
@@ -92,13 +92,13 @@ def test_reactive_case_matches_hand_computed_hpa():
 
 def test_simulate_drives_the_production_decision_core(monkeypatch):
     calls = []
-    real = autoscaler.reconcile.decide
+    real = autoscaler.loop.reconcile.decide
 
     def spy(*args, **kwargs):
         calls.append(args[3])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(autoscaler.reconcile, "decide", spy)
+    monkeypatch.setattr(autoscaler.loop.reconcile, "decide", spy)
     scenario = step_scenario()
     simulate(scenario, sim_config(scenario, target_utilization=1.0, startup_seconds=120, predictive=False))
     assert calls == [T0 + 60 * i for i in range(3, 13)]

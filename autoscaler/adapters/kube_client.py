@@ -34,7 +34,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from autoscaler.adapters.api_calls import ApiCall
-from autoscaler.protocols import ApiUnavailable, TargetGone, WriteConflict, WriteForbidden
+from autoscaler.loop.ports import ApiUnavailable, TargetGone, WriteConflict, WriteForbidden
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from autoscaler.adapters.api_calls import GET_CONFIGMAP
 from autoscaler.adapters.kube_client import ApiCallFailed, KubeApi
-from autoscaler.protocols import TargetGone, WriteForbidden
+from autoscaler.loop.ports import TargetGone, WriteForbidden
 
 DEFAULT_KEY = "config.yaml"
 

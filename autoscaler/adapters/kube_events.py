@@ -36,8 +36,8 @@ from autoscaler.adapters.api_calls import (
     PATCH_STATEFULSET,
 )
 from autoscaler.adapters.kube_client import ApiCallFailed, KubeApi
-from autoscaler.config import Target
-from autoscaler.protocols import TargetGone, WriteConflict, WriteForbidden
+from autoscaler.config.schema import Target
+from autoscaler.loop.ports import TargetGone, WriteConflict, WriteForbidden
 
 log = logging.getLogger(__name__)
 

@@ -40,8 +40,8 @@ from autoscaler.adapters.api_calls import (
     ApiCall,
 )
 from autoscaler.adapters.kube_client import KubeApi
-from autoscaler.config import Target
-from autoscaler.protocols import InvalidObject, ScaleState, TargetGone, WriteConflict
+from autoscaler.config.schema import Target
+from autoscaler.loop.ports import InvalidObject, ScaleState, TargetGone, WriteConflict
 
 log = logging.getLogger(__name__)
 

@@ -41,8 +41,8 @@ from kubernetes import client
 
 from autoscaler.adapters.api_calls import CREATE_LEASE, GET_LEASE, UPDATE_LEASE
 from autoscaler.adapters.kube_client import ApiCallFailed, KubeApi
-from autoscaler.config import LeaderElectionSettings
-from autoscaler.protocols import TargetGone, WriteConflict, WriteForbidden
+from autoscaler.config.schema import LeaderElectionSettings
+from autoscaler.loop.ports import TargetGone, WriteConflict, WriteForbidden
 
 log = logging.getLogger(__name__)
 

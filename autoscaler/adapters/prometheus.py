@@ -5,7 +5,7 @@ history at each retrain. At 200+ services per cluster this must stay cheap, and 
 that Prometheus does not have must be reported as missing, never as zero.
 
 - `current_rates`: one instant query per distinct query template, at `time=now`, for all
-  targets sharing it (`autoscaler.promql.QueryTemplate.batch`). The answer is split back
+  targets sharing it (`autoscaler.config.promql.QueryTemplate.batch`). The answer is split back
   by label; a target with no series is missing. Freshness (`observed_at`) is the time of
   the newest raw sample of the template's selectors, read with PromQL `timestamp()` in the
   same query; Prometheus only sees raw samples within its lookback window (5 min by
@@ -23,7 +23,7 @@ that Prometheus does not have must be reported as missing, never as zero.
   `current_rates` never raises: every failure becomes a missing sample with its reason.
 - A rate is plausible when it is finite, at least 0 and at most `MAX_PLAUSIBLE_RATE`;
   any other current rate is missing (with the value in its reason), and any other
-  history point is a gap. A group answered twice is refused (`autoscaler.promql`).
+  history point is a gap. A group answered twice is refused (`autoscaler.config.promql`).
 - Connection: `prometheus.url` plus `pathPrefix`, a bearer token file re-read whenever it
   changes, a CA bundle or `insecureSkipVerify`, and extra headers such as X-Scope-OrgID.
 - Secrets never reach a message: URL userinfo is hidden in every URL shown, and the
@@ -61,10 +61,10 @@ from autoscaler.adapters.prometheus_http import (
     HTTPStatusError,
     PrometheusSession,
 )
-from autoscaler.config import PrometheusSettings, Target
+from autoscaler.config.promql import Collected, QueryTemplate, TemplateError, describe_labels
+from autoscaler.config.schema import PrometheusSettings, Target
 from autoscaler.logs import HIDDEN_USERINFO, REDACTED, scrub_userinfo, without_userinfo
-from autoscaler.promql import Collected, QueryTemplate, TemplateError, describe_labels
-from autoscaler.protocols import MAX_PLAUSIBLE_RATE, RateSample
+from autoscaler.loop.ports import MAX_PLAUSIBLE_RATE, RateSample
 from forecasting.series import STEP_SECONDS, Series
 
 log = logging.getLogger(__name__)

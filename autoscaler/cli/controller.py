@@ -23,13 +23,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autoscaler.config import ConfigError
-from autoscaler.plan import Plan, build_plan
-from autoscaler.reconcile import TargetResult
-from autoscaler.runner import ConfigWatcher
+from autoscaler.config.loading import ConfigError
+from autoscaler.loop.reconcile import TargetResult
+from autoscaler.runtime.plan import Plan, build_plan
+from autoscaler.runtime.runner import ConfigWatcher
 
 if TYPE_CHECKING:
-    from autoscaler.app import Controller
+    from autoscaler.runtime.app import Controller
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     """`prescaler run`; a start-up the environment does not allow ends with a message, never a traceback."""
     from autoscaler.adapters.kube_client import KubeConfigError
     from autoscaler.adapters.leader import LeaseConfigError
-    from autoscaler.http import ListenError
+    from autoscaler.runtime.http import ListenError
 
     try:
         return _run(args)
@@ -118,7 +118,7 @@ def start(args: argparse.Namespace) -> Controller | int:
     Returns the running controller (stop it with `shutdown()`), or 2 when the config is
     unusable, every error printed by its path.
     """
-    from autoscaler.app import Controller
+    from autoscaler.runtime.app import Controller
 
     if bool(args.config) == bool(args.config_map):
         print("give exactly one of --config FILE or --config-map NAMESPACE/NAME", file=sys.stderr)
@@ -195,7 +195,7 @@ def print_recommendations(rows: list[dict], console: Console) -> None:
 
 def recommend(args: argparse.Namespace) -> int:
     from autoscaler.adapters.kube_client import KubeConfigError
-    from autoscaler.app import Controller
+    from autoscaler.runtime.app import Controller
 
     plan = _load(args.config)
     if isinstance(plan, int):

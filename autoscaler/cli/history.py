@@ -41,10 +41,10 @@ from autoscaler.adapters.prometheus import (
     PrometheusMetrics,
     plausible,
 )
-from autoscaler.config import PrometheusSettings
-from autoscaler.durations import parse_duration
-from autoscaler.promql import describe_labels
-from autoscaler.protocols import MAX_PLAUSIBLE_RATE
+from autoscaler.config.durations import parse_duration
+from autoscaler.config.promql import describe_labels
+from autoscaler.config.schema import PrometheusSettings
+from autoscaler.loop.ports import MAX_PLAUSIBLE_RATE
 from forecasting.traces import format_trace_csv
 
 MAX_LISTED_SERIES = 20

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from autoscaler.config import ConfigError, load_config_file
-from autoscaler.durations import format_duration
-from autoscaler.plan import build_plan
+from autoscaler.config.durations import format_duration
+from autoscaler.config.loading import ConfigError, load_config_file
+from autoscaler.runtime.plan import build_plan
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from autoscaler.config import Target
-from autoscaler.protocols import ScaleState
+from autoscaler.config.schema import Target
+from autoscaler.loop.ports import ScaleState
 
 
 @dataclass

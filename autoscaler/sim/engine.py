@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from autoscaler.config import Behavior, Config, Target, parse_config
-from autoscaler.forecasts import ForecastService
-from autoscaler.protocols import Forecaster, InMemoryEvents, ManualClock
-from autoscaler.reconcile import Reconciler, TargetResult
-from autoscaler.runner import Jobs
+from autoscaler.config.loading import parse_config
+from autoscaler.config.schema import Behavior, Config, Target
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.in_memory import InMemoryEvents, ManualClock
+from autoscaler.loop.ports import Forecaster
+from autoscaler.loop.reconcile import Reconciler, TargetResult
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.runner import Jobs
 from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
 from autoscaler.sim.replay import TraceMetrics
-from autoscaler.telemetry import Telemetry
 from forecasting.series import STEP_SECONDS, Series
 
 DAY = 86400.0

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from autoscaler.config import Target
-from autoscaler.protocols import RateSample
+from autoscaler.config.schema import Target
+from autoscaler.loop.ports import RateSample
 from forecasting.series import STEP_SECONDS, Series
 
 

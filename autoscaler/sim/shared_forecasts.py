@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autoscaler.config import Target
-from autoscaler.forecasts import default_factory
+from autoscaler.config.schema import Target
+from autoscaler.loop.forecasts import default_factory
 from forecasting.series import STEP_SECONDS, Series
 
 BATCH_MINUTES = 1440

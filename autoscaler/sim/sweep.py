@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from autoscaler.config import Target
+from autoscaler.config.schema import Target
 from autoscaler.sim.engine import Outcome, Scenario, sim_config, simulate
 from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates

@@ -17,7 +17,7 @@ from typing import NamedTuple
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from autoscaler.config import MetricsSettings
+from autoscaler.config.schema import MetricsSettings
 
 from .manifests import REPO, one
 

@@ -16,7 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from autoscaler.config import load_config_file
+from autoscaler.config.loading import load_config_file
 
 from .manifests import DEPLOY, find, one
 from .test_validate import VERSIONS

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 
-from autoscaler.config import load_config_text
+from autoscaler.config.loading import load_config_text
 
 from .manifests import CONTROLLER_KUSTOMIZATIONS, DEPLOY, REPO, find, one
 from .test_rbac import rendered_config

@@ -23,7 +23,8 @@ from autoscaler.adapters.api_calls import (
     PATCH_HPA,
     ApiCall,
 )
-from autoscaler.config import Config, load_config_text
+from autoscaler.config.loading import load_config_text
+from autoscaler.config.schema import Config
 
 from .manifests import CONTROLLER_KUSTOMIZATIONS, KUSTOMIZATIONS, find, one
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from forecast_helpers import DAY, periodic_series
 
-from autoscaler.protocols import Forecaster
+from autoscaler.loop.ports import Forecaster
 from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster, WindowedMaxForecaster
 from forecasting.errors import NotEnoughHistory
 from forecasting.series import Series

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.config import ModelSettings
-from autoscaler.protocols import Forecaster
+from autoscaler.config.schema import ModelSettings
+from autoscaler.loop.ports import Forecaster
 from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster, WindowedMaxForecaster
 from forecasting.factory import COMPARED, KINDS, compared_models, make_forecaster
 from forecasting.lgbm_forecaster import LightGBMForecaster

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from forecast_helpers import DAY, SMALL, periodic_series
 
-from autoscaler.protocols import Forecaster
+from autoscaler.loop.ports import Forecaster
 from forecasting import lgbm_forecaster
 from forecasting.errors import ForecastError, NotEnoughHistory
 from forecasting.lgbm_forecaster import LightGBMForecaster

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoscaler.protocols import Forecaster
+from autoscaler.loop.ports import Forecaster
 from forecasting.forecaster import BaseForecaster
 from forecasting.peers.aws_scheduled import AWSScheduledForecaster
 from forecasting.peers.crane_dsp import CraneDSPForecaster

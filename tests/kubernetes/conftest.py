@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.config import Target
+from autoscaler.config.schema import Target
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from autoscaler.adapters.kube_configmap import configmap_reader
 from autoscaler.adapters.kube_events import RECOMMENDATION_ANNOTATION, KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION, KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.config import parse_config
-from autoscaler.decision import Reason
-from autoscaler.protocols import InMemoryMetrics, ManualClock
-from autoscaler.reconcile import Action, Reconciler
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.loading import parse_config
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import InMemoryMetrics, ManualClock
+from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.telemetry import Telemetry
 
 T0 = 1_700_000_040.0
 POD = ObjectRef("Pod", "prescaler-0", "prescaler")

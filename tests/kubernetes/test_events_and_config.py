@@ -8,8 +8,8 @@ import pytest
 
 from autoscaler.adapters.kube_configmap import ConfigMapUnreadable, configmap_reader
 from autoscaler.adapters.kube_events import RECOMMENDATION_ANNOTATION, KubernetesEvents, ObjectRef
-from autoscaler.protocols import WriteForbidden
-from autoscaler.runner import ConfigWatcher
+from autoscaler.loop.ports import WriteForbidden
+from autoscaler.runtime.runner import ConfigWatcher
 
 POD = ObjectRef("Pod", "prescaler-0", "prescaler", uid="pod-uid")
 

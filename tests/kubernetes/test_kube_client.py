@@ -12,7 +12,7 @@ from autoscaler.adapters.kube_client import (
     build_api_client,
 )
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
-from autoscaler.protocols import ScaleState, WriteConflict
+from autoscaler.loop.ports import ScaleState, WriteConflict
 
 
 def test_kubeconfig_credentials_and_user_agent_reach_the_server(emulator, make_api, make_target):

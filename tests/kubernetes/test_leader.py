@@ -6,12 +6,12 @@ import threading
 import time
 
 import pytest
-from k8s_emulator import wait_until
 
 from autoscaler.adapters import leader as leader_module
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.config import LeaderElectionSettings
-from autoscaler.protocols import ManualClock
+from autoscaler.config.schema import LeaderElectionSettings
+from autoscaler.loop.in_memory import ManualClock
+from testing.k8s_emulator import wait_until
 
 
 @pytest.fixture

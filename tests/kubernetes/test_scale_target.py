@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION, KubernetesScaleTarget
-from autoscaler.protocols import ScaleState, TargetGone, WriteConflict, WriteForbidden
+from autoscaler.loop.ports import ScaleState, TargetGone, WriteConflict, WriteForbidden
 
 
 def hpa_spec(emulator, name="web-hpa", namespace="shop"):

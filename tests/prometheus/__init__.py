@@ -1,1 +1,1 @@
-"""Prometheus adapter tests against a real server (a package, so `prometheus_server` in tests/ imports)."""
+"""Prometheus adapter tests against a real server (`testing.prometheus_server`) and a stub (`testing.prometheus_stub`)."""

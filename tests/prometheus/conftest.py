@@ -11,9 +11,15 @@ from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import pytest
-from prometheus_server import PrometheusMissing, PrometheusServer, backfill, binaries, write_openmetrics
 
 from autoscaler.adapters.prometheus_http import PrometheusSession
+from testing.prometheus_server import (
+    PrometheusMissing,
+    PrometheusServer,
+    backfill,
+    binaries,
+    write_openmetrics,
+)
 
 from .dataset import Dataset, build
 

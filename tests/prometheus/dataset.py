@@ -23,10 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from prometheus_server import CounterSeries, counter_samples, trace_file
 
-from autoscaler.config import PrometheusSettings, Target
+from autoscaler.config.schema import PrometheusSettings, Target
 from forecasting.traces import read_trace_csv
+from testing.prometheus_server import CounterSeries, counter_samples, trace_file
 
 MINUTES = 14_400
 HOLES = ((8 * 1440 + 100, 8 * 1440 + 144), (9 * 1440 + 700, 9 * 1440 + 700))

@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_emulator import KubernetesEmulator, wait_until
 from prometheus_client import CollectorRegistry
-from prometheus_server import free_port
 
-from autoscaler.app import Controller
 from autoscaler.cli.controller import recommendation_rows
-from autoscaler.config import parse_config
-from autoscaler.decision import Reason
-from autoscaler.plan import build_plan
-from autoscaler.protocols import ManualClock
-from autoscaler.runner import ConfigWatcher
+from autoscaler.config.loading import parse_config
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import ManualClock
+from autoscaler.runtime.app import Controller
+from autoscaler.runtime.plan import build_plan
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.k8s_emulator import KubernetesEmulator, wait_until
+from testing.prometheus_server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,14 +9,14 @@ import time
 import warnings
 
 import pytest
-from prometheus_server import PrometheusServer, backfill, counter_samples, write_openmetrics
 from urllib3.exceptions import InsecureRequestWarning
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.config import PrometheusSettings
+from autoscaler.config.schema import PrometheusSettings
+from testing.prometheus_server import PrometheusServer, backfill, counter_samples, write_openmetrics
+from testing.prometheus_stub import StubPrometheus
 
 from .dataset import target
-from .stub import StubPrometheus
 
 pytestmark = pytest.mark.prometheus
 

@@ -11,9 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.adapters.prometheus import REDACTED, PrometheusMetrics
-from autoscaler.config import PrometheusSettings, Target
+from autoscaler.config.promql import PART_LABEL, RATE_PART, QueryTemplate
+from autoscaler.config.schema import PrometheusSettings, Target
 from autoscaler.logs import without_userinfo
-from autoscaler.promql import PART_LABEL, RATE_PART, QueryTemplate
 
 QUERY = 'rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])'
 

@@ -7,20 +7,22 @@ import time
 
 import pytest
 from prometheus_client import CollectorRegistry
-from prometheus_server import PrometheusServer, backfill, counter_samples, write_openmetrics
 
 from autoscaler.adapters.prometheus import (
     PrometheusConfigError,
     PrometheusMetrics,
     PrometheusUnavailable,
 )
-from autoscaler.config import PrometheusSettings, parse_config
-from autoscaler.protocols import InMemoryEvents, InMemoryScaleTarget, ScaleState
-from autoscaler.reconcile import Action, Reconciler
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.loading import parse_config
+from autoscaler.config.schema import PrometheusSettings
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryScaleTarget
+from autoscaler.loop.ports import ScaleState
+from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from testing.prometheus_server import PrometheusServer, backfill, counter_samples, write_openmetrics
+from testing.prometheus_stub import EMPTY_VECTOR, Reply, StubPrometheus, error
 
 from .dataset import target
-from .stub import EMPTY_VECTOR, Reply, StubPrometheus, error
 
 pytestmark = pytest.mark.prometheus
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.promql import QueryTemplate, TemplateError, quote, regex_escape, unquote
+from autoscaler.config.promql import QueryTemplate, TemplateError, quote, regex_escape, unquote
 
 from .dataset import DECOYS, EVIL, target
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_server import PrometheusMissing, PrometheusServer, binaries
 
 from autoscaler.adapters.kube_configmap import configmap_reader
-from autoscaler.config import parse_config
-from autoscaler.runner import ConfigWatcher
+from autoscaler.config.loading import parse_config
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.prometheus_server import PrometheusMissing, PrometheusServer, binaries
 
 from .configcase import API, CONFIGMAP, WEB, good_data, publish
 from .expect import assert_case, reactive

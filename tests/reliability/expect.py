@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION
-from autoscaler.config import Target
-from autoscaler.decision import Reason
-from autoscaler.reconcile import Action, TargetResult
+from autoscaler.config.schema import Target
+from autoscaler.core.decision import Reason
+from autoscaler.loop.reconcile import Action, TargetResult
 
 from .world import Seen, World
 

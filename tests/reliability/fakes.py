@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from autoscaler.promql import OBSERVED_PART, PART_LABEL, RATE_PART
+from autoscaler.config.promql import OBSERVED_PART, PART_LABEL, RATE_PART
 
 
 def answer(now: float, rates: dict[str, float], age: float = 30.0) -> dict:

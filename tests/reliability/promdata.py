@@ -24,8 +24,15 @@ from unittest import mock
 from urllib.parse import urlparse
 
 import numpy as np
-import prometheus_server
-from prometheus_server import CounterSeries, PrometheusServer, backfill, counter_samples, write_openmetrics
+
+from testing import prometheus_server
+from testing.prometheus_server import (
+    CounterSeries,
+    PrometheusServer,
+    backfill,
+    counter_samples,
+    write_openmetrics,
+)
 
 RATE = 6.0
 """Requests per second of every series at `end`."""

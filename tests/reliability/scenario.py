@@ -16,18 +16,12 @@ from dataclasses import dataclass, field, replace
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from autoscaler.config import parse_config
-from autoscaler.forecasts import ForecastService
-from autoscaler.protocols import (
-    InMemoryEvents,
-    InMemoryMetrics,
-    InMemoryScaleTarget,
-    RateSample,
-    ScaleState,
-    WriteConflict,
-)
-from autoscaler.reconcile import Reconciler, TargetResult
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.loading import parse_config
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
+from autoscaler.loop.ports import RateSample, ScaleState, WriteConflict
+from autoscaler.loop.reconcile import Reconciler, TargetResult
+from autoscaler.loop.telemetry import Telemetry
 
 from .fakes import ScriptedForecaster
 

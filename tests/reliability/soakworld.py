@@ -21,15 +21,9 @@ from dataclasses import replace
 import numpy as np
 import yaml
 
-from autoscaler.config import Target
-from autoscaler.protocols import (
-    InMemoryScaleTarget,
-    RateSample,
-    ScaleState,
-    TargetGone,
-    WriteConflict,
-    WriteForbidden,
-)
+from autoscaler.config.schema import Target
+from autoscaler.loop.in_memory import InMemoryScaleTarget
+from autoscaler.loop.ports import RateSample, ScaleState, TargetGone, WriteConflict, WriteForbidden
 from forecasting.series import Series
 
 TARGETS = 50

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import autoscaler.config
+import autoscaler.config.loading
 from autoscaler.logs import JsonFormatter
 
 from .configcase import RAW, decides_with_the_good_config, edited, publish, start_run, validate_config
@@ -143,7 +143,7 @@ def test_a_duplicate_key_is_refused_with_both_lines(configured, emulator, tmp_pa
     and `run` exit 2 naming the key's path and both line numbers; a reload of it is refused (InvalidConfig Event
     naming the lines, prescaler_config_valid 0) — the later value never wins, so a second `dryRun: false` never
     runs live — and the next cycle decides by the good config."""
-    monkeypatch.setattr(autoscaler.config, "_YAML_LOADER", loader)
+    monkeypatch.setattr(autoscaler.config.loading, "_YAML_LOADER", loader)
     path = tmp_path / "config.yaml"
     path.write_text(text)
     code, validated = validate_config(path, capsys)

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from autoscaler.config import parse_config
+from autoscaler.config.loading import parse_config
 
 from .configcase import CONFIGMAP, decides_with_the_good_config, edited, good_data, publish
 from .expect import assert_config_rejected

@@ -23,14 +23,14 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus.stub import StubPrometheus
 from prometheus_client import CollectorRegistry
-from prometheus_server import free_port
 
-from autoscaler.app import Controller
-from autoscaler.config import parse_config
-from autoscaler.plan import build_plan
-from autoscaler.runner import ConfigWatcher
+from autoscaler.config.loading import parse_config
+from autoscaler.runtime.app import Controller
+from autoscaler.runtime.plan import build_plan
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.prometheus_server import free_port
+from testing.prometheus_stub import StubPrometheus
 
 from .configcase import start_run, validate_config
 

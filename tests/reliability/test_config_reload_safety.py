@@ -13,18 +13,18 @@ import logging
 
 import pytest
 import yaml
-from prometheus.stub import StubPrometheus
 from prometheus_client import CollectorRegistry
-from prometheus_server import free_port
 
-import autoscaler.plan
-from autoscaler.app import Controller
-from autoscaler.config import parse_config
-from autoscaler.decision import Reason
-from autoscaler.plan import build_plan
-from autoscaler.protocols import ManualClock
-from autoscaler.reconcile import Action
-from autoscaler.runner import ConfigWatcher
+import autoscaler.runtime.plan
+from autoscaler.config.loading import parse_config
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import ManualClock
+from autoscaler.loop.reconcile import Action
+from autoscaler.runtime.app import Controller
+from autoscaler.runtime.plan import build_plan
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.prometheus_server import free_port
+from testing.prometheus_stub import StubPrometheus
 
 from .configcase import API, WEB, decides_with_the_good_config, good_data, publish, start_run, validate_config
 from .expect import assert_config_rejected, assert_nothing_lost
@@ -121,7 +121,7 @@ def test_a_reload_whose_build_step_fails_applies_nothing(controller, emulator, c
     def no_horizons(target, sync_interval):
         raise OverflowError("cannot convert float infinity to integer")
 
-    monkeypatch.setattr(autoscaler.plan, "horizons_for", no_horizons)
+    monkeypatch.setattr(autoscaler.runtime.plan, "horizons_for", no_horizons)
     with StubPrometheus() as second:
         controller.path.write_text(yaml.safe_dump(controller_data(second.url) | {"syncInterval": "1m"}))
         assert_reload_refused_and_prometheus_kept(

@@ -1,6 +1,6 @@
 """The metrics endpoint under connections that never ask, ask too slowly or ask too much; its port in use.
 
-Real sockets against `autoscaler.http.serve`. Each case checks the action (the connection
+Real sockets against `autoscaler.runtime.http.serve`. Each case checks the action (the connection
 is answered, refused or closed; the endpoint keeps serving), the reason the client is
 given (the status line: 408, 431, 503) and that nothing is lost (/healthz and /metrics
 still answer in full, and the handler threads stay bounded by `Limits.workers`). Waits
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from k8s_emulator import wait_until
 from prometheus_client import CollectorRegistry, Gauge
-from prometheus_server import free_port
 
-from autoscaler.http import Limits, Probes, serve
+from autoscaler.runtime.http import Limits, Probes, serve
+from testing.k8s_emulator import wait_until
+from testing.prometheus_server import free_port
 
 from .world import target
 

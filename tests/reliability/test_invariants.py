@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from autoscaler.reconcile import Action
+from autoscaler.loop.reconcile import Action
 
 from .scenario import Scenario, run, scenarios
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.decision import Reason
-from autoscaler.protocols import ManualClock
-from autoscaler.reconcile import Action
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import ManualClock
+from autoscaler.loop.reconcile import Action
 
 from .expect import NO_EVENT, Expected, assert_case, failed, reactive
 from .world import HPA_MIN, START_REPLICAS, T0, config, floor_target, observed, target

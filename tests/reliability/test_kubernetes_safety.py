@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 import yaml
 from prometheus_client import CollectorRegistry
-from prometheus_server import free_port
 
 from autoscaler.adapters import leader as leader_module
 from autoscaler.cli import main
-from autoscaler.decision import Reason
-from autoscaler.protocols import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget, ScaleState
-from autoscaler.reconcile import Action, Reconciler
-from autoscaler.telemetry import Telemetry
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
+from autoscaler.loop.ports import ScaleState
+from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from testing.prometheus_server import free_port
 
 from .expect import Expected, assert_case, failed, reactive
 from .world import HPA_MIN, T0, config, floor_target, observed, target

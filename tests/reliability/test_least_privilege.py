@@ -33,15 +33,15 @@ from deploy.test_rbac import (
     service_account_of,
     triples,
 )
-from k8s_emulator import Fault, Request
-from prometheus_server import free_port
 
 from autoscaler.adapters.api_calls import ApiCall
 from autoscaler.adapters.kube_configmap import configmap_reader
 from autoscaler.adapters.leader import LeaseElector
-from autoscaler.decision import Reason
-from autoscaler.protocols import InMemoryMetrics
-from autoscaler.runner import ConfigWatcher
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import InMemoryMetrics
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.k8s_emulator import Fault, Request
+from testing.prometheus_server import free_port
 
 from .expect import assert_case, reactive
 from .world import FALLBACK_REPLICAS, START_REPLICAS, T0, floor_target, target

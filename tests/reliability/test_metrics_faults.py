@@ -11,11 +11,11 @@ it already runs more. Nothing is ever scaled down on missing data.
 from __future__ import annotations
 
 import pytest
-from prometheus.stub import EMPTY_VECTOR, Reply, StubPrometheus, error
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.decision import Reason
-from autoscaler.reconcile import Action
+from autoscaler.core.decision import Reason
+from autoscaler.loop.reconcile import Action
+from testing.prometheus_stub import EMPTY_VECTOR, Reply, StubPrometheus, error
 
 from .expect import Expected, assert_case, fallback, hold, reactive
 from .fakes import RawServer, answer

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autoscaler.decision import Reason
-from autoscaler.forecasts import ForecastService
-from autoscaler.reconcile import Action
+from autoscaler.core.decision import Reason
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.reconcile import Action
 from forecasting.lgbm_forecaster import LightGBMForecaster
 from forecasting.series import Series
 

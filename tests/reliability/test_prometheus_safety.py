@@ -24,15 +24,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from k8s_emulator import wait_until
-from prometheus.stub import EMPTY_VECTOR, Reply, StubPrometheus, dripped, endless, error, gzip_bomb
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.adapters.prometheus_http import MAX_ANSWER_BYTES
 from autoscaler.cli import main
-from autoscaler.decision import Reason
-from autoscaler.promql import PART_LABEL, RATE_PART
-from autoscaler.protocols import MAX_PLAUSIBLE_RATE, InMemoryMetrics, RateSample
+from autoscaler.config.promql import PART_LABEL, RATE_PART
+from autoscaler.core.decision import Reason
+from autoscaler.loop.in_memory import InMemoryMetrics
+from autoscaler.loop.ports import MAX_PLAUSIBLE_RATE, RateSample
+from testing.k8s_emulator import wait_until
+from testing.prometheus_stub import EMPTY_VECTOR, Reply, StubPrometheus, dripped, endless, error, gzip_bomb
 
 from .expect import assert_case, fallback, hold, reactive
 from .fakes import RawServer, answer

@@ -16,13 +16,13 @@ import logging
 import traceback
 
 import pytest
-from prometheus.stub import Reply, StubPrometheus, error
-from prometheus_server import free_port
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.cli import main
-from autoscaler.config import ConfigError, parse_config
+from autoscaler.config.loading import ConfigError, parse_config
 from autoscaler.logs import JsonFormatter
+from testing.prometheus_server import free_port
+from testing.prometheus_stub import Reply, StubPrometheus, error
 
 from .expect import assert_case, fallback, hold
 from .world import FALLBACK_REPLICAS, START_REPLICAS, config, floor_target, target

@@ -14,8 +14,8 @@ import math
 
 import pytest
 
-from autoscaler.protocols import InMemoryMetrics
-from autoscaler.reconcile import MAX_CLOCK_SKEW_SECONDS
+from autoscaler.loop.in_memory import InMemoryMetrics
+from autoscaler.loop.reconcile import MAX_CLOCK_SKEW_SECONDS
 
 from .expect import assert_case, fallback, hold, reactive
 from .world import FALLBACK_REPLICAS, T0, config, floor_target, target

@@ -17,20 +17,21 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from k8s_emulator import TOKEN
-from prometheus.stub import StubPrometheus, error
 from prometheus_client import CollectorRegistry
 
 from autoscaler.adapters.kube_configmap import configmap_reader
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.config import Target
-from autoscaler.decision import Reason
-from autoscaler.http import Probes, serve
+from autoscaler.config.schema import Target
+from autoscaler.core.decision import Reason
 from autoscaler.logs import JsonFormatter
-from autoscaler.protocols import InMemoryEvents, InMemoryScaleTarget, ScaleState
-from autoscaler.reconcile import Action, Reconciler
-from autoscaler.runner import ConfigWatcher
-from autoscaler.telemetry import Telemetry
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryScaleTarget
+from autoscaler.loop.ports import ScaleState
+from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.http import Probes, serve
+from autoscaler.runtime.runner import ConfigWatcher
+from testing.k8s_emulator import TOKEN
+from testing.prometheus_stub import StubPrometheus, error
 
 from .expect import assert_case, failed, fallback, hold
 from .promdata import RATE

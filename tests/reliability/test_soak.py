@@ -25,11 +25,11 @@ import tracemalloc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from autoscaler.forecasts import ForecastService
-from autoscaler.protocols import ManualClock
-from autoscaler.reconcile import Reconciler, TargetResult
-from autoscaler.runner import ConfigWatcher, Jobs
-from autoscaler.telemetry import Telemetry
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.in_memory import ManualClock
+from autoscaler.loop.reconcile import Reconciler, TargetResult
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.runner import ConfigWatcher, Jobs
 
 from .expect import FAILED_EVENT
 from .soakworld import (

@@ -14,18 +14,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from k8s_emulator import RESOURCE_OF_KIND, KubernetesEmulator, Request
 from prometheus_client import CollectorRegistry
 
 from autoscaler.adapters.kube_client import KubeApi
 from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION, KubernetesScaleTarget
-from autoscaler.config import Config, Target, parse_config
-from autoscaler.forecasts import ForecastService
-from autoscaler.protocols import InMemoryMetrics, ManualClock, MetricsSource
-from autoscaler.reconcile import Reconciler, TargetResult
-from autoscaler.runner import ConfigWatcher, Jobs
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.loading import parse_config
+from autoscaler.config.schema import Config, Target
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.in_memory import InMemoryMetrics, ManualClock
+from autoscaler.loop.ports import MetricsSource
+from autoscaler.loop.reconcile import Reconciler, TargetResult
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.runner import ConfigWatcher, Jobs
+from testing.k8s_emulator import RESOURCE_OF_KIND, KubernetesEmulator, Request
 
 T0 = 1_700_000_040.0
 POD = ObjectRef("Pod", "prescaler-0", "prescaler")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from autoscaler.config import Behavior, ScalingRules
+from autoscaler.config.schema import Behavior, ScalingRules
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from autoscaler.behavior import (
-    ScaleHistory,
-    history_horizon,
-    policy_limit,
-    stabilize,
-)
-from autoscaler.config import Behavior, MissingMetricsReplicas, Target
+from autoscaler.config.schema import Behavior, MissingMetricsReplicas, Target
+from autoscaler.core.behavior import ScaleHistory, history_horizon, policy_limit, stabilize
 
 MAX_PROPOSAL = 1e9
 """Proposals are capped here before rounding (far above any maxReplicas; the later stages clamp)."""

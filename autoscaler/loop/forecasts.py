@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from autoscaler.config import Target
-from autoscaler.decision import Reason
-from autoscaler.protocols import Forecaster
+from autoscaler.config.schema import Target
+from autoscaler.core.decision import Reason
+from autoscaler.loop.ports import Forecaster
 from forecasting.errors import NotEnoughHistory
 from forecasting.factory import make_forecaster
 from forecasting.series import Series

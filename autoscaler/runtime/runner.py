@@ -22,10 +22,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from autoscaler.config import Config, ConfigError, load_config_text
-from autoscaler.plan import JOB_INTERVALS, Plan, build_plan
-from autoscaler.protocols import Clock
-from autoscaler.reconcile import Reconciler, TargetResult
+from autoscaler.config.loading import ConfigError, load_config_text
+from autoscaler.config.schema import Config
+from autoscaler.loop.ports import Clock
+from autoscaler.loop.reconcile import Reconciler, TargetResult
+from autoscaler.runtime.plan import JOB_INTERVALS, Plan, build_plan
 
 log = logging.getLogger(__name__)
 

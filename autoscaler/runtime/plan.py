@@ -20,8 +20,9 @@ import requests
 from apscheduler.triggers.interval import IntervalTrigger
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.config import Config, ConfigError, PrometheusSettings
-from autoscaler.forecasts import horizons_for
+from autoscaler.config.loading import ConfigError
+from autoscaler.config.schema import Config, PrometheusSettings
+from autoscaler.loop.forecasts import horizons_for
 
 JOB_INTERVALS = {"sync": "sync_interval", "retrain": "retrain_interval", "reload": "config_reload_interval"}
 """Each scheduled job and the config field that holds its interval."""

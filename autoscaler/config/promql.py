@@ -38,10 +38,20 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:  # config validates templates with this module, so it cannot be imported at run time
-    from autoscaler.config import Target
+
+class Workload(Protocol):
+    """What a template is filled in from: a target's namespace and name, and its identity (`Target` is one)."""
+
+    @property
+    def namespace(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
 
 PLACEHOLDER = re.compile(r"\{(namespace|name)\}")
 PART_LABEL = "prescaler_part"
@@ -111,7 +121,7 @@ def describe_labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"
 
 
-def _values(target: Target) -> dict[str, str]:
+def _values(target: Workload) -> dict[str, str]:
     return {"namespace": target.namespace, "name": target.name}
 
 
@@ -126,7 +136,7 @@ class _Matcher:
     start: int
     end: int
 
-    def expected(self, target: Target) -> str:
+    def expected(self, target: Workload) -> str:
         """The label value (`=`) or the regular expression (`=~`) this matcher holds for `target`."""
         values = _values(target)
         escape = regex_escape if self.op == "=~" else str
@@ -271,11 +281,11 @@ class QueryTemplate:
         """Labels that tell targets apart in a batched answer: those of the placeholder matchers."""
         return tuple(dict.fromkeys(m.label for m in self.matchers))
 
-    def render(self, target: Target) -> str:
+    def render(self, target: Workload) -> str:
         """The template filled in for one target."""
         return self._fill(0, len(self.text), lambda m: f"{m.label}{m.op}{quote(m.expected(target))}")
 
-    def batch(self, targets: Sequence[Target]) -> BatchQuery:
+    def batch(self, targets: Sequence[Workload]) -> BatchQuery:
         """One query answering the rate and freshness of every target in `targets`."""
 
         def alternation(m: _Matcher) -> str:
@@ -323,7 +333,7 @@ class BatchQuery:
 
     query: str
     template: QueryTemplate
-    targets: tuple[Target, ...]
+    targets: tuple[Workload, ...]
 
     def collect(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
         """Assign each answered `(labels, value)` to the targets that one of the template's selectors picks.
@@ -369,19 +379,19 @@ class _Picker:
     selector: _Selector
     equal: tuple[_Matcher, ...]
     regex: tuple[_Matcher, ...]
-    index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]]
+    index: dict[tuple[str, ...], list[tuple[Workload, list[re.Pattern[str]]]]]
 
     @classmethod
-    def build(cls, selector: _Selector, targets: Sequence[Target]) -> _Picker:
+    def build(cls, selector: _Selector, targets: Sequence[Workload]) -> _Picker:
         equal = tuple(m for m in selector.matchers if m.op == "=")
         regex = tuple(m for m in selector.matchers if m.op == "=~")
-        index: dict[tuple[str, ...], list[tuple[Target, list[re.Pattern[str]]]]] = {}
+        index: dict[tuple[str, ...], list[tuple[Workload, list[re.Pattern[str]]]]] = {}
         for t in targets:
             key = tuple(m.expected(t) for m in equal)
             index.setdefault(key, []).append((t, [re.compile(m.expected(t)) for m in regex]))
         return cls(selector, equal, regex, index)
 
-    def pick(self, labels: Mapping[str, str]) -> list[Target]:
+    def pick(self, labels: Mapping[str, str]) -> list[Workload]:
         """The targets whose matchers in this selector all accept `labels`."""
         candidates = self.index.get(tuple(labels[m.label] for m in self.equal), [])
         return [

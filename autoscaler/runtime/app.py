@@ -23,12 +23,12 @@ from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.config import Config
-from autoscaler.http import Endpoint, Probes, serve
-from autoscaler.plan import Plan
-from autoscaler.reconcile import Reconciler
-from autoscaler.runner import ConfigWatcher, Jobs, build_scheduler
-from autoscaler.telemetry import Telemetry
+from autoscaler.config.schema import Config
+from autoscaler.loop.reconcile import Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.http import Endpoint, Probes, serve
+from autoscaler.runtime.plan import Plan
+from autoscaler.runtime.runner import ConfigWatcher, Jobs, build_scheduler
 
 log = logging.getLogger(__name__)
 

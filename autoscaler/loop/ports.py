@@ -1,20 +1,20 @@
-"""The boundaries between the reconcile loop and the outside world, with in-memory twins.
+"""The boundaries between the reconcile loop and the outside world: protocols and the data they carry.
 
 The in-cluster controller, `recommend`, the simulator, the demo and the tests all run
-the same `Reconciler`; only the objects behind these protocols differ. Each protocol
-has an in-memory implementation here so a test or a simulation can drive the real loop
-without Prometheus, Kubernetes or a wall clock.
+the same `Reconciler`; only the objects behind these protocols differ: the adapters
+(`autoscaler.adapters`), the simulator's (`autoscaler.sim`) or the in-memory twins
+(`autoscaler.loop.in_memory`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
 
-from autoscaler.config import Target
+from autoscaler.config.schema import Target
 from forecasting.series import Series
 
 MAX_PLAUSIBLE_RATE = 1e9
@@ -144,94 +144,3 @@ class Clock(Protocol):
     def now(self) -> float:
         """Epoch seconds."""
         ...
-
-
-# --- in-memory implementations ---------------------------------------------------------
-
-
-@dataclass
-class ManualClock:
-    """A clock that moves only when told to: the virtual clock of tests and simulations."""
-
-    t: float = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> float:
-        self.t += seconds
-        return self.t
-
-
-@dataclass
-class InMemoryMetrics:
-    """Rates and histories held in dicts, keyed by `Target.key`."""
-
-    rates: dict[str, RateSample] = field(default_factory=dict)
-    histories: dict[str, Series] = field(default_factory=dict)
-    calls: int = 0
-
-    def set_rate(self, key: str, value: float | None, observed_at: float | None = None) -> None:
-        self.rates[key] = RateSample(value, observed_at)
-
-    def current_rates(self, targets: Sequence[Target], now: float) -> dict[str, RateSample]:
-        self.calls += 1
-        return {t.key: self.rates.get(t.key, RateSample(None, None, "no series")) for t in targets}
-
-    def history(self, target: Target, start: float, end: float) -> Series:
-        series = self.histories.get(target.key)
-        first = start - start % 60
-        minutes = int((end - first) // 60)
-        out = np.full(minutes, np.nan)
-        if series is not None:
-            offset = int((series.start - first) // 60)
-            lo, hi = max(0, offset), min(minutes, offset + len(series))
-            if hi > lo:
-                out[lo:hi] = series.values[lo - offset : hi - offset]
-        return Series(first, out)
-
-
-@dataclass
-class InMemoryScaleTarget:
-    """Workloads held in a dict: writes change `replicas`; readiness is set by the test."""
-
-    states: dict[str, ScaleState] = field(default_factory=dict)
-    writes: list[tuple[str, int]] = field(default_factory=list)
-    released: list[str] = field(default_factory=list)
-
-    def read(self, target: Target) -> ScaleState:
-        try:
-            return self.states[target.key]
-        except KeyError:
-            raise TargetGone(target.key) from None
-
-    def write(self, target: Target, replicas: int) -> None:
-        if target.key not in self.states:
-            raise TargetGone(target.key)
-        old = self.states[target.key]
-        if target.mode == "hpaFloor":
-            self.states[target.key] = replace(old, hpa_min_replicas=replicas)
-        else:
-            self.states[target.key] = replace(old, replicas=replicas, ready_replicas=min(old.ready_replicas, replicas))
-        self.writes.append((target.key, replicas))
-
-    def release(self, target: Target) -> None:
-        self.released.append(target.key)
-
-
-@dataclass
-class InMemoryEvents:
-    """Events and annotations collected in lists."""
-
-    events: list[tuple[str | None, str, str, bool]] = field(default_factory=list)
-    annotations: dict[str, dict] = field(default_factory=dict)
-
-    def event(self, target: Target | None, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append((None if target is None else target.key, reason, message, warning))
-
-    def annotate(self, target: Target, recommendation: dict) -> None:
-        self.annotations[target.key] = recommendation
-
-    def reasons(self, key: str | None) -> list[str]:
-        return [reason for k, reason, _, _ in self.events if k == key]
-

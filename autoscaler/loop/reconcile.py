@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from autoscaler.behavior import ScaleHistory
-from autoscaler.config import Config, Target
-from autoscaler.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
-from autoscaler.forecasts import Forecast, ForecastService
-from autoscaler.observed import ObservedRates
-from autoscaler.protocols import (
+from autoscaler.config.schema import Config, Target
+from autoscaler.core.behavior import ScaleHistory
+from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.loop.forecasts import Forecast, ForecastService
+from autoscaler.loop.observed import ObservedRates
+from autoscaler.loop.ports import (
     MAX_PLAUSIBLE_RATE,
     ApiUnavailable,
     EventSink,
@@ -33,7 +33,7 @@ from autoscaler.protocols import (
     WriteConflict,
     WriteForbidden,
 )
-from autoscaler.telemetry import Telemetry
+from autoscaler.loop.telemetry import Telemetry
 from forecasting.series import STEP_SECONDS
 
 log = logging.getLogger(__name__)
