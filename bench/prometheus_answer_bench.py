@@ -111,7 +111,7 @@ def main() -> None:
         "# Prometheus answer sizes and the 16 MiB cap",
         "",
         f"Command: `python bench/prometheus_answer_bench.py --targets {args.targets} --oversized-mb {args.oversized_mb:g}`  ",
-        f"Machine: {platform.machine()}, Python {platform.python_version()}; the stub of `tests/prometheus/stub.py` on "
+        f"Machine: {platform.machine()}, Python {platform.python_version()}; the stub of `testing/prometheus_stub.py` on "
         "127.0.0.1.",
         "",
         "## Largest answers of working queries (compact JSON, as Prometheus writes it)",

@@ -334,7 +334,7 @@ class MetricsSettings(_Model):
     every interface of the pod, so the kubelet's probes and Prometheus's scrapes reach it; the shipped
     NetworkPolicy admits this port only. `127.0.0.1` keeps it inside the pod (then HTTP probes fail: use it
     only without them). The endpoint holds at most 64 connections and gives each 5 s to send its request
-    (autoscaler/http.py, `Limits`). IPv6 addresses are not supported."""
+    (autoscaler/runtime/http.py, `Limits`). IPv6 addresses are not supported."""
 
     @field_validator("bind_address")
     @classmethod

@@ -1,4 +1,4 @@
-"""Small stand-ins the fault cases need beyond `tests/prometheus/stub.py` and the emulator.
+"""Small stand-ins the fault cases need beyond `testing/prometheus_stub.py` and the emulator.
 
 - `answer`: a well-formed batched Prometheus answer for the stub (rates and freshness).
 - `RawServer`: an HTTP server that answers every request with fixed bytes; the stub

@@ -1,7 +1,7 @@
 """Metrics faults: Prometheus down, killed, slow, failing or answering nonsense; bad or missing samples.
 
 A real Prometheus (`promdata`) wherever it can produce the fault; the stub
-(`tests/prometheus/stub.py`) or a raw server where it cannot (5xx, slow, garbage). The
+(`testing/prometheus_stub.py`) or a raw server where it cannot (5xx, slow, garbage). The
 fleet is two targets at 6 requests/s on 4 replicas: `web` (replicas mode, holds on
 missing data) and `api` (hpaFloor, HPA minReplicas 2, configured fallback 5 replicas).
 Healthy, both go to 6; without data `web` holds and `api` moves to its fallback unless

@@ -2,7 +2,7 @@
 
 The fleet is the one of `test_metrics_faults`: `web` (replicas mode, holds on missing
 data) and `api` (hpaFloor, configured fallback 5) at 6 requests/s on 4 replicas. The
-stub (`tests/prometheus/stub.py`) sends what a healthy server never does: an answer too
+stub (`testing/prometheus_stub.py`) sends what a healthy server never does: an answer too
 large to read, one dripped a byte at a time, a group repeated by a merging proxy. The
 real Prometheus of `promdata` answers where the behaviour involves Prometheus itself
 (a `=~` template, a rate multiplied past plausibility, `prescaler history`).
