@@ -42,7 +42,9 @@ def test_scrubbed_text_holds_no_credential(password, key, context):
     """An error text that embeds the URL with its userinfo, the userinfo alone, and the header value (as a
     server echoing its request would) comes out of `scrub` without the userinfo and without the header
     value, whatever surrounds them; the password of 4 characters or more is gone even on its own."""
-    assume(password not in f"http://prometheus:9090/api key={key}" and key not in f"admin:{password}")
+    # the scrubber replaces a secret wherever it occurs, so one that is part of the host name is not generated
+    assume(password not in f"http://***@prometheus:9090/api key={key}" and key not in f"admin:{password}")
+    assume(key not in "http://***@prometheus:9090/api")
     metrics = PrometheusMetrics(PrometheusSettings(url=f"http://admin:{password}@prometheus:9090",
                                                    headers={"X-Api-Key": key}))
     text = metrics.scrub(f"{context} http://admin:{password}@prometheus:9090/api admin:{password}@ key={key} "
