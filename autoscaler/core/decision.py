@@ -46,6 +46,10 @@ class Reason:
     CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
 
 
+MISSING_METRICS = frozenset({Reason.METRICS_MISSING, Reason.MISSING_FALLBACK})
+"""The proposals made without a usable rate: they never scale down, and are never stabilized or recorded."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """Everything `decide` needs from a target's config."""
@@ -105,6 +109,11 @@ class Decision:
         return self.stages[0][2]
 
     @property
+    def metrics_missing(self) -> bool:
+        """Whether the decision was made without a usable rate (see `MISSING_METRICS`)."""
+        return self.proposal_reason in MISSING_METRICS
+
+    @property
     def changes(self) -> bool:
         return self.replicas != self.inputs.current_replicas
 
@@ -161,7 +170,7 @@ def decide(inputs: DecisionInputs, policy: Policy, history: ScaleHistory, now: f
     stages = [("proposal", proposed, proposal_reason)]
     reason = proposal_reason
 
-    if proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
+    if proposal_reason in MISSING_METRICS:
         stabilized = proposed  # no fresh signal: nothing to stabilize, and never record it
     else:
         stabilized = stabilize(proposed, current, history, policy.behavior, now)
@@ -183,7 +192,7 @@ def decide(inputs: DecisionInputs, policy: Policy, history: ScaleHistory, now: f
         reason = clamp_reason
     stages.append(("clamp", clamped, clamp_reason))
 
-    if proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
+    if proposal_reason in MISSING_METRICS:
         new_history = history
     else:
         new_history = history.with_recommendation(now, proposed, history_horizon(policy.behavior))

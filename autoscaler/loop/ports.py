@@ -15,6 +15,7 @@ from typing import Protocol, Self, runtime_checkable
 import numpy as np
 
 from autoscaler.config.schema import Target
+from autoscaler.core.state import ScaleState
 from forecasting.series import Series
 
 MAX_PLAUSIBLE_RATE = 1e9
@@ -52,22 +53,6 @@ class MetricsSource(Protocol):
     def history(self, target: Target, start: float, end: float) -> Series:
         """The target's rate on a 1-minute grid over [start, end), gaps as NaN."""
         ...
-
-
-@dataclass(frozen=True)
-class ScaleState:
-    """What the cluster says about a workload right now."""
-
-    replicas: int
-    """Desired replicas in the spec (the scale subresource)."""
-    ready_replicas: int
-    """Replicas that are ready."""
-    conflicting_autoscaler: str | None = None
-    """e.g. 'HorizontalPodAutoscaler/web' when another autoscaler targets the object."""
-    hpa_min_replicas: int | None = None
-    """The HPA's current minReplicas, in hpaFloor mode."""
-    hpa_max_replicas: int | None = None
-    """The HPA's maxReplicas, in hpaFloor mode: the floor can never be raised above it."""
 
 
 class WriteConflict(Exception):

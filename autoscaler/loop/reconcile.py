@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from autoscaler.config.schema import Config, Target
+from autoscaler.core.actuation import Action, Actuation, Permission, actuate
 from autoscaler.core.behavior import ScaleHistory
 from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
 from autoscaler.loop.forecasts import Forecast, ForecastService
@@ -44,17 +45,6 @@ MAX_CLOCK_SKEW_SECONDS = 60.0
 the controller keep NTP time, a few seconds apart at most. A later (or NaN, infinite) time is missing data."""
 
 
-class Action:
-    """What a cycle did to a target."""
-
-    SCALED = "Scaled"
-    UNCHANGED = "Unchanged"
-    DRY_RUN = "DryRun"
-    STANDBY = "Standby"
-    CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
-    FAILED = "Failed"
-
-
 @dataclass
 class TargetResult:
     """The outcome of one target's reconcile."""
@@ -65,6 +55,8 @@ class TargetResult:
     state: ScaleState | None = None
     observed: RateSample | None = None
     forecast: Forecast | None = None
+    actuation: Actuation | None = None
+    """What the decision led to writing, rule by rule (None when the cycle failed before that)."""
     error: str | None = None
 
     @property
@@ -275,7 +267,8 @@ class Reconciler:
                 result.decision = decision
                 mem.history = decision.history
                 try:
-                    result.action = self._actuate(target, state, decision, mem, policy, now)
+                    result.actuation = self._actuate(target, state, decision, mem, policy, now)
+                    result.action = result.actuation.action
                 except WriteConflict:
                     self.telemetry.errors.labels(target.namespace, target.name, "conflict").inc()
                     continue  # the object changed: re-read and decide again
@@ -303,33 +296,22 @@ class Reconciler:
         self._publish(result, mem, now)
         return result
 
-    def _may_write(self, target: Target) -> bool:
-        return not (self.read_only or self.force_dry_run or self.config.dry_run or target.mode == "dryRun")
+    def _permission(self) -> Permission:
+        """May this instance write now? The lease is asked right before the write: a lost lease never writes."""
+        reasons = ((self.read_only, "a read-only command"), (self.force_dry_run, "--dry-run"),
+                   (self.config.dry_run, "dryRun: true in the config"))
+        return Permission(dry_run=next((why for on, why in reasons if on), None), leading=self.can_write())
 
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
-    ) -> str:
-        conflict = state.conflicting_autoscaler
-        if conflict and (target.mode == "replicas" or (target.mode == "hpaFloor" and conflict.startswith("ScaledObject"))):
-            return Action.CONFLICTING_AUTOSCALER  # never fight another autoscaler (a KEDA-owned HPA included)
-        if target.mode == "hpaFloor":
-            wanted = decision.replicas if state.hpa_max_replicas is None else min(decision.replicas, state.hpa_max_replicas)
-            applied = state.hpa_min_replicas
-            if applied is not None and decision.proposal_reason in (Reason.METRICS_MISSING, Reason.MISSING_FALLBACK):
-                wanted = max(wanted, min(applied, target.max_replicas))  # missing data never lowers the floor
-        else:
-            wanted, applied = decision.replicas, state.replicas
-        if wanted == applied:
-            return Action.UNCHANGED
-        if not self._may_write(target):
-            return Action.DRY_RUN
-        if not self.can_write():  # checked right before the write: a lost lease never writes
-            return Action.STANDBY
-        self.scaler.write(target, wanted)
-        if target.mode == "replicas":
-            mem.history = record_scale(mem.history, policy, now, state.replicas, wanted)
-        self.telemetry.writes.labels(target.namespace, target.name).inc()
-        return Action.SCALED
+    ) -> Actuation:
+        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission())
+        if actuation.write is not None:
+            self.scaler.write(target, actuation.write)
+            if target.mode == "replicas":
+                mem.history = record_scale(mem.history, policy, now, state.replicas, actuation.write)
+            self.telemetry.writes.labels(target.namespace, target.name).inc()
+        return actuation
 
     # --- outputs ---------------------------------------------------------------------
 

@@ -1,0 +1,25 @@
+"""What the cluster showed about a workload: the facts a decision and its actuation start from.
+
+Plain data, read by a `ScaleTarget` (the Kubernetes adapter, the simulator's pods, an
+in-memory twin) and handed to the pure core.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScaleState:
+    """What the cluster says about a workload right now."""
+
+    replicas: int
+    """Desired replicas in the spec (the scale subresource)."""
+    ready_replicas: int
+    """Replicas that are ready."""
+    conflicting_autoscaler: str | None = None
+    """e.g. 'HorizontalPodAutoscaler/web' when another autoscaler targets the object."""
+    hpa_min_replicas: int | None = None
+    """The HPA's current minReplicas, in hpaFloor mode."""
+    hpa_max_replicas: int | None = None
+    """The HPA's maxReplicas, in hpaFloor mode: the floor can never be raised above it."""
