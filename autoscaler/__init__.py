@@ -1,0 +1,1 @@
+"""Prescaler: a predictive autoscaler for Kubernetes. See docs/architecture.md for the layers."""

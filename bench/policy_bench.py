@@ -112,10 +112,11 @@ def main() -> None:
     parser.add_argument("--peak-replicas", type=float, default=40.0)
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each LightGBM single-threaded)")
     parser.add_argument("--only", default="", help="comma-separated trace file names to restrict to")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     args = parser.parse_args()
     startups = [float(s) for s in args.startup_seconds.split(",")]
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
-    png_dir = RESULTS / "policy"
+    png_dir = args.out / "policy"
     png_dir.mkdir(parents=True, exist_ok=True)
     # Start-up times in the order given (the headline 180 s first when listed first); results are
     # rewritten after every finished job, so an interrupted run still reports what it measured.
@@ -129,9 +130,9 @@ def main() -> None:
             rows.append(row)
             rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
             print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {row['wall_seconds']:.0f}s", flush=True)
-            (RESULTS / "policy.json").write_text(json.dumps(rows, indent=1))
-            (RESULTS / "policy.md").write_text(render(rows, startups, command, len(jobs)))
-    print(f"wrote {RESULTS / 'policy.md'}")
+            (args.out / "policy.json").write_text(json.dumps(rows, indent=1))
+            (args.out / "policy.md").write_text(render(rows, startups, command, len(jobs)))
+    print(f"wrote {args.out / 'policy.md'}")
 
 if __name__ == "__main__":
     main()

@@ -1,0 +1,1 @@
+"""The only code that talks to Prometheus or Kubernetes: implementations of the loop's ports."""
