@@ -54,7 +54,7 @@ class JsonFormatter(logging.Formatter):
     """Formats a record as one JSON line: time, level, logger, message, extras, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -89,14 +89,15 @@ def _csv_rows(path: Path) -> Iterator[Iterator[list[str]]]:
             raise SeriesError(f"{path}: is not a readable CSV ({exc}); a trace is a plain timestamp,value CSV") from None
 
 
-def _columns(header: list[str] | None, path: Path) -> tuple[int, int]:
+def _columns(header: list[str] | None, path: Path) -> tuple[list[str], int, int]:
+    """The header row and the indexes of its timestamp and value columns."""
     if header is None:
         raise SeriesError(f"{path}: file is empty")
     names = [h.strip().lower() for h in header]
     missing = [c for c in ("timestamp", "value") if c not in names]
     if missing:
         raise SeriesError(f"{path}: missing column(s) {', '.join(missing)}; header is {header}")
-    return names.index("timestamp"), names.index("value")
+    return header, names.index("timestamp"), names.index("value")
 
 
 def _check_next_time(t: float, row_no: int, previous: tuple[float, int] | None, first: float, path: Path) -> None:
@@ -132,8 +133,7 @@ def read_trace_csv(path: str | Path, *, min_days: float = 0.0) -> Series:
     times: list[float] = []
     values: list[float] = []
     with _csv_rows(path) as reader:
-        header = next(reader, None)
-        ti, vi = _columns(header, path)
+        header, ti, vi = _columns(next(reader, None), path)
         previous: tuple[float, int] | None = None
         for row_no, row in enumerate(reader, start=2):
             if not row or all(not c.strip() for c in row):

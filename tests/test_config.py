@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autoscaler.config.loading import ConfigError, load_config_file, load_config_text, parse_config
+from autoscaler.config.loading import load_config_file, load_config_text, parse_config
+from autoscaler.config.messages import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "examples" / "config.yaml"

@@ -115,13 +115,15 @@ class RetryPolicy:
 
 def _server_message(exc: ApiException) -> str:
     try:
-        return json.loads(exc.body)["message"]
+        return str(json.loads(exc.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return exc.reason or f"HTTP {exc.status}"
 
 
 def _retry_after(exc: ApiException) -> float | None:
     value = (exc.headers or {}).get("Retry-After")
+    if value is None:
+        return None
     try:
         return max(0.0, float(value))
     except (TypeError, ValueError):

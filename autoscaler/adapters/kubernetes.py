@@ -216,7 +216,7 @@ class KubernetesScaleTarget:
             if hpa is None:
                 return
             try:
-                original = int(hpa.original_min)
+                original = int(hpa.original_min or "")
             except ValueError:
                 raise ValueError(
                     f"{hpa} in {target.namespace}: annotation {ORIGINAL_MIN_ANNOTATION}={hpa.original_min!r} "
@@ -271,7 +271,8 @@ class KubernetesScaleTarget:
         except TargetGone:  # the KEDA CRD is not installed: nothing can conflict
             return []
         found = []
-        for item in listing.get("items", []):
+        items = listing.get("items", []) if isinstance(listing, dict) else []  # a custom object list is a dict
+        for item in items:
             ref = item.get("spec", {}).get("scaleTargetRef", {})
             found.append(Autoscaler(SCALED_OBJECT, item["metadata"]["name"], ref.get("kind") or "Deployment",
                                     ref.get("name", "")))

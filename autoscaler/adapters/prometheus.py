@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlparse
@@ -78,11 +78,6 @@ is hidden wherever a URL is shown, whatever its length."""
 _T = TypeVar("_T")
 _TOKEN_CHAR = re.compile(r"[\x21-\x7e]")
 """A bearer token: visible ASCII characters only."""
-
-
-def _first_bad(token: str) -> int | None:
-    """Index of the first character of `token` a bearer token cannot hold, else None."""
-    return next((i for i, c in enumerate(token) if not _TOKEN_CHAR.fullmatch(c)), None)
 
 
 def _first_bad(token: str) -> int | None:
@@ -296,9 +291,8 @@ class PrometheusMetrics:
                 what += f" (chunk {number}/{len(chunks)})"
             answer = self._call(
                 what,
-                lambda a=first_eval, b=last_eval: self._client.custom_query_range(
-                    query, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC), str(step)
-                ),
+                partial(self._client.custom_query_range, query, datetime.fromtimestamp(first_eval, UTC),
+                        datetime.fromtimestamp(last_eval, UTC), str(step)),
             )
             for labels, stamps, values in self._parsed(_range_values, answer, what):
                 key = tuple(sorted(labels.items()))

@@ -193,8 +193,11 @@ class PrometheusSession(requests.Session):
             return self._adapter
         return super().get_adapter(url)
 
-    def request(self, method: str, url: str, params: Any = None, data: Any = None, **kwargs: Any) -> requests.Response:
-        if method.upper() == "POST" and data is None:
+    def request(  # type: ignore[override]  # requests' many keyword parameters arrive through **kwargs
+        self, method: str | bytes, url: str | bytes, params: Any = None, data: Any = None, **kwargs: Any
+    ) -> requests.Response:
+        verb = method.decode("ascii") if isinstance(method, bytes) else method
+        if verb.upper() == "POST" and data is None:
             params, data = None, params
         seconds = kwargs.pop("timeout")
         kwargs.pop("stream", None)

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from autoscaler.config.loading import ConfigError
+from autoscaler.config.messages import ConfigError
 from autoscaler.loop.reconcile import TargetResult
 from autoscaler.runtime.plan import Plan, build_plan
 from autoscaler.runtime.runner import ConfigWatcher

@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
             f"{outcome.scale_actions} scale actions"
         )
     console.print("sweeping target utilizations for the matched comparison…")
-    result = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
-                       num_threads=args.threads, shared=shared)
-    print_result(result, console)
-    summary = write_report(result, args.report)
+    sweep = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
+                      num_threads=args.threads, shared=shared)
+    print_result(sweep, console)
+    summary = write_report(sweep, args.report)
     console.print(f"report: {summary} (+ timeline.png, frontier.png)")
     return 0

@@ -10,7 +10,8 @@ import argparse
 import sys
 
 from autoscaler.config.durations import format_duration
-from autoscaler.config.loading import ConfigError, load_config_file
+from autoscaler.config.loading import load_config_file
+from autoscaler.config.messages import ConfigError
 from autoscaler.runtime.plan import build_plan
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from autoscaler.config.durations import format_duration
 from autoscaler.config.messages import ConfigError, EnvValues, shown
@@ -43,7 +44,7 @@ def _path(loc: Iterable[Any]) -> str:
     return out
 
 
-def _describe(error: dict[str, Any], variables: list[str]) -> str:
+def _describe(error: ErrorDetails, variables: list[str]) -> str:
     kind, msg = error["type"], error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         return "unknown key"
@@ -113,7 +114,7 @@ def _lease_errors(lease: LeaderElectionSettings) -> list[str]:
     return errors
 
 
-def _valid_parts_of(data: dict) -> list[str]:
+def _valid_parts_of(data: dict[str, Any]) -> list[str]:
     """The cross-field errors of the parts that validate on their own, from a config that did not."""
     raw = data.get("targets")
     targets = []
@@ -122,9 +123,9 @@ def _valid_parts_of(data: dict) -> list[str]:
             targets.append((i, Target.model_validate(item)))
         except ValidationError:
             continue
-    allowlist = data.get("namespaces")
-    ok = isinstance(allowlist, list) and all(isinstance(n, str) for n in allowlist)
-    errors = _target_errors(targets, allowlist if ok else [])
+    given = data.get("namespaces")
+    allowlist: list[str] = given if isinstance(given, list) and all(isinstance(n, str) for n in given) else []
+    errors = _target_errors(targets, allowlist)
     with contextlib.suppress(ValidationError):
         errors += _lease_errors(LeaderElectionSettings.model_validate(data.get("leaderElection") or {}))
     return errors

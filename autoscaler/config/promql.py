@@ -359,9 +359,9 @@ class BatchQuery:
                 for key in copies[0][2]:
                     out.repeated.setdefault(key, []).extend(labels for labels, _, _ in copies)
                 continue
-            labels, value, owners = copies[0]
+            labels, value, keys = copies[0]
             part = labels.get(PART_LABEL)
-            for key in owners:
+            for key in keys:
                 if part == RATE_PART:
                     out.rates[key] = out.rates.get(key, 0.0) + value
                 elif part == OBSERVED_PART:

@@ -265,13 +265,13 @@ class PrometheusSettings(_Model):
     """Skip TLS verification (testing only)."""
     headers: dict[str, str] = Field(default_factory=dict)
     """Extra HTTP headers, e.g. X-Scope-OrgID for Mimir/Cortex; values are never shown in any message."""
-    timeout: duration_between(0.01, 300) = 10.0
+    timeout: Annotated[float, duration_between(0.01, 300)] = 10.0
     """Per-request timeout, 10ms..5m: above 5 minutes a sync would wait on one query far longer than its interval."""
     retries: int = Field(default=3, ge=0, le=10)
     """Retries (0..10, with backoff) for 5xx answers and connection errors; 4xx is never retried."""
-    retry_backoff: duration_between(0, 60) = 0.5
+    retry_backoff: Annotated[float, duration_between(0, 60)] = 0.5
     """Wait (0s..1m) before the first retry; each further retry waits twice as long as the one before."""
-    stale_after: duration_between(1, 86400) = 300.0
+    stale_after: Annotated[float, duration_between(1, 86400)] = 300.0
     """A rate whose newest sample is older than this (1s..1d) is treated as missing."""
 
     @field_validator("url")
@@ -316,11 +316,11 @@ class LeaderElectionSettings(_Model):
     """Namespace of the Lease; defaults to POD_NAMESPACE."""
     identity: Annotated[str, Field(min_length=1, max_length=253), AfterValidator(no_control_characters)] | None = None
     """This instance's identity; defaults to POD_NAME."""
-    lease_duration: duration_between(1, 600) = 15.0
+    lease_duration: Annotated[float, duration_between(1, 600)] = 15.0
     """How long a lease is valid without renewal (1s..10m; the Lease stores whole seconds)."""
-    renew_deadline: duration_between(0.1, 600) = 10.0
+    renew_deadline: Annotated[float, duration_between(0.1, 600)] = 10.0
     """How long the leader keeps retrying to renew before giving up leadership (100ms..10m, < leaseDuration)."""
-    retry_period: duration_between(0.1, 300) = 2.0
+    retry_period: Annotated[float, duration_between(0.1, 300)] = 2.0
     """Time between acquire/renew attempts (100ms..5m, 1.2 × it < renewDeadline); faster would load the API server."""
 
 
@@ -353,15 +353,15 @@ class Config(_Model):
 
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     """Prometheus connection."""
-    sync_interval: duration_between(5, 600) = 30.0
+    sync_interval: Annotated[float, duration_between(5, 600)] = 30.0
     """How often targets are reconciled: 5s..10m. Below 5 s a sync sees the same scraped samples again (Prometheus
     scrapes every 15-30 s; HPA syncs every 15 s); above 10 min a spike goes unanswered too long. A decision covers
     the next `syncInterval` after `startupSeconds`, one forecast horizon per minute, so this bounds each target
     to at most 11 horizons."""
-    retrain_interval: duration_between(300, 7 * 86400) = 3600.0
+    retrain_interval: Annotated[float, duration_between(300, 7 * 86400)] = 3600.0
     """How often forecasting models are retrained: 5m..7d (a refit of every target takes minutes; a model older
     than a week misses the latest weekly pattern)."""
-    config_reload_interval: duration_between(1, 600) = 15.0
+    config_reload_interval: Annotated[float, duration_between(1, 600)] = 15.0
     """How often the config file or ConfigMap is checked for changes: 1s..10m."""
     dry_run: bool = True
     """Global dry-run: recommend only, never write a workload's spec (safe default)."""

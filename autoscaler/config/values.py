@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -20,8 +20,9 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def duration_between(low: float, high: float) -> Any:
-    """A duration field in [low, high] seconds: '30s', '1h30m' or a number of seconds."""
+def duration_between(low: float, high: float) -> BeforeValidator:
+    """The validator of a duration field in [low, high] seconds ('30s', '1h30m' or a number of seconds):
+    `Annotated[float, duration_between(5, 600)]`."""
 
     def check(value: object) -> float:
         try:
@@ -32,7 +33,7 @@ def duration_between(low: float, high: float) -> Any:
             raise ValueError(f"must be between {format_duration(low)} and {format_duration(high)}")
         return seconds
 
-    return Annotated[float, BeforeValidator(check)]
+    return BeforeValidator(check)
 
 
 def kubernetes_name(value: str) -> str:

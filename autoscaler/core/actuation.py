@@ -90,9 +90,9 @@ def actuate(mode: Mode, decision: Decision, state: ScaleState, max_replicas: int
     """What to write for `decision` on a target in `mode` whose cluster showed `state`.
 
     `max_replicas` is the target's configured maximum (a held floor never exceeds it).
-    The rules, in order: another autoscaler owns the workload → nothing; hpaFloor caps
-    the floor at the HPA's maxReplicas and, while metrics are missing, never lowers the
-    floor already applied; the size already applied → nothing; `dryRun` mode or writing
+    The rules, in order: another autoscaler owns the workload → nothing; hpaFloor never
+    lowers the floor already applied while metrics are missing, and caps the floor at
+    the HPA's maxReplicas; the size already applied → nothing; `dryRun` mode or writing
     off → nothing; not the leader → nothing; else write.
     """
     stages: list[tuple[str, int | None, str]] = []
@@ -103,12 +103,12 @@ def actuate(mode: Mode, decision: Decision, state: ScaleState, max_replicas: int
     wanted = decision.replicas
     if mode == "hpaFloor":
         applied = state.hpa_min_replicas
-        if state.hpa_max_replicas is not None and wanted > state.hpa_max_replicas:
-            wanted = state.hpa_max_replicas
-            stages.append(("hpaMax", wanted, ActuationReason.CAPPED_AT_HPA_MAX))
         if applied is not None and decision.metrics_missing and wanted < min(applied, max_replicas):
             wanted = min(applied, max_replicas)
             stages.append(("missingMetrics", wanted, ActuationReason.FLOOR_HELD))
+        if state.hpa_max_replicas is not None and wanted > state.hpa_max_replicas:
+            wanted = state.hpa_max_replicas
+            stages.append(("hpaMax", wanted, ActuationReason.CAPPED_AT_HPA_MAX))
     else:
         applied = state.replicas
     if wanted == applied:

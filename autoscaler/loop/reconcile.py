@@ -76,11 +76,12 @@ class TargetResult:
 class _TargetMemory:
     """Per-target state the loop carries between cycles (all of it rebuildable)."""
 
+    observed: ObservedRates
+    """The observed rates of the last `forecast.historyDays`."""
     history: ScaleHistory | None = None
     """None until the first read: then seeded from the replicas found in the cluster."""
-    observed: ObservedRates | None = None
     last_event: tuple[int, str, str] | None = None
-    last_annotation: dict | None = None
+    last_annotation: dict[str, object] | None = None
     pending_median: dict[int, float] = field(default_factory=dict)
 
 
@@ -175,11 +176,11 @@ class Reconciler:
         return removed
 
     def _memory(self, target: Target) -> _TargetMemory:
+        minutes = int(target.forecast.history_days * 1440)
         mem = self.memory.get(target.key)
         if mem is None:
-            mem = self.memory[target.key] = _TargetMemory()
-        minutes = int(target.forecast.history_days * 1440)
-        if mem.observed is None or mem.observed.capacity != minutes:
+            mem = self.memory[target.key] = _TargetMemory(ObservedRates(minutes))
+        elif mem.observed.capacity != minutes:
             mem.observed = ObservedRates(minutes)
         return mem
 
@@ -309,7 +310,7 @@ class Reconciler:
         if actuation.write is not None:
             self.scaler.write(target, actuation.write)
             if target.mode == "replicas":
-                mem.history = record_scale(mem.history, policy, now, state.replicas, actuation.write)
+                mem.history = record_scale(decision.history, policy, now, state.replicas, actuation.write)
             self.telemetry.writes.labels(target.namespace, target.name).inc()
         return actuation
 
@@ -356,12 +357,12 @@ class Reconciler:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
         if result.decision is not None and self.config.annotate and not self.read_only and self.can_write():
-            self._annotate(result, mem, now)
+            self._annotate(result, result.decision, mem, now)
         signature = (result.recommended if result.recommended is not None else -1, result.action, result.reason)
         if signature != mem.last_event and not self.read_only and self.can_write():
             mem.last_event = signature
             message = result.error or (result.decision.message if result.decision else result.action)
-            if result.action == Action.CONFLICTING_AUTOSCALER:
+            if result.action == Action.CONFLICTING_AUTOSCALER and result.state is not None:
                 message = f"{result.state.conflicting_autoscaler} already scales this workload; not writing. {message}"
             warning = result.action in (Action.FAILED, Action.CONFLICTING_AUTOSCALER)
             try:
@@ -369,10 +370,9 @@ class Reconciler:
             except Exception as exc:
                 log.warning("event emit failed", extra={"target": t.key, "error": repr(exc)})
 
-    def _annotate(self, result: TargetResult, mem: _TargetMemory, now: float) -> None:
+    def _annotate(self, result: TargetResult, decision: Decision, mem: _TargetMemory, now: float) -> None:
         """Patch the recommendation annotation when anything but its timestamp changed (each patch bumps resourceVersion)."""
-        decision = result.decision
-        payload = {
+        payload: dict[str, object] = {
             "replicas": decision.replicas,
             "reason": result.reason,
             "action": result.action,

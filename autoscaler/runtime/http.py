@@ -34,6 +34,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
+from typing import Any, cast
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -138,7 +139,7 @@ class Endpoint:
                 for key, _ in selector.select(timeout=self._sleep()):
                     if key.fileobj is self.socket:
                         self._accept(selector)
-                    else:
+                    elif isinstance(key.fileobj, socket.socket):
                         self._read(selector, key.fileobj)
                 self._expire(selector)
             for conn in list(self._waiting):
@@ -217,7 +218,8 @@ class Endpoint:
         try:
             conn.setblocking(True)
             conn.settimeout(self.limits.request_timeout)
-            self.handler((conn, pending.head), pending.peer, self)
+            # the handler's `setup` unpacks (conn, head); it needs nothing of BaseServer's
+            self.handler(cast(Any, (conn, pending.head)), pending.peer, cast(Any, self))
         except OSError:
             pass  # the client went away or stopped reading: nothing to answer
         except Exception:

@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
+from functools import partial
 from typing import TypeVar
 
 import requests
 from apscheduler.triggers.interval import IntervalTrigger
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
-from autoscaler.config.loading import ConfigError
+from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config, PrometheusSettings
 from autoscaler.loop.forecasts import horizons_for
 
@@ -71,18 +72,24 @@ def build_plan(config: Config, source: str = "config") -> Plan:
             errors.append(f"{path}: cannot be used: {type(exc).__name__}: {exc}")
             return None
 
-    prometheus = built("prometheus", lambda: _prometheus(config.prometheus))
+    prometheus = built("prometheus", partial(_prometheus, config.prometheus))
     triggers = {
         job: built(Config.model_fields[attr].alias or attr,
-                   lambda attr=attr: IntervalTrigger(seconds=getattr(config, attr), timezone=UTC))
+                   partial(IntervalTrigger, seconds=getattr(config, attr), timezone=UTC))
         for job, attr in JOB_INTERVALS.items()
     }
     horizons = {
-        t.key: built(f"targets[{i}].startupSeconds", lambda t=t: horizons_for(t, config.sync_interval))
+        t.key: built(f"targets[{i}].startupSeconds", partial(horizons_for, t, config.sync_interval))
         for i, t in enumerate(config.targets)
     }
-    if errors:
+    if errors or prometheus is None:
         if prometheus is not None:
             prometheus.close()
         raise ConfigError(errors, source, config.env_values)
-    return Plan(config, prometheus, triggers, horizons, (config.metrics.bind_address, config.metrics.port))
+    return Plan(config, prometheus, _every(triggers), _every(horizons),
+                (config.metrics.bind_address, config.metrics.port))
+
+
+def _every(parts: dict[str, _T | None]) -> dict[str, _T]:
+    """The parts that were built: all of them, once `build_plan` found no error."""
+    return {key: part for key, part in parts.items() if part is not None}

@@ -22,7 +22,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
 
-from autoscaler.config.loading import ConfigError, load_config_text
+from autoscaler.config.loading import load_config_text
+from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config
 from autoscaler.loop.ports import Clock
 from autoscaler.loop.reconcile import Reconciler, TargetResult

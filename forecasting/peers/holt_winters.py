@@ -229,7 +229,7 @@ class PHPAHoltWintersForecaster(BaseForecaster):
         begin = self._model_start(series.start, clean_values(series.values))
         count = len(replicas) - 1 - begin if begin is not None else -1
         needed = minimum_evaluations(self.season_minutes)
-        if count + 1 < needed:
+        if begin is None or count + 1 < needed:
             raise NotEnoughHistory(
                 f"phpa-holt-winters: {max(count + 1, 0)} evaluations since the first season start, "
                 f"PHPA needs {needed} (2 seasons of {self.season_minutes} min)"
@@ -241,10 +241,12 @@ class PHPAHoltWintersForecaster(BaseForecaster):
             grid = np.array(TUNING_GRID)
             errors = tuning_errors(y, state, grid, max(self.horizons), skip=self.season_minutes)
             best = int(np.argmin(np.where(np.isfinite(errors), errors, np.inf)))
-            self.smoothing_ = tuple(float(v) for v in grid[best])
+            alpha, beta, gamma = (float(v) for v in grid[best])
+            self.smoothing_ = (alpha, beta, gamma)
             self.tuning_mse_ = float(errors[best])
         else:
-            self.smoothing_ = tuple(float(v) for v in self.smoothing)
+            alpha, beta, gamma = (float(v) for v in self.smoothing)
+            self.smoothing_ = (alpha, beta, gamma)
         self.gate_open_ = True
         self.gate_report_ = dict(NO_GATE)
         return self

@@ -19,7 +19,8 @@ import pytest
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.cli import main
-from autoscaler.config.loading import ConfigError, parse_config
+from autoscaler.config.loading import parse_config
+from autoscaler.config.messages import ConfigError
 from autoscaler.logs import JsonFormatter
 from testing.prometheus_server import free_port
 from testing.prometheus_stub import Reply, StubPrometheus, error
