@@ -39,8 +39,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from forecasting.backtest import BacktestResult, backtest  # noqa: E402
-from forecasting.factory import compared_models  # noqa: E402
 from forecasting.lgbm_forecaster import LightGBMForecaster  # noqa: E402
+from forecasting.registry import compared_models  # noqa: E402
 from forecasting.series import Series  # noqa: E402
 from forecasting.traces import read_trace_csv, source_step_seconds  # noqa: E402
 
