@@ -28,7 +28,8 @@ BATCH_MINUTES = 1440
 @dataclass
 class _Fitted:
     model: BaseForecaster
-    cache: dict[float, np.ndarray] = field(default_factory=dict)
+    cache: dict[tuple[float, tuple[int, ...], tuple[float, ...]], np.ndarray] = field(default_factory=dict)
+    """(now, horizons, quantiles) → forecasts (H, Q)."""
 
 
 @dataclass
