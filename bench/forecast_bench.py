@@ -39,8 +39,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from forecasting.backtest import BacktestResult, backtest  # noqa: E402
-from forecasting.factory import compared_models  # noqa: E402
 from forecasting.lgbm_forecaster import LightGBMForecaster  # noqa: E402
+from forecasting.registry import DEFAULT_KIND, KINDS, compared_models  # noqa: E402
 from forecasting.series import Series  # noqa: E402
 from forecasting.traces import read_trace_csv, source_step_seconds  # noqa: E402
 
@@ -48,7 +48,8 @@ HORIZONS = (1, 3, 5, 15)
 TARGET_HORIZONS = (5, 15)
 QUANTILES = (0.5, 0.9)
 Q = 0.9
-BASELINES = ("seasonal_naive", "last_value", "windowed_max")
+BASELINES = tuple(k.compared_name for k in KINDS if k.name != DEFAULT_KIND)
+"""The backtest names of the baselines: every kind but LightGBM."""
 TARGETS = {15: 0.9, 5: 1.0}
 """Geometric-mean ratio (LightGBM / best baseline, pinball at q=0.9) to meet per horizon."""
 WORST_RATIO = 1.1

@@ -2,6 +2,6 @@
 
 `series` and `traces` bring data onto a 1-minute grid; `features` and `rolling` turn it
 into model inputs; `lgbm_forecaster` and `baselines` forecast quantiles of the rate a
-few minutes ahead (built by name in `factory`); `backtest`, `metrics` and `gate` judge
-them. Nothing here imports `autoscaler`.
+few minutes ahead (`registry` names the kinds a config may select); `backtest`,
+`metrics` and `gate` judge them. Nothing here imports `autoscaler`.
 """

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from forecasting.errors import NotEnoughHistory
+from forecasting.forecaster import BaseForecaster
 from forecasting.metrics import coverage, mase, naive_scale, normalized_pinball
 from forecasting.series import STEP_SECONDS, Series
 
@@ -133,7 +134,7 @@ def _finite(x: float) -> float | None:
 
 def backtest(
     series: Series,
-    models: Mapping[str, Callable[[], Any]],
+    models: Mapping[str, Callable[[], BaseForecaster]],
     horizons: Sequence[int],
     quantiles: Sequence[float],
     *,
@@ -172,7 +173,7 @@ def backtest(
 
 def _fit_and_forecast(
     series: Series,
-    make: Callable[[], Any],
+    make: Callable[[], BaseForecaster],
     cut: int,
     ends: np.ndarray,
     rows: np.ndarray,
@@ -188,8 +189,7 @@ def _fit_and_forecast(
         run.failed_fits.append(str(exc))
         return
     run.fit_seconds.append(time.perf_counter() - began)
-    if hasattr(model, "gate_open_"):
-        run.gate_open.append(bool(model.gate_open_))
+    run.gate_open.append(model.gate_open_)
     if not len(ends):
         return
     nows = series.start + (ends + 1.0) * STEP_SECONDS

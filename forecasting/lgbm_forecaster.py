@@ -27,7 +27,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -41,6 +41,7 @@ from forecasting.errors import ForecastError, NotEnoughHistory
 from forecasting.features import FEATURE_NAMES, LEVEL_WINDOW, base_ratio, feature_matrices, target_ratio
 from forecasting.forecaster import BaseForecaster, as_series_list, clean_values
 from forecasting.gate import HeldBack, closed, quality_gate
+from forecasting.lgbm_params import DEFAULT_PARAMS, LightGBMParams
 from forecasting.series import STEP_SECONDS, Series
 
 FORMAT_VERSION = 1
@@ -56,7 +57,7 @@ def _booster_file(h: int, q: float) -> str:
 
 
 class LightGBMForecaster(BaseForecaster):
-    """Quantile forecasts of the request rate at each horizon, from LightGBM boosters."""
+    """Quantile forecasts of the request rate at each horizon, from LightGBM boosters trained as `params` says."""
 
     def __init__(
         self,
@@ -64,45 +65,27 @@ class LightGBMForecaster(BaseForecaster):
         quantiles: Sequence[float] = (0.5, 0.9),
         *,
         num_threads: int | None = None,
-        num_leaves: int = 31,
-        learning_rate: float = 0.05,
-        num_boost_round: int = 300,
-        early_stopping_rounds: int = 30,
-        min_data_in_leaf: int = 50,
-        min_history_hours: float = 24.0,
-        max_train_days: float = 28.0,
-        max_train_rows: int = 12000,
-        holdout_minutes: int = 1440,
-        seed: int = 0,
+        params: LightGBMParams = DEFAULT_PARAMS,
     ) -> None:
         super().__init__(horizons, quantiles)
-        self.num_threads = num_threads
-        self.num_leaves = num_leaves
-        self.learning_rate = learning_rate
-        self.num_boost_round = num_boost_round
-        self.early_stopping_rounds = early_stopping_rounds
-        self.min_data_in_leaf = min_data_in_leaf
-        self.min_history_hours = min_history_hours
-        self.max_train_days = max_train_days
-        self.max_train_rows = max_train_rows
-        self.holdout_minutes = holdout_minutes
-        self.seed = seed
+        self.num_threads = num_threads  # where it runs (None: the container's CPU limit), so never saved
+        self.params = params
 
     def _params(self, q: float, threads: int) -> dict[str, Any]:
         return {
             "objective": "quantile",
             "alpha": q,
             "metric": "quantile",
-            "num_leaves": self.num_leaves,
-            "learning_rate": self.learning_rate,
-            "min_data_in_leaf": self.min_data_in_leaf,
+            "num_leaves": self.params.num_leaves,
+            "learning_rate": self.params.learning_rate,
+            "min_data_in_leaf": self.params.min_data_in_leaf,
             "feature_fraction": 0.8,
             "bagging_fraction": 0.8,
             "bagging_freq": 1,
             "lambda_l2": 1.0,
             "max_bin": 63,
             "num_threads": threads,
-            "seed": self.seed,
+            "seed": self.params.seed,
             "deterministic": True,
             "force_row_wise": True,
             "verbose": -1,
@@ -113,16 +96,17 @@ class LightGBMForecaster(BaseForecaster):
     def fit(self, history: Series | Sequence[Series]) -> Self:
         """Train on one series, or on many for a global model; raises `NotEnoughHistory`."""
         began = time.perf_counter()
+        p = self.params
         series = as_series_list(history)
         observed = sum(s.observed_hours() for s in series)
-        if observed < self.min_history_hours:
+        if observed < p.min_history_hours:
             raise NotEnoughHistory(
-                f"{observed:.1f} observed hours of history, at least {self.min_history_hours:g} are needed to train"
+                f"{observed:.1f} observed hours of history, at least {p.min_history_hours:g} are needed to train"
             )
         threads = resolve_threads(self.num_threads)
-        splits = [_Split.of(s, self.holdout_minutes, self.max_train_days, self.horizons) for s in series]
+        splits = [_Split.of(s, p.holdout_minutes, p.max_train_days, self.horizons) for s in series]
         candidates = sum(sp.train_candidates for sp in splits)
-        stride = max(1, math.ceil(candidates / self.max_train_rows))
+        stride = max(1, math.ceil(candidates / p.max_train_rows))
         parts = [sp.build(stride, self.horizons) for sp in splits]
 
         learned = _Learned()
@@ -170,10 +154,10 @@ class LightGBMForecaster(BaseForecaster):
             booster = lgb.train(
                 self._params(q, threads),
                 train_set,
-                num_boost_round=self.num_boost_round,
+                num_boost_round=self.params.num_boost_round,
                 valid_sets=[held_set],
                 valid_names=["held_back"],
-                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)],
+                callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
             )
             iterations = int(booster.best_iteration or booster.current_iteration())
             learned.boosters[(h, q)], learned.iterations[(h, q)] = booster, iterations
@@ -189,7 +173,7 @@ class LightGBMForecaster(BaseForecaster):
                     )
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
-        naive = SeasonalNaiveForecaster(self.horizons, self.quantiles, max_train_days=self.max_train_days)
+        naive = SeasonalNaiveForecaster(self.horizons, self.quantiles, max_train_days=self.params.max_train_days)
         try:
             naive.fit([Series(sp.start, sp.values[: sp.held_start]) for sp in splits])
         except NotEnoughHistory as exc:
@@ -260,18 +244,7 @@ class LightGBMForecaster(BaseForecaster):
             "horizons": list(self.horizons),
             "quantiles": list(self.quantiles),
             "feature_names": list(self.feature_names_),
-            "settings": {
-                "num_leaves": self.num_leaves,
-                "learning_rate": self.learning_rate,
-                "num_boost_round": self.num_boost_round,
-                "early_stopping_rounds": self.early_stopping_rounds,
-                "min_data_in_leaf": self.min_data_in_leaf,
-                "min_history_hours": self.min_history_hours,
-                "max_train_days": self.max_train_days,
-                "max_train_rows": self.max_train_rows,
-                "holdout_minutes": self.holdout_minutes,
-                "seed": self.seed,
-            },
+            "settings": asdict(self.params),
             "boosters": [
                 {
                     "horizon": h,
@@ -303,7 +276,8 @@ class LightGBMForecaster(BaseForecaster):
             raise ForecastError(
                 f"{path}: saved with different features than this version computes; retrain it"
             )
-        model = cls(meta["horizons"], meta["quantiles"], num_threads=num_threads, **meta["settings"])
+        params = LightGBMParams(**meta["settings"])
+        model = cls(meta["horizons"], meta["quantiles"], num_threads=num_threads, params=params)
         model.boosters_, model.best_iterations_, model.offsets_ = {}, {}, {}
         for entry in meta["boosters"]:
             key = (int(entry["horizon"]), float(entry["quantile"]))

@@ -57,6 +57,22 @@ class Series:
         stop = max(0, min(len(self.values), int(np.ceil((t - self.start) / STEP_SECONDS))))
         return Series(self.start, self.values[:stop])
 
+    def window(self, start: float, end: float) -> Series:
+        """The 1-minute grid over [start, end): what a metrics source answers for that range.
+
+        The grid starts at `start` rounded down to a minute and holds every minute that ends
+        by `end` (as the Prometheus adapter builds its range grid). Minutes the series does
+        not cover are NaN, so the window always has its full length, whatever the overlap.
+        """
+        first = start - start % STEP_SECONDS
+        minutes = max(0, int((end - first) // STEP_SECONDS))
+        out = np.full(minutes, np.nan)
+        offset = int((self.start - first) // STEP_SECONDS)
+        lo, hi = max(0, offset), min(minutes, offset + len(self.values))
+        if hi > lo:
+            out[lo:hi] = self.values[lo - offset : hi - offset]
+        return Series(first, out)
+
     def tail(self, minutes: int) -> Series:
         """The last `minutes` points (or all of them)."""
         keep = min(minutes, len(self.values))

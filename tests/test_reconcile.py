@@ -25,6 +25,7 @@ class ConstantForecaster:
 
     def __init__(self, level: float, gate_open: bool = True) -> None:
         self.level, self.gate_open_, self.calls = level, gate_open, []
+        self.gate_report_ = {"open": gate_open, "reason": "constant"}
 
     def fit(self, history):
         return self

@@ -2,7 +2,8 @@
 
 Each module exposes `register(subparsers)`, which adds its subcommand and sets
 `func` to a callable taking the parsed arguments and returning an exit code.
-Exit codes: 0 success, 1 runtime failure, 2 bad input (config, CSV, arguments).
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, CSV, arguments); `errors`
+maps Prometheus failures onto them for every command that queries Prometheus.
 """
 
 from __future__ import annotations

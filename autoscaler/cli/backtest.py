@@ -21,7 +21,7 @@ from rich.table import Table
 
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.errors import NotEnoughHistory
-from forecasting.factory import compared_models
+from forecasting.registry import compared_models
 from forecasting.series import SeriesError
 from forecasting.traces import read_trace_csv, source_step_seconds
 

@@ -217,7 +217,8 @@ def recommend(args: argparse.Namespace) -> int:
 
 
 def whatif(args: argparse.Namespace) -> int:
-    from autoscaler.adapters.prometheus import PrometheusConfigError, PrometheusError
+    from autoscaler.adapters.prometheus import PrometheusError
+    from autoscaler.cli.errors import prometheus_exit_code
     from autoscaler.cli.simulate import print_result
     from autoscaler.sim.engine import Scenario, SimulationError
     from autoscaler.sim.report import write_report
@@ -238,12 +239,9 @@ def whatif(args: argparse.Namespace) -> int:
     try:
         history = metrics.history(target, now - args.days * 86400, now)
         scenario = Scenario.from_rates(history, target.capacity_per_replica)
-    except PrometheusConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except PrometheusError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return prometheus_exit_code(exc)
     except SimulationError as exc:
         print(f"error: {target.key}: {exc}", file=sys.stderr)
         return 2

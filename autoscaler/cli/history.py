@@ -41,6 +41,7 @@ from autoscaler.adapters.prometheus import (
     PrometheusMetrics,
     plausible,
 )
+from autoscaler.cli.errors import prometheus_exit_code
 from autoscaler.config.durations import parse_duration
 from autoscaler.config.promql import describe_labels
 from autoscaler.config.schema import PrometheusSettings
@@ -135,13 +136,6 @@ def _days(days: float, step: int) -> float:
     return days
 
 
-def exit_code(exc: PrometheusError) -> int:
-    """2 when the request is wrong and retrying cannot help (`PrometheusConfigError`: HTTP 4xx, an unusable
-    token or header, an answer over the size cap); 1 when Prometheus gave no usable answer (down, timeouts,
-    5xx after the retries, an unusable answer), which a later try may get."""
-    return 2 if isinstance(exc, PrometheusConfigError) else 1
-
-
 def _fail(message: str, code: int) -> int:
     print(f"prescaler history: {message}", file=sys.stderr)
     return code
@@ -160,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         found = metrics.query_bins(query, end - days * 86400, end, step)
     except PrometheusError as exc:
-        return _fail(str(exc), exit_code(exc))
+        return _fail(str(exc), prometheus_exit_code(exc))
     finally:
         metrics.close()
     if not found.series:

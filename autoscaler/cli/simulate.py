@@ -19,6 +19,7 @@ from rich.table import Table
 from autoscaler.sim.engine import Scenario, SimulationError
 from autoscaler.sim.report import HEADER, table_rows, write_report
 from autoscaler.sim.sweep import SweepResult, run_sweep
+from forecasting.registry import DEFAULT_KIND, KIND_NAMES
 from forecasting.series import SeriesError
 from forecasting.traces import read_trace_csv
 
@@ -30,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--peak-replicas", type=float, default=40.0,
                         help="replicas needed at the trace's 99th percentile at full capacity (default 40)")
     parser.add_argument("--quantile", type=float, default=0.9, help="forecast quantile to size for (default 0.9)")
-    parser.add_argument("--model", default="lightgbm", choices=["lightgbm", "seasonalNaive", "lastValue", "windowedMax"])
+    parser.add_argument("--model", default=DEFAULT_KIND, choices=KIND_NAMES,
+                        help=f"forecaster of the predictive policy (default {DEFAULT_KIND})")
     parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")

@@ -35,6 +35,8 @@ from autoscaler.config.values import (
     no_control_characters,
     url_problem,
 )
+from forecasting.lgbm_params import DEFAULT_PARAMS as LIGHTGBM
+from forecasting.registry import DEFAULT_KIND, KIND_NAMES
 
 MAX_REPLICAS = 100_000
 """Upper bound on every replica count: Kubernetes is tested up to 150,000 pods per cluster, so no one
@@ -147,18 +149,35 @@ def _filled(rules: ScalingRules, default: ScalingRules) -> ScalingRules:
 # --- target --------------------------------------------------------------------------
 
 
-class ModelSettings(_Model):
-    """Forecasting model settings."""
+def _known_kind(name: str) -> str:
+    if name not in KIND_NAMES:
+        raise ValueError(f"Input should be {_listed(KIND_NAMES)}")
+    return name
 
-    type: Literal["lightgbm", "seasonalNaive", "lastValue", "windowedMax"] = "lightgbm"
-    """Which forecaster to use; baselines are there for comparison and as a safe fallback."""
+
+def _listed(names: tuple[str, ...]) -> str:
+    """'a', 'b' or 'c': how pydantic lists a Literal's values."""
+    quoted = [repr(n) for n in names]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+ModelKindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra={"enum": list(KIND_NAMES)})]
+"""A model kind of `forecasting.registry`, by its config name."""
+
+
+class ModelSettings(_Model):
+    """Forecasting model settings (the LightGBM defaults are those of `forecasting.lgbm_params.LightGBMParams`)."""
+
+    type: ModelKindName = DEFAULT_KIND
+    """Which forecaster to use, a kind of `forecasting.registry` (the error for an unknown one lists them);
+    baselines are there for comparison and as a safe fallback."""
     num_threads: int | None = Field(default=None, ge=1, le=256)
     """LightGBM threads (1..256); defaults to the container's CPU limit (never left to OpenMP's guess)."""
-    num_leaves: int = Field(default=31, ge=2, le=4096)
+    num_leaves: int = Field(default=LIGHTGBM.num_leaves, ge=2, le=4096)
     """LightGBM `num_leaves` (2..4096)."""
-    learning_rate: float = Field(default=0.05, gt=0, le=1)
+    learning_rate: float = Field(default=LIGHTGBM.learning_rate, gt=0, le=1)
     """LightGBM `learning_rate` (0 < rate <= 1)."""
-    num_boost_round: int = Field(default=300, ge=1, le=10000)
+    num_boost_round: int = Field(default=LIGHTGBM.num_boost_round, ge=1, le=10000)
     """Upper bound (1..10,000) on boosting rounds; early stopping on a time-ordered tail usually stops sooner."""
 
 
@@ -171,7 +190,7 @@ class ForecastSettings(_Model):
     """The forecast quantile that replicas are sized for (0 < q < 1; 0.9: sized for the 90th percentile)."""
     history_days: float = Field(default=14, gt=0, le=400)
     """Days of history (0 < days <= 400) pulled from Prometheus for training."""
-    min_history_hours: float = Field(default=24, ge=0, le=9600)
+    min_history_hours: float = Field(default=LIGHTGBM.min_history_hours, ge=0, le=9600)
     """Observed hours of history required before predictive mode is allowed (0..24 × historyDays)."""
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Model settings."""

@@ -6,6 +6,10 @@ forecasts). At sync time this module turns a model's answer into the one number 
 decision core needs, the peak q-forecast over the window in which a pod started now
 would be ready, or into a reason why there is none: cold start, model failure, a NaN
 forecast, or a closed quality gate. It never raises into the loop.
+
+A model's quality gate is part of its contract (`Forecaster.gate_open_`): it is read
+after every fit, and a model that does not state it fails like a failed fit. It is
+never assumed open.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from autoscaler.config.schema import Target
 from autoscaler.core.decision import Reason
 from autoscaler.loop.ports import Forecaster
 from forecasting.errors import NotEnoughHistory
-from forecasting.factory import make_forecaster
+from forecasting.forecaster import BaseForecaster
+from forecasting.lgbm_params import LightGBMParams
+from forecasting.registry import make_forecaster
 from forecasting.series import Series
 
 log = logging.getLogger(__name__)
@@ -52,19 +58,43 @@ def model_key(target: Target, sync_interval: float) -> tuple:
     return (target.forecast.model, horizons_for(target, sync_interval), quantiles_for(target))
 
 
-def default_factory(target: Target, sync_interval: float) -> Forecaster:
+def default_factory(target: Target, sync_interval: float) -> BaseForecaster:
     """Build the configured forecaster for a target's horizons and quantiles."""
     model = target.forecast.model
-    return make_forecaster(
-        model.type,
-        horizons_for(target, sync_interval),
-        quantiles_for(target),
-        num_threads=model.num_threads,
+    params = LightGBMParams(
         num_leaves=model.num_leaves,
         learning_rate=model.learning_rate,
         num_boost_round=model.num_boost_round,
         min_history_hours=target.forecast.min_history_hours,
     )
+    return make_forecaster(
+        model.type, horizons_for(target, sync_interval), quantiles_for(target),
+        num_threads=model.num_threads, params=params,
+    )
+
+
+class BrokenForecaster(TypeError):
+    """A model that does not keep the `Forecaster` contract: after `fit` it does not state its quality gate."""
+
+
+def gate_of(model: Forecaster) -> bool:
+    """The model's quality gate; raises `BrokenForecaster` when the model does not state it as a bool."""
+    broken = f"{type(model).__name__} breaks the Forecaster contract"
+    try:
+        gate, report = model.gate_open_, model.gate_report_
+    except AttributeError as exc:
+        raise BrokenForecaster(f"{broken}: {exc}") from None
+    if not isinstance(gate, bool):
+        raise BrokenForecaster(f"{broken}: gate_open_ is a {_type_name(gate)}, not a bool")
+    if not isinstance(report, Mapping):
+        raise BrokenForecaster(f"{broken}: gate_report_ is a {_type_name(report)}, not a mapping")
+    return gate
+
+
+def _type_name(value: object) -> str:
+    """`int`, or `numpy.bool`: a builtin's name alone, any other type's with its module."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +136,9 @@ class ForecastService:
                 failures[key] = "not enough history to train"
                 continue
             try:
-                models[key] = self.factory(members[0], self.sync_interval).fit(usable)
+                fitted = self.factory(members[0], self.sync_interval).fit(usable)
+                gate_of(fitted)  # a model that does not state its gate fails here, never trusted by default
+                models[key] = fitted
             except Exception as exc:  # a failed fit must not take the controller down
                 log.warning("forecaster training failed", extra={"targets": [t.key for t in members], "error": repr(exc)})
                 failures[key] = f"training failed: {exc!r}"
@@ -116,9 +148,14 @@ class ForecastService:
         return failures
 
     def gate_open(self, target: Target) -> bool | None:
-        """The quality gate of the target's model (None when no model is fitted)."""
+        """The quality gate of the target's model: None when none is fitted, closed when it breaks the contract."""
         model = self.models.get(model_key(target, self.sync_interval))
-        return None if model is None else bool(getattr(model, "gate_open_", True))
+        if model is None:
+            return None
+        try:
+            return gate_of(model)
+        except BrokenForecaster:
+            return False
 
     def forecast(self, target: Target, history: Series, now: float) -> Forecast:
         """The peak sizing-quantile forecast over the readiness window, or why there is none."""
@@ -134,6 +171,10 @@ class ForecastService:
                 Reason.REACTIVE_FALLBACK,
                 f"{history.observed_hours():.1f}h of history, {target.forecast.min_history_hours:g}h required",
             )
+        try:
+            gate = gate_of(model)
+        except BrokenForecaster as exc:  # a model that does not say whether to trust it is not asked
+            return Forecast(None, Reason.REACTIVE_FALLBACK, str(exc))
         horizons, quantiles = horizons_for(target, self.sync_interval), quantiles_for(target)
         try:
             values = np.asarray(model.predict(history, now, horizons, quantiles), dtype=np.float64)
@@ -146,6 +187,6 @@ class ForecastService:
         by_horizon = {(q, h): float(values[i, j]) for i, h in enumerate(horizons) for j, q in enumerate(quantiles)}
         sizing = quantiles.index(target.forecast.quantile)
         median = float(values[0, quantiles.index(MEDIAN)])
-        if not getattr(model, "gate_open_", True):
+        if not gate:
             return Forecast(None, Reason.QUALITY_GATE, "model lost to seasonal-naive", median, by_horizon)
         return Forecast(float(values[:, sizing].max()), Reason.FORECAST, "", median, by_horizon)

@@ -15,7 +15,7 @@ import numpy as np
 
 from autoscaler.config.schema import Target
 from autoscaler.loop.ports import RateSample, ScaleState, TargetGone
-from forecasting.series import Series
+from forecasting.series import STEP_SECONDS, Series
 
 
 @dataclass
@@ -49,15 +49,9 @@ class InMemoryMetrics:
 
     def history(self, target: Target, start: float, end: float) -> Series:
         series = self.histories.get(target.key)
-        first = start - start % 60
-        minutes = int((end - first) // 60)
-        out = np.full(minutes, np.nan)
-        if series is not None:
-            offset = int((series.start - first) // 60)
-            lo, hi = max(0, offset), min(minutes, offset + len(series))
-            if hi > lo:
-                out[lo:hi] = series.values[lo - offset : hi - offset]
-        return Series(first, out)
+        if series is None:  # an unknown target: every minute of the window is a gap
+            series = Series(start - start % STEP_SECONDS, np.empty(0))
+        return series.window(start, end)
 
 
 @dataclass

@@ -8,9 +8,9 @@ the same `Reconciler`; only the objects behind these protocols differ: the adapt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, Self, runtime_checkable
+from typing import Any, Protocol, Self, runtime_checkable
 
 import numpy as np
 
@@ -106,7 +106,24 @@ class EventSink(Protocol):
 
 @runtime_checkable
 class Forecaster(Protocol):
-    """Fits on history; predicts rate quantiles at future horizons."""
+    """Fits on history; predicts rate quantiles at future horizons; states whether it may be trusted.
+
+    The whole contract the loop relies on: `fit`, `predict`, and after `fit` the quality
+    gate (`gate_open_`, `gate_report_`). Nothing is assumed for a model that leaves one
+    out: `ForecastService` checks the gate after every fit and treats a model without it
+    as a failed one (reactive scaling, with the reason).
+    """
+
+    @property
+    def gate_open_(self) -> bool:
+        """After `fit`: True when the model may drive scaling (it did not lose to seasonal-naive on the
+        held-back day); False sends its targets to reactive scaling (reason `ForecastQualityGate`)."""
+        ...
+
+    @property
+    def gate_report_(self) -> Mapping[str, Any]:
+        """After `fit`: why the gate is open or closed (`open`, `reason`, and the scores of the comparison)."""
+        ...
 
     def fit(self, history: Series | Sequence[Series]) -> Self:
         """Train on one series, or on many for a global model. Returns self."""

@@ -3,6 +3,10 @@
 Every metric an SRE needs to trust (or distrust) a recommendation: what was observed,
 what was forecast, what was recommended and why, and whether the model is trusted.
 The registry is injected so tests can read exactly what a run exported.
+
+A target that is no longer managed loses every series it had (`forget`): the series
+are found in what the families export (`collect()`), through prometheus_client's
+public API only, so nothing has to be remembered beside what is exported.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LABELS = ("namespace", "name")
+"""The labels of a target's series: every per-target family's label names start with them."""
 
 
 class Telemetry:
@@ -18,38 +23,30 @@ class Telemetry:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.forecast = Gauge(
+        self._per_target: dict[Gauge | Counter, tuple[str, ...]] = {}
+        """The families with series per target, and their label names (in `labels()` order)."""
+        self.forecast = self._target_gauge(
             "prescaler_forecast_requests_per_second",
             "Forecast request rate at now + horizon minutes, per quantile.",
-            LABELS + ("quantile", "horizon"),
-            registry=r,
+            "quantile", "horizon",
         )
-        self.observed = Gauge(
-            "prescaler_observed_requests_per_second", "Observed request rate.", LABELS, registry=r
+        self.observed = self._target_gauge("prescaler_observed_requests_per_second", "Observed request rate.")
+        self.recommended = self._target_gauge(
+            "prescaler_recommended_replicas", "Replicas recommended by the last decision."
         )
-        self.recommended = Gauge(
-            "prescaler_recommended_replicas", "Replicas recommended by the last decision.", LABELS, registry=r
-        )
-        self.current = Gauge(
-            "prescaler_current_replicas", "Replicas in the workload's spec.", LABELS, registry=r
-        )
-        self.reason = Gauge(
+        self.current = self._target_gauge("prescaler_current_replicas", "Replicas in the workload's spec.")
+        self.reason = self._target_gauge(
             "prescaler_decision_reason_info",
             "Reason code of the last decision (value 1 on the current reason).",
-            LABELS + ("reason",),
-            registry=r,
+            "reason",
         )
-        self.error_ratio = Gauge(
+        self.error_ratio = self._target_gauge(
             "prescaler_forecast_error_ratio",
             "(median forecast - observed) / observed, for the forecast made for this minute.",
-            LABELS,
-            registry=r,
         )
-        self.gate = Gauge(
+        self.gate = self._target_gauge(
             "prescaler_quality_gate_open",
             "1 when the forecaster beats seasonal-naive on the last held-back day, else 0.",
-            LABELS,
-            registry=r,
         )
         self.duration = Histogram(
             "prescaler_reconcile_duration_seconds",
@@ -57,15 +54,10 @@ class Telemetry:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
             registry=r,
         )
-        self.errors = Counter(
-            "prescaler_reconcile_errors_total",
-            "Errors while reconciling a target, by kind.",
-            LABELS + ("kind",),
-            registry=r,
+        self.errors = self._target_counter(
+            "prescaler_reconcile_errors_total", "Errors while reconciling a target, by kind.", "kind"
         )
-        self.writes = Counter(
-            "prescaler_scale_writes_total", "Successful replica writes.", LABELS, registry=r
-        )
+        self.writes = self._target_counter("prescaler_scale_writes_total", "Successful replica writes.")
         self.config_valid = Gauge(
             "prescaler_config_valid", "1 when the last config (re)load succeeded, else 0.", registry=r
         )
@@ -74,6 +66,18 @@ class Telemetry:
         )
         self.leader = Gauge("prescaler_leader", "1 while this instance holds the leader lease.", registry=r)
         self._reasons: dict[tuple[str, str], str] = {}
+
+    def _target_gauge(self, name: str, documentation: str, *extra_labels: str) -> Gauge:
+        """A gauge with a series per target (labels `namespace`, `name`, then `extra_labels`)."""
+        gauge = Gauge(name, documentation, LABELS + extra_labels, registry=self.registry)
+        self._per_target[gauge] = LABELS + extra_labels
+        return gauge
+
+    def _target_counter(self, name: str, documentation: str, *extra_labels: str) -> Counter:
+        """A counter with a series per target (labels `namespace`, `name`, then `extra_labels`)."""
+        counter = Counter(name, documentation, LABELS + extra_labels, registry=self.registry)
+        self._per_target[counter] = LABELS + extra_labels
+        return counter
 
     def set_reason(self, namespace: str, name: str, reason: str) -> None:
         """Move the reason info series to `reason` (removing the previous one)."""
@@ -85,13 +89,19 @@ class Telemetry:
 
     def forget(self, namespace: str, name: str) -> None:
         """Drop every series of a target that is no longer managed."""
-        for family in (self.forecast, self.observed, self.recommended, self.current, self.reason,
-                       self.error_ratio, self.gate, self.errors, self.writes):
-            for sample_labels in _label_sets(family):
-                if sample_labels[:2] == (namespace, name):
-                    family.remove(*sample_labels)
+        for family, label_names in self._per_target.items():
+            for values in _exported_label_values(family, label_names, {"namespace": namespace, "name": name}):
+                family.remove(*values)
         self._reasons.pop((namespace, name), None)
 
 
-def _label_sets(family) -> list[tuple[str, ...]]:
-    return list(family._metrics.keys())  # prometheus_client keeps children keyed by label values
+def _exported_label_values(
+    family: Gauge | Counter, label_names: tuple[str, ...], match: dict[str, str]
+) -> set[tuple[str, ...]]:
+    """The label values of every series `family` exports whose labels include `match`, in `label_names` order."""
+    found: set[tuple[str, ...]] = set()
+    for metric in family.collect():
+        for sample in metric.samples:
+            if all(sample.labels.get(k) == v for k, v in match.items()):
+                found.add(tuple(sample.labels[n] for n in label_names))
+    return found

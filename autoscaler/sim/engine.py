@@ -26,6 +26,7 @@ from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.runner import Jobs
 from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
 from autoscaler.sim.replay import TraceMetrics
+from forecasting.registry import DEFAULT_KIND
 from forecasting.series import STEP_SECONDS, Series
 
 DAY = 86400.0
@@ -114,7 +115,7 @@ def sim_config(
     startup_seconds: float,
     predictive: bool,
     quantile: float = 0.9,
-    model: str = "lightgbm",
+    model: str = DEFAULT_KIND,
     num_threads: int | None = 1,
     base: Target | None = None,
     dry_run: bool = False,

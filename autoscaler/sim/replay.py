@@ -15,7 +15,7 @@ import numpy as np
 
 from autoscaler.config.schema import Target
 from autoscaler.loop.ports import RateSample
-from forecasting.series import STEP_SECONDS, Series
+from forecasting.series import Series
 
 
 def observed_rates(demand: Series) -> Series:
@@ -43,7 +43,6 @@ class TraceMetrics:
         return {t.key: RateSample(float(value), now) for t in targets}
 
     def history(self, target: Target, start: float, end: float) -> Series:
-        lo = max(0, self.observed.index_at(start))
-        hi = max(lo, min(len(self.observed), int(np.ceil((end - self.observed.start) / STEP_SECONDS))))
-        values = self.observed.values[lo:hi]
-        return Series(self.observed.start + lo * STEP_SECONDS, values)
+        """The observed rates over [start, end), cut to the trace: a replay has no minutes before it or after it
+        (padding them with gaps would move the held-back day and the training window of every fit)."""
+        return self.observed.window(max(start, self.observed.start), min(end, self.observed.end))

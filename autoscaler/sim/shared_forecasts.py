@@ -11,13 +11,15 @@ The policy under test still calls `predict` through the production `ForecastServ
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from autoscaler.config.schema import Target
 from autoscaler.loop.forecasts import default_factory
+from forecasting.forecaster import BaseForecaster
 from forecasting.series import STEP_SECONDS, Series
 
 BATCH_MINUTES = 1440
@@ -25,8 +27,9 @@ BATCH_MINUTES = 1440
 
 @dataclass
 class _Fitted:
-    model: object
-    cache: dict[float, np.ndarray] = field(default_factory=dict)
+    model: BaseForecaster
+    cache: dict[tuple[float, tuple[int, ...], tuple[float, ...]], np.ndarray] = field(default_factory=dict)
+    """(now, horizons, quantiles) → forecasts (H, Q)."""
 
 
 @dataclass
@@ -63,15 +66,25 @@ class _SharedForecaster:
 
     @property
     def gate_open_(self) -> bool:
-        return bool(getattr(self.fitted.model, "gate_open_", True))
+        return self._fitted().model.gate_open_
+
+    @property
+    def gate_report_(self) -> Mapping[str, Any]:
+        return self._fitted().model.gate_report_
+
+    def _fitted(self) -> _Fitted:
+        if self.fitted is None:
+            raise AttributeError(f"the shared forecaster of {self.target.key} is not fitted: call fit() first")
+        return self.fitted
 
     def predict(self, history: Series, now: float, horizons: Sequence[int], quantiles: Sequence[float]) -> np.ndarray:
-        cache = self.fitted.cache
+        fitted = self._fitted()
+        cache = fitted.cache
         key = (now, tuple(horizons), tuple(quantiles))
         if key not in cache:
             last = min(self.shared.observed.end, now + BATCH_MINUTES * STEP_SECONDS)
             nows = np.arange(now, last, STEP_SECONDS)
-            batch = self.fitted.model.predict_many(self.shared.observed, nows, horizons, quantiles)
+            batch = fitted.model.predict_many(self.shared.observed, nows, horizons, quantiles)
             for t, values in zip(nows, batch, strict=True):
                 cache[(float(t), tuple(horizons), tuple(quantiles))] = values
         return cache[key]

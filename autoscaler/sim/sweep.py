@@ -15,6 +15,7 @@ from autoscaler.sim.engine import Outcome, Scenario, sim_config, simulate
 from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.shared_forecasts import SharedForecasts
+from forecasting.registry import DEFAULT_KIND
 
 UTILIZATIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -61,7 +62,7 @@ def run_sweep(
     startup_seconds: float = 180.0,
     utilizations: Sequence[float] = UTILIZATIONS,
     quantile: float = 0.9,
-    model: str = "lightgbm",
+    model: str = DEFAULT_KIND,
     num_threads: int | None = 1,
     base: Target | None = None,
     progress: Callable[[str, int, int], None] | None = None,

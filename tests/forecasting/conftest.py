@@ -35,4 +35,4 @@ def train_cut(nasa: Series) -> float:
 @pytest.fixture(scope="session")
 def fitted(nasa: Series, train_cut: float) -> LightGBMForecaster:
     """A small LightGBM forecaster fitted on the first 7 days of the NASA slice."""
-    return LightGBMForecaster((3, 5), (0.5, 0.9), **SMALL).fit(nasa.before(train_cut))
+    return LightGBMForecaster((3, 5), (0.5, 0.9), num_threads=1, params=SMALL).fit(nasa.before(train_cut))

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from forecasting.lgbm_params import LightGBMParams
 from forecasting.series import Series
 
 DAY = 1440
 
-SMALL = {"num_threads": 1, "num_boost_round": 60, "max_train_rows": 4000}
-"""LightGBM settings that keep test fits well under a second."""
+SMALL = LightGBMParams(num_boost_round=60, max_train_rows=4000)
+"""LightGBM settings that keep test fits well under a second (with `num_threads=1`)."""
 
 
 def periodic_series(days: int, seed: int = 0) -> Series:

@@ -25,7 +25,7 @@ def test_initial_training_window(days: int, expected: int) -> None:
 
 def _models(horizons: tuple[int, ...]) -> dict:
     return {
-        "lightgbm": lambda: LightGBMForecaster(horizons, QS, **SMALL),
+        "lightgbm": lambda: LightGBMForecaster(horizons, QS, num_threads=1, params=SMALL),
         "seasonal_naive": lambda: SeasonalNaiveForecaster(horizons, QS),
         "last_value": lambda: LastValueForecaster(horizons, QS),
     }

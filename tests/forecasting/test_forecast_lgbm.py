@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from autoscaler.loop.ports import Forecaster
 from forecasting import lgbm_forecaster
 from forecasting.errors import ForecastError, NotEnoughHistory
 from forecasting.lgbm_forecaster import LightGBMForecaster
+from forecasting.lgbm_params import LightGBMParams
 from forecasting.series import Series
 
 
@@ -26,9 +28,9 @@ def _nows(series: Series, first: float, count: int, seed: int = 0) -> np.ndarray
 def test_fit_returns_self_with_learned_attributes(fitted: LightGBMForecaster) -> None:
     assert isinstance(fitted, Forecaster)
     assert set(fitted.boosters_) == {(h, q) for h in (3, 5) for q in (0.5, 0.9)}
-    assert all(1 <= n <= SMALL["num_boost_round"] for n in fitted.best_iterations_.values())
+    assert all(1 <= n <= SMALL.num_boost_round for n in fitted.best_iterations_.values())
     assert set(fitted.offsets_) == set(fitted.boosters_)
-    assert all(n <= SMALL["max_train_rows"] for n in fitted.train_rows_.values())
+    assert all(n <= SMALL.max_train_rows for n in fitted.train_rows_.values())
     assert fitted.num_threads_ == 1
     assert fitted.fit_seconds_ > 0
 
@@ -38,7 +40,7 @@ def test_threads_default_to_the_container_limit(
 ) -> None:
     asked: list[int | None] = []
     monkeypatch.setattr(lgbm_forecaster, "resolve_threads", lambda n: asked.append(n) or 1)
-    model = LightGBMForecaster((5,), (0.9,), num_boost_round=5, max_train_rows=1000).fit(
+    model = LightGBMForecaster((5,), (0.9,), params=LightGBMParams(num_boost_round=5, max_train_rows=1000)).fit(
         nasa.before(train_cut)
     )
     assert asked == [None]
@@ -102,10 +104,10 @@ def test_gaps_in_the_history_are_tolerated(
 
 def test_not_enough_history_to_fit(nasa: Series) -> None:
     with pytest.raises(NotEnoughHistory, match="observed hours"):
-        LightGBMForecaster((5,), (0.9,), **SMALL).fit(nasa.tail(10 * 60))
+        LightGBMForecaster((5,), (0.9,), num_threads=1, params=SMALL).fit(nasa.tail(10 * 60))
     empty = Series(nasa.start, np.full(3 * DAY, np.nan))
     with pytest.raises(NotEnoughHistory):
-        LightGBMForecaster((5,), (0.9,), **SMALL).fit(empty)
+        LightGBMForecaster((5,), (0.9,), num_threads=1, params=SMALL).fit(empty)
 
 
 def test_not_enough_history_to_predict(nasa: Series, fitted: LightGBMForecaster, train_cut: float) -> None:
@@ -154,6 +156,7 @@ def test_save_load_round_trip(
         fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9)),
     )
     assert loaded.gate_open_ == fitted.gate_open_ and loaded.gate_report_ == fitted.gate_report_
+    assert meta["settings"] == asdict(fitted.params) and loaded.params == fitted.params == SMALL
 
 
 def test_load_refuses_a_model_with_other_features(tmp_path: Path, fitted: LightGBMForecaster) -> None:
@@ -168,7 +171,7 @@ def test_load_refuses_a_model_with_other_features(tmp_path: Path, fitted: LightG
 
 
 def test_one_global_model_forecasts_a_new_service_with_little_history(nasa: Series, elb: Series) -> None:
-    model = LightGBMForecaster((5,), (0.5, 0.9), **SMALL).fit([nasa.before(nasa.start + 7 * DAY * 60), elb])
+    model = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=SMALL).fit([nasa.before(nasa.start + 7 * DAY * 60), elb])
     newcomer = Series(elb.start, elb.values[:180] * 7.0)  # three hours of a service never seen
     out = model.predict(newcomer, newcomer.end, (5,), (0.5, 0.9))
     assert np.isfinite(out).all() and out[0, 0] <= out[0, 1]
@@ -185,7 +188,7 @@ def test_gate_is_open_for_a_model_that_beats_seasonal_naive(fitted: LightGBMFore
 
 def test_gate_closes_when_the_model_is_worse_than_seasonal_naive() -> None:
     series = periodic_series(days=6)  # every day identical: seasonal-naive is exact
-    model = LightGBMForecaster((5,), (0.5, 0.9), **SMALL).fit(series)
+    model = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=SMALL).fit(series)
     assert model.gate_open_ is False
     assert model.gate_report_["seasonal_naive_pinball"] == 0.0
     assert model.gate_report_["model_pinball"] > 0.0
@@ -196,10 +199,9 @@ def test_gate_closes_when_a_crippled_model_loses_on_a_real_trace(nasa: Series, t
     # Two hours ahead, the daily cycle matters: a full model beats yesterday's values,
     # one stump at a tiny learning rate (about the last value, calibrated) does not.
     history = nasa.before(train_cut)
-    full = LightGBMForecaster((120,), (0.5, 0.9), **SMALL).fit(history)
-    crippled = LightGBMForecaster(
-        (120,), (0.5, 0.9), num_threads=1, num_boost_round=1, num_leaves=2, learning_rate=1e-3
-    ).fit(history)
+    full = LightGBMForecaster((120,), (0.5, 0.9), num_threads=1, params=SMALL).fit(history)
+    stump = LightGBMParams(num_boost_round=1, num_leaves=2, learning_rate=1e-3)
+    crippled = LightGBMForecaster((120,), (0.5, 0.9), num_threads=1, params=stump).fit(history)
     assert full.gate_open_ is True
     assert crippled.gate_open_ is False
     assert crippled.gate_report_["ratio"] > 1.0 > full.gate_report_["ratio"]

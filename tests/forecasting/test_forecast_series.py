@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from forecasting.series import Series, SeriesError, regularize, validate_values
 from forecasting.traces import (
@@ -97,3 +99,60 @@ def test_a_byte_order_mark_is_not_part_of_the_header(tmp_path) -> None:
     path = tmp_path / "bom.csv"
     path.write_bytes(b"\xef\xbb\xbftimestamp,value\n2020-01-01T00:00:00,1\n2020-01-01T00:01:00,2\n")
     assert read_trace_csv(path).values.tolist() == [1.0, 2.0]
+
+
+NAN = np.nan
+SERIES = Series(600.0, np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+"""Five minutes covering [600, 900)."""
+WINDOWS = [
+    pytest.param(600, 900, 600, [1, 2, 3, 4, 5], id="exactly-the-series"),
+    pytest.param(660, 780, 660, [2, 3], id="inside"),
+    pytest.param(0, 300, 0, [NAN] * 5, id="before-start"),
+    pytest.param(300, 600, 300, [NAN] * 5, id="ends-where-the-series-starts"),
+    pytest.param(480, 720, 480, [NAN, NAN, 1, 2], id="overlaps-the-start"),
+    pytest.param(960, 1080, 960, [NAN, NAN], id="after-end"),
+    pytest.param(900, 960, 900, [NAN], id="starts-where-the-series-ends"),
+    pytest.param(780, 1020, 780, [4, 5, NAN, NAN], id="overlaps-the-end"),
+    pytest.param(540, 960, 540, [NAN, 1, 2, 3, 4, 5, NAN], id="beyond-both-ends"),
+    pytest.param(630, 780, 600, [1, 2, 3], id="unaligned-start-rounds-down"),
+    pytest.param(570, 720, 540, [NAN, 1, 2], id="unaligned-start-before-the-series"),
+    pytest.param(600, 750, 600, [1, 2], id="unaligned-end-keeps-whole-minutes"),
+    pytest.param(600, 600, 600, [], id="empty"),
+    pytest.param(800, 700, 780, [], id="end-before-start"),
+]
+
+
+@pytest.mark.parametrize(("start", "end", "first", "expected"), WINDOWS)
+def test_window_is_the_minute_grid_over_the_range_nan_where_there_is_no_data(
+    start: float, end: float, first: float, expected: list[float]
+) -> None:
+    window = SERIES.window(start, end)
+    assert window.start == first
+    np.testing.assert_array_equal(window.values, np.array(expected, dtype=np.float64))
+
+
+def test_window_keeps_the_series_own_gaps() -> None:
+    window = Series(0.0, np.array([1.0, NAN, 3.0])).window(0, 240)
+    np.testing.assert_array_equal(window.values, [1.0, NAN, 3.0, NAN])
+
+
+@given(
+    first=st.integers(-50, 50),
+    values=st.lists(st.one_of(st.floats(0, 1e6), st.just(NAN)), max_size=40),
+    start=st.floats(-6000, 6000, allow_nan=False),
+    length=st.floats(-600, 6000, allow_nan=False),
+)
+def test_window_minutes_are_the_series_minutes_or_gaps(first: int, values: list[float], start: float,
+                                                       length: float) -> None:
+    """Every minute of a window holds the series' value for that minute, or NaN where the series has none;
+    the window starts at `start` rounded down and holds every minute that ends by `end`."""
+    series = Series(first * 60.0, np.array(values, dtype=np.float64))
+    window = series.window(start, start + length)
+    assert window.start == start - start % 60
+    assert len(window) == max(0, int((start + length - window.start) // 60))
+    for t, value in zip(window.times(), window.values, strict=True):
+        i = series.index_at(t)
+        want = series.values[i] if 0 <= i < len(series) else NAN
+        assert value == want or (np.isnan(value) and np.isnan(want))
+    whole = series.window(series.start, series.end)
+    assert whole.start == series.start and np.array_equal(whole.values, series.values, equal_nan=True)

@@ -13,6 +13,9 @@ from autoscaler.config.schema import LeaderElectionSettings
 from autoscaler.loop.in_memory import ManualClock
 from testing.k8s_emulator import wait_until
 
+HANDOVER_GUARD = 15.0
+"""Hang guard on a hand-over after a crash: it takes about the 1 s lease (plus a 0.1 s retry), so 10x and more."""
+
 
 @pytest.fixture
 def clock():
@@ -132,7 +135,7 @@ def test_threads_hand_over_after_a_crash_and_never_overlap(emulator, make_api):
     assert not b.is_leader()
     a.stop(release=False)  # a crash: the lease is left to expire
     assert not a.is_leader()
-    assert wait_until(b.is_leader, timeout=3)
+    assert wait_until(b.is_leader, timeout=HANDOVER_GUARD)
     b.stop()
     assert not any(overlap)
     assert "holderIdentity" not in emulator.get("leases", "ops", "prescaler")["spec"]

@@ -67,6 +67,7 @@ class ScriptedForecaster:
                  predict_error: Exception | None = None) -> None:
         self.level = level
         self.gate_open_ = gate_open
+        self.gate_report_ = {"open": gate_open, "reason": "scripted"}
         self.fit_error = fit_error
         self.predict_error = predict_error
 

@@ -120,6 +120,7 @@ class FaultyForecaster:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.gate_open_ = True
+        self.gate_report_ = {"open": True, "reason": "injected"}
 
     def fit(self, history) -> FaultyForecaster:
         roll = self.rng.random()

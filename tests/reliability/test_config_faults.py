@@ -6,7 +6,6 @@ The world, its good config and its ConfigMap are those of `configcase` (fixture 
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 import yaml
@@ -21,11 +20,8 @@ CATEGORY = "Config faults"
 pytestmark = [pytest.mark.reliability]
 
 HUGE = 5000
-VALIDATION_SECONDS = 10.0
-"""Hang guard on validating an already-decoded 5,000-target config (measured: about 0.2 s; 10x+ headroom for a
-loaded machine)."""
-RELOAD_SECONDS = 10.0
-"""Bound on a whole 5,000-target reload: API read, YAML decode (pure-Python PyYAML: about 2.5 s) and validation."""
+"""Targets in the largest config case; how long it takes to validate and reload is measured by
+bench/config_bench.py (bench/results/config.md), never asserted here."""
 
 
 BAD = [
@@ -75,21 +71,17 @@ def test_a_deleted_configmap_keeps_the_last_good_config_and_warns_once(configure
     assert configured.reload() is True and configured.metric("prescaler_config_valid") == 1
 
 
-def test_5000_targets_validate_fast_and_a_duplicate_is_named_by_its_path(configured, emulator):
-    """A 5,000-target config validates within VALIDATION_SECONDS once decoded; with the target at index
-    4321 duplicating the one at 17, the whole reload (API read, YAML, validation) is refused within
-    RELOAD_SECONDS, naming `targets[4321]` and the first definition, and the last good config runs on."""
+def test_5000_targets_validate_and_a_duplicate_is_named_by_its_path(configured, emulator):
+    """A 5,000-target config validates; with the target at index 4321 duplicating the one at 17, the whole
+    reload (API read, YAML, validation) is refused, naming `targets[4321]` and the first definition, and the
+    last good config runs on. (The times are bench/config_bench.py's.)"""
     data = good_data()
     data["targets"] = [target(f"app-{i}") for i in range(HUGE)]
-    started = time.perf_counter()
     assert len(parse_config(data).targets) == HUGE
-    assert time.perf_counter() - started < VALIDATION_SECONDS
 
     data["targets"][4321] = target("app-17")
     publish(emulator, yaml.safe_dump(data))
-    started = time.perf_counter()
     reloaded = configured.reload()
-    assert time.perf_counter() - started < RELOAD_SECONDS
     assert_config_rejected(configured, reloaded, "targets[4321]: duplicate target shop/app-17 (first defined at targets[17])")
     assert len(configured.latest_event(None)["message"].split("; ")) == 1, "exactly one problem reported"
     decides_with_the_good_config(configured)

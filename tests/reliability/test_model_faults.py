@@ -21,6 +21,7 @@ from autoscaler.core.decision import Reason
 from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.reconcile import Action
 from forecasting.lgbm_forecaster import LightGBMForecaster
+from forecasting.lgbm_params import LightGBMParams
 from forecasting.series import Series
 
 from .expect import Expected, assert_case, reactive
@@ -134,8 +135,8 @@ def saved_model(tmp_path_factory) -> Path:
     """A small real LightGBM model for the fleet's horizons and quantiles, saved to disk."""
     minutes = np.arange(3 * 1440)
     history = Series(T0 - 3 * 86400, 6.0 + 3.0 * np.sin(minutes / 1440 * 2 * np.pi))
-    model = LightGBMForecaster((3,), (0.5, 0.9), num_threads=1, num_boost_round=20, min_history_hours=1,
-                               holdout_minutes=360, max_train_rows=2000).fit(history)
+    params = LightGBMParams(num_boost_round=20, min_history_hours=1, holdout_minutes=360, max_train_rows=2000)
+    model = LightGBMForecaster((3,), (0.5, 0.9), num_threads=1, params=params).fit(history)
     directory = tmp_path_factory.mktemp("model")
     model.save(directory)
     return directory

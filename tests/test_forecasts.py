@@ -1,0 +1,151 @@
+"""`ForecastService` and the `Forecaster` contract: a model's quality gate is read, never assumed.
+
+A model that does not state its gate after `fit` (`gate_open_` a bool, `gate_report_` a
+mapping) fails like a failed fit: its targets scale reactively, and the reason names
+the missing or wrong attribute. It is never asked for a forecast and never trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from autoscaler.config.loading import parse_config
+from autoscaler.config.schema import Target
+from autoscaler.core.decision import Reason
+from autoscaler.loop.forecasts import BrokenForecaster, ForecastService, gate_of
+from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
+from autoscaler.loop.ports import Forecaster, ScaleState
+from autoscaler.loop.reconcile import Reconciler
+from autoscaler.loop.telemetry import Telemetry
+from forecasting.series import Series
+
+T0 = 1_700_000_040.0
+LEVEL = 300.0
+"""What every fake predicts: far above the observed rate, so a trusted forecast would show in the decision."""
+
+
+class Model:
+    """Predicts LEVEL; `fit` sets the gate attributes that `state` lists (each a value, or absent)."""
+
+    def __init__(self, **state: object) -> None:
+        self.state = state
+        self.predicted = 0
+
+    def fit(self, history: object) -> Model:
+        for name, value in self.state.items():
+            setattr(self, name, value)
+        return self
+
+    def predict(self, history: Series, now: float, horizons: tuple[int, ...], quantiles: tuple[float, ...]) -> np.ndarray:
+        self.predicted += 1
+        return np.full((len(horizons), len(quantiles)), LEVEL)
+
+
+REPORT = {"open": True, "reason": "test"}
+BROKEN = [
+    pytest.param({"gate_report_": REPORT}, "'Model' object has no attribute 'gate_open_'", id="no-gate-open"),
+    pytest.param({"gate_open_": True}, "'Model' object has no attribute 'gate_report_'", id="no-gate-report"),
+    pytest.param({}, "'Model' object has no attribute 'gate_open_'", id="no-gate-at-all"),
+    pytest.param({"gate_open_": 1, "gate_report_": REPORT}, "gate_open_ is a int, not a bool", id="gate-an-int"),
+    pytest.param({"gate_open_": np.True_, "gate_report_": REPORT}, "gate_open_ is a numpy.bool, not a bool",
+                 id="gate-a-numpy-bool"),
+    pytest.param({"gate_open_": "yes", "gate_report_": REPORT}, "gate_open_ is a str, not a bool", id="gate-a-str"),
+    pytest.param({"gate_open_": True, "gate_report_": None}, "gate_report_ is a NoneType, not a mapping",
+                 id="report-none"),
+]
+
+
+def target() -> Target:
+    return parse_config({"targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10,
+                                      "maxReplicas": 50, "forecast": {"minHistoryHours": 1}}]}).targets[0]
+
+
+def history() -> Series:
+    return Series(T0 - 3 * 3600, np.full(3 * 60, 50.0))
+
+
+def service(make: Callable[[], Forecaster]) -> ForecastService:
+    return ForecastService(60, factory=lambda t, sync_interval: make())
+
+
+@pytest.mark.parametrize(("state", "problem"), BROKEN)
+def test_a_model_that_does_not_state_its_gate_fails_at_fit_and_is_never_asked(state, problem) -> None:
+    t, model = target(), Model(**state)
+    forecasts = service(lambda: model)
+    failures = forecasts.retrain([t], {t.key: history()})
+    [failure] = failures.values()
+    assert failure.startswith("training failed: BrokenForecaster(") and problem in failure
+    assert forecasts.models == {} and forecasts.gate_open(t) is None
+    result = forecasts.forecast(t, history(), T0)
+    assert (result.rate, result.reason) == (None, Reason.REACTIVE_FALLBACK)
+    assert problem in result.detail and "breaks the Forecaster contract" in result.detail
+    assert model.predicted == 0
+
+
+@pytest.mark.parametrize(("state", "problem"), BROKEN)
+def test_gate_of_names_what_is_missing_or_wrong(state, problem) -> None:
+    with pytest.raises(BrokenForecaster, match="Model breaks the Forecaster contract") as caught:
+        gate_of(Model(**state).fit(None))
+    assert problem in str(caught.value)
+
+
+@pytest.mark.parametrize("gate", [True, False], ids=["open", "closed"])
+def test_a_model_that_states_its_gate_is_served_by_it(gate: bool) -> None:
+    t = target()
+    forecasts = service(lambda: Model(gate_open_=gate, gate_report_=REPORT))
+    assert forecasts.retrain([t], {t.key: history()}) == {}
+    assert forecasts.gate_open(t) is gate
+    result = forecasts.forecast(t, history(), T0)
+    if gate:
+        assert (result.rate, result.reason) == (LEVEL, Reason.FORECAST)
+    else:
+        assert (result.rate, result.reason, result.median) == (None, Reason.QUALITY_GATE, LEVEL)
+
+
+def test_a_refit_that_breaks_the_contract_keeps_the_last_good_model() -> None:
+    t, good = target(), Model(gate_open_=True, gate_report_=REPORT)
+    models = iter([good, Model(gate_report_=REPORT)])
+    forecasts = service(lambda: next(models))
+    forecasts.retrain([t], {t.key: history()})
+    failures = forecasts.retrain([t], {t.key: history()})
+    assert "no attribute 'gate_open_'" in next(iter(failures.values()))
+    assert forecasts.gate_open(t) is True
+    assert forecasts.forecast(t, history(), T0).rate == LEVEL
+
+
+def test_a_model_that_loses_its_gate_after_fit_is_closed_and_not_asked() -> None:
+    """Checked at fit, and again whenever the gate is read: an attribute that disappears later is not trusted."""
+    t, model = target(), Model(gate_open_=True, gate_report_=REPORT)
+    forecasts = service(lambda: model)
+    forecasts.retrain([t], {t.key: history()})
+    del model.gate_open_
+    assert forecasts.gate_open(t) is False
+    result = forecasts.forecast(t, history(), T0)
+    assert (result.rate, result.reason) == (None, Reason.REACTIVE_FALLBACK)
+    assert "no attribute 'gate_open_'" in result.detail and model.predicted == 0
+
+
+def test_the_loop_scales_reactively_past_a_model_without_a_gate() -> None:
+    """Through the Reconciler: the decision is reactive (70/s at 10/s per pod: 7), not sized on the 300/s
+    forecast, and no gate gauge is exported for a model that never stated one."""
+    cfg = parse_config({"dryRun": False, "syncInterval": "60s", "maxConcurrentWrites": 1,
+                        "targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10,
+                                     "targetUtilization": 1.0, "maxReplicas": 50, "startupSeconds": 180,
+                                     "forecast": {"minHistoryHours": 1}}]})
+    metrics, scaler = InMemoryMetrics(), InMemoryScaleTarget()
+    metrics.histories["shop/web"] = history()
+    scaler.states["shop/web"] = ScaleState(5, 5)
+    telemetry = Telemetry(CollectorRegistry())
+    rec = Reconciler(cfg, metrics, scaler, InMemoryEvents(), telemetry,
+                     ForecastService(cfg.sync_interval, factory=lambda t, s: Model(gate_report_=REPORT)))
+    rec.retrain(T0)
+    metrics.set_rate("shop/web", 70.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.decision.proposal_reason == Reason.REACTIVE_FALLBACK
+    assert result.recommended == 7
+    assert "breaks the Forecaster contract" in result.forecast.detail
+    assert telemetry.registry.get_sample_value("prescaler_quality_gate_open", {"namespace": "shop", "name": "web"}) is None
