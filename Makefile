@@ -29,6 +29,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check autoscaler forecasting testing tests bench scripts
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
