@@ -72,6 +72,12 @@ class Telemetry:
         self.config_errors = Counter(
             "prescaler_config_reload_errors_total", "Config reloads rejected.", registry=r
         )
+        self.paused = Gauge(
+            "prescaler_paused",
+            "1 while the target is paused (annotation prescaler.io/paused or paused: true): nothing is written.",
+            LABELS,
+            registry=r,
+        )
         self.leader = Gauge("prescaler_leader", "1 while this instance holds the leader lease.", registry=r)
         self._reasons: dict[tuple[str, str], str] = {}
 
@@ -86,7 +92,7 @@ class Telemetry:
     def forget(self, namespace: str, name: str) -> None:
         """Drop every series of a target that is no longer managed."""
         for family in (self.forecast, self.observed, self.recommended, self.current, self.reason,
-                       self.error_ratio, self.gate, self.errors, self.writes):
+                       self.error_ratio, self.gate, self.errors, self.writes, self.paused):
             for sample_labels in _label_sets(family):
                 if sample_labels[:2] == (namespace, name):
                     family.remove(*sample_labels)
