@@ -139,3 +139,61 @@ def test_min_replicas_zero_needs_zero_when_absent():
         "if the query's series come from the workload's own pods (no pods means no demand), or keep minReplicas at "
         "1 or more"]
     assert parse_config({"targets": [target(minReplicas=0, zeroWhenAbsent=True)]}).targets[0].zero_when_absent
+
+
+# --- PromQL at load ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    pytest.param('rate(http_requests_total{deployment="{name}"}[2x])',
+                 "not valid PromQL at column 47: bad number or duration syntax: 2x", id="bad-range"),
+    pytest.param('sum(rate(http_requests_total{deployment="{name}"}[2m])',
+                 "not valid PromQL at column 4: unclosed left parenthesis", id="unclosed-paren"),
+    pytest.param('sum(rate(http_requests_total{deployment="{name}"}[2m]))) / 2',
+                 "not valid PromQL at column 56: unexpected right parenthesis ')'", id="extra-paren"),
+    pytest.param('rat(http_requests_total{deployment="{name}"}[2m])',
+                 "not valid PromQL at column 1: unknown function with name 'rat'", id="unknown-function"),
+    pytest.param('rate(http_requests_total{deployment="{name}"})',
+                 "not valid PromQL at column 1: expected type matrix in call to function 'rate', got vector",
+                 id="rate-of-an-instant-vector"),
+    pytest.param('http_requests_total{deployment="{name}"}',
+                 "http_requests_total at column 1 is a counter (its name ends in _total) used without rate(), irate() "
+                 "or increase(): a counter only grows, so its value is not a request rate; write "
+                 "rate(http_requests_total{...}[2m])", id="bare-counter"),
+    pytest.param('sum(requests_count{deployment="{name}"}) / 60',
+                 "requests_count at column 5 is a counter (its name ends in _count)", id="bare-count-in-a-sum"),
+    pytest.param('avg_over_time(x_total{deployment="{name}"}[5m])', "x_total at column 15 is a counter",
+                 id="counter-in-another-range-function"),
+    pytest.param('rate(x_total{deployment="{name}"}[5m])[10m:1m]',
+                 "the query returns a range vector, not a series per target", id="range-vector"),
+])
+def test_a_query_that_is_not_usable_promql_is_refused_with_its_column(query, expected):
+    errors = errors_of({"targets": [target(query=query)]})
+    assert any(e.startswith(f"targets[0].query: {expected}") for e in errors), errors
+
+
+@pytest.mark.parametrize("query", [
+    pytest.param('sum(rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m]))', id="keda-form"),
+    pytest.param('increase(http_requests_total{deployment="{name}"}[1m]) / 60', id="increase"),
+    pytest.param('sum(irate(x_total{deployment=~"{name}(-canary)?"}[1m])) or vector(0)', id="irate-or-vector"),
+    pytest.param('rate(x_bucket{deployment="{name}", le="+Inf"}[2m])', id="histogram-count-bucket"),
+    pytest.param('queue_depth{deployment="{name}"} / 10', id="a-gauge"),
+])
+def test_any_promql_yielding_one_series_per_target_is_accepted(query):
+    assert parse_config({"targets": [target(query=query)]}).targets[0].query == query
+
+
+def test_validate_config_says_which_path_each_query_takes(tmp_path, capsys):
+    from autoscaler.cli import main
+
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        "targets:\n"
+        "  - {name: web, namespace: shop, capacityPerReplica: 10, maxReplicas: 5}\n"
+        "  - {name: api, namespace: shop, capacityPerReplica: 10, maxReplicas: 5, paused: true,\n"
+        "     query: 'sum(rate(http_requests_total{namespace=\"{namespace}\", deployment=\"{name}\"}[2m]))'}\n")
+    assert main(["validate-config", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == "    query: batched (every series keeps namespace, deployment)"
+    assert out[3].endswith(" paused")
+    assert out[4] == "    query: per-target (sum(...) aggregates away deployment, namespace)"
