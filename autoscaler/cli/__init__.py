@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "autoscaler.cli.simulate",
     "autoscaler.cli.demo",
     "autoscaler.cli.controller",
+    "autoscaler.cli.release",
 )
 
 

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PAUSED_ANNOTATION = "prescaler.io/paused"
+"""A workload annotated `prescaler.io/paused: "true"` is paused: nothing is written to it."""
+
 
 @dataclass(frozen=True)
 class ScaleState:

@@ -19,6 +19,7 @@ from autoscaler.config.schema import Config, Target
 from autoscaler.core.actuation import Action, Actuation, ActuationReason, Permission, actuate
 from autoscaler.core.behavior import ScaleHistory
 from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.core.state import PAUSED_ANNOTATION
 from autoscaler.loop.forecasts import Forecast, ForecastService
 from autoscaler.loop.observed import ObservedRates
 from autoscaler.loop.ports import (
@@ -39,8 +40,6 @@ from forecasting.series import STEP_SECONDS
 
 log = logging.getLogger(__name__)
 
-PAUSED_ANNOTATION = "prescaler.io/paused"
-"""A workload annotated with this set to "true" is paused: nothing is written to it."""
 MAX_DECISIONS_PER_SYNC = 3  # one decision, plus a fresh one after each 409 (never a blind retry)
 MAX_CLOCK_SKEW_SECONDS = 60.0
 """How far ahead of the controller's clock a sample's time may be and still count as fresh: Prometheus and
