@@ -62,6 +62,27 @@ KEDA_DEFAULT_MIN, KEDA_DEFAULT_MAX = 0, 100
 RELEASE_ATTEMPTS = 3
 
 
+def _pointer(*parts: str) -> str:
+    """An RFC 6901 JSON Pointer: `~` and `/` inside a part escaped."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+WRITTEN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): (_pointer("spec", "replicas"),
+                             _pointer("metadata", "annotations", "prescaler.io/recommendation")),
+    ("apps", "StatefulSet"): (_pointer("spec", "replicas"),
+                              _pointer("metadata", "annotations", "prescaler.io/recommendation")),
+    ("autoscaling", "HorizontalPodAutoscaler"): (_pointer("spec", "minReplicas"),
+                                                 _pointer("metadata", "annotations", ORIGINAL_MIN_ANNOTATION)),
+    ("keda.sh", "ScaledObject"): (_pointer("spec", "minReplicaCount"),
+                                  _pointer("metadata", "annotations", ORIGINAL_MIN_ANNOTATION)),
+}
+"""Every field of another object Prescaler writes, per (API group, kind), as JSON Pointers: what a GitOps tool
+must leave alone (deploy/examples/gitops). `replicas` mode writes `spec.replicas` (through the scale
+subresource), `annotate: true` the recommendation annotation, hpaFloor an HPA's or ScaledObject's floor and
+its original. tests/kubernetes/test_written_fields.py checks that no write touches anything else."""
+
+
 @dataclass(frozen=True)
 class WorkloadCalls:
     """The calls and AppsV1Api methods for one workload kind."""
