@@ -246,8 +246,9 @@ def test_every_number_has_both_bounds_and_states_them(model, name, info):
 
     constraints = list(info.metadata)
     bounded = any(isinstance(c, Ge | Gt) for c in constraints) and any(isinstance(c, Le | Lt) for c in constraints)
-    duration = any(getattr(getattr(c, "func", None), "__qualname__", "").startswith("duration_between")
-                   for c in constraints)
+    from autoscaler.config.values import DurationRange
+
+    duration = any(isinstance(getattr(c, "func", None), DurationRange) for c in constraints)
     assert bounded or duration, f"{model.__name__}.{name} has no explicit range"
     assert re.search(r"\d", info.description or ""), f"{model.__name__}.{name}: the docstring states no range"
 
