@@ -369,3 +369,8 @@ def test_at_zero_a_missing_rate_without_the_opt_in_holds():
     scaler.states["shop/web"] = ScaleState(0, 0)
     result = rec.sync(T0)["shop/web"]
     assert result.decision.proposal_reason == Reason.METRICS_MISSING
+
+
+def test_zero_when_absent_has_no_effect_in_hpa_floor_mode():
+    rec, _, _, _ = build(config(target=ZERO | {"mode": "hpaFloor"}), replicas=0)
+    assert rec.sync(T0)["shop/web"].decision.proposal_reason == Reason.METRICS_MISSING

@@ -159,8 +159,8 @@ def path_of(text: str) -> QueryPath:
     """How a template's rate is fetched: batched with the targets sharing it, or per target."""
     try:
         return query_path(text, _parse_template(text).group_labels)
-    except ValueError as exc:  # not PromQL (refused at config load): ask Prometheus per target, which names it
-        return QueryPath(False, f"not parsed: {exc}")
+    except ValueError as exc:  # not PromQL (refused at config load): one batched request, whose error names it
+        return QueryPath(True, f"not parsed: {exc}")
 
 
 def plausible(values: np.ndarray) -> np.ndarray:

@@ -251,7 +251,8 @@ class Target(_Model):
     zero_when_absent: bool = False
     """Scale from zero: at 0 replicas, a missing rate counts as no demand. Set it only when the query's series
     come from the workload's own pods (no pods, no series); a forecast above zero then wakes the workload one
-    start-up ahead, and any observed request does. Required for `minReplicas: 0`."""
+    start-up ahead, and any observed request does. Required for `minReplicas: 0`. No effect in `hpaFloor` mode,
+    where the HPA owns the size and a floor is never lowered on missing metrics."""
     paused: bool = False
     """Hold the target: nothing is written to it (its recommendation is still computed and reported, with
     reason `Paused`). The workload annotation `prescaler.io/paused: "true"` does the same without a config change."""

@@ -101,8 +101,9 @@ def _trusted(target: Target, state: ScaleState) -> ScaleState:
 
 def _counted(target: Target, sample: RateSample, state: ScaleState) -> RateSample:
     """The sample a decision uses: with `zeroWhenAbsent`, a missing rate at 0 replicas is no demand (a metric
-    that comes from the pods has no series while there are none); anything else as it came."""
-    if sample.value is None and target.zero_when_absent and state.replicas == 0:
+    that comes from the pods has no series while there are none); anything else as it came. Not in hpaFloor
+    mode: there the HPA owns the size, and a floor is never lowered on missing metrics."""
+    if sample.value is None and target.zero_when_absent and state.replicas == 0 and target.mode != "hpaFloor":
         return RateSample(0.0, sample.observed_at)
     return sample
 
