@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ELB = ROOT / "data" / "traces" / "nab_elb_request_count_8c0756.csv"
 OUTCOME_KEYS = {"target_utilization", "unserved_fraction", "underprovisioned_minutes_fraction", "replica_minutes",
-                "cost_ratio", "scale_actions"}
+                "cost_ratio", "scale_actions", "theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter"}
 
 
 def prescaler(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

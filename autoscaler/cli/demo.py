@@ -3,8 +3,8 @@
 Two Reconcilers, predictive and reactive (HPA defaults), run side by side in dry-run
 on a virtual clock; each tick calls the same sync and retrain job functions that
 APScheduler runs in production. A live table shows demand, forecast and both
-recommendations; the demo ends with the frontier sweep's summary and writes the
-Markdown/PNG report.
+recommendations; the demo ends with the frontier sweep of Prescaler, HPA and the peers
+(`DEMO_PEERS` by default) and writes the Markdown/PNG report.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from autoscaler.cli.simulate import load_scenario, print_result
+from autoscaler.cli.simulate import add_run_options, load_scenario, print_result, run_options
+from autoscaler.sim.contenders import PRESCALER
 from autoscaler.sim.engine import Replay, SimulationError, sim_config
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.report import write_report
@@ -28,6 +29,7 @@ from forecasting.series import SeriesError
 
 BUNDLED_TRACE = Path(__file__).resolve().parents[2] / "data" / "traces" / "nasa_jul95_10d.csv"
 ROWS = 12
+DEMO_PEERS = "all"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-utilization", type=float, default=0.7)
     parser.add_argument("--report", type=Path, default=Path("demo-report"), help="report directory")
     parser.add_argument("--every", type=int, default=60, help="refresh the live table every N minutes of trace")
-    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
+    add_run_options(parser, peers=DEMO_PEERS)
     parser.set_defaults(func=run)
 
 
@@ -52,6 +54,11 @@ def _table(rows: list[tuple]) -> Table:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
+    options = run_options(args)
+    if isinstance(options, str):
+        print(options, file=sys.stderr)
+        return 2
+    peers, jobs, threads = options
     try:
         scenario = load_scenario(args.trace, 40.0)
     except (SeriesError, SimulationError) as exc:
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     replays = {
         predictive: Replay(scenario, sim_config(scenario, target_utilization=args.target_utilization,
                                                 startup_seconds=args.startup_seconds, predictive=predictive,
-                                                num_threads=args.threads, dry_run=True), shared)
+                                                num_threads=threads, dry_run=True), shared)
         for predictive in (True, False)
     }
     rows: list[tuple] = []
@@ -88,10 +95,11 @@ def run(args: argparse.Namespace) -> int:
             f"unserved {outcome.unserved_fraction:.4%} of demand, cost {outcome.cost_ratio:.2f}× oracle, "
             f"{outcome.scale_actions} scale actions"
         )
-    console.print("sweeping target utilizations for the matched comparison…")
+    console.print(f"sweeping target utilizations for the matched comparison: prescaler and {', '.join(peers)}…")
     sweep = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
-                      num_threads=args.threads, shared=shared)
+                      num_threads=threads, shared={PRESCALER: shared}, peers=peers, jobs=jobs)
     print_result(sweep, console)
+    console.print(f"peers that ran: {', '.join(sweep.peers)}")
     summary = write_report(sweep, args.report)
     console.print(f"report: {summary} (+ timeline.png, frontier.png)")
     return 0

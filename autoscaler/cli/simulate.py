@@ -1,8 +1,9 @@
-"""`prescaler simulate`: what-if replay of a trace, reactive HPA against predictive.
+"""`prescaler simulate`: what-if replay of a trace, reactive HPA against predictive and the peers.
 
 Replays the trace through the production Reconciler on a virtual clock for every
-target utilization of the sweep, then prints the table (or one JSON object) and can
-write the Markdown/PNG report.
+contender (`hpa`, `prescaler` and the `--peers` asked for) at every target utilization
+of its sweep, then prints the tables (or one JSON object) and can write the
+Markdown/PNG report. Contenders run in `--jobs` processes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from autoscaler.sim.contenders import HPA, PEERS, UnknownPeer, parse_peers
 from autoscaler.sim.engine import Scenario, SimulationError
-from autoscaler.sim.report import HEADER, table_rows, write_report
+from autoscaler.sim.report import HEADER, PEER_CAPTION, PEER_HEADER, peer_rows, table_rows, write_report
 from autoscaler.sim.sweep import SweepResult, run_sweep
+from forecasting.cpu import cpu_limit
 from forecasting.registry import DEFAULT_KIND, KIND_NAMES
 from forecasting.series import SeriesError
 from forecasting.traces import read_trace_csv
@@ -33,10 +36,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--quantile", type=float, default=0.9, help="forecast quantile to size for (default 0.9)")
     parser.add_argument("--model", default=DEFAULT_KIND, choices=KIND_NAMES,
                         help=f"forecaster of the predictive policy (default {DEFAULT_KIND})")
-    parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
+    add_run_options(parser)
     parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
     parser.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")
     parser.set_defaults(func=run)
+
+
+def add_run_options(parser: argparse.ArgumentParser, peers: str = HPA) -> None:
+    """--peers, --jobs and --threads, shared with `prescaler demo`."""
+    parser.add_argument("--peers", default=peers, metavar="NAMES",
+                        help=f"comma-separated peers to replay beside prescaler, or all: {', '.join(PEERS)} "
+                        f"(default {peers}; hpa always runs, every ratio is against it)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="processes the contenders run in (default: the CPU limit)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="LightGBM threads per process (default: the CPU limit divided among --jobs)")
+
+
+def run_options(args: argparse.Namespace) -> tuple[tuple[str, ...], int, int] | str:
+    """(peers, jobs, LightGBM threads) from the arguments, or the message naming the bad one."""
+    try:
+        peers = parse_peers(args.peers)
+    except UnknownPeer as exc:
+        return str(exc)
+    for name in ("jobs", "threads"):
+        value = getattr(args, name)
+        if value is not None and not 1 <= value <= 256:
+            return f"--{name} must be within [1, 256], got {value}"
+    jobs = args.jobs if args.jobs is not None else cpu_limit()
+    threads = args.threads if args.threads is not None else max(1, cpu_limit() // jobs)
+    return peers, jobs, threads
 
 
 def load_scenario(trace: str, peak_replicas: float) -> Scenario:
@@ -51,6 +80,13 @@ def print_result(result: SweepResult, console: Console) -> None:
     for row in table_rows(result):
         table.add_row(*row)
     console.print(table)
+    if len(result.peers) > 1:
+        peers = Table(title="peers", caption=PEER_CAPTION)
+        for name in PEER_HEADER:
+            peers.add_column(name, justify="right" if name != "peer" else "left")
+        for row in peer_rows(result):
+            peers.add_row(*row)
+        console.print(peers)
     console.print(
         f"unserved ratio at matched cost: {result.unserved_ratio_at_matched_cost}\n"
         f"cost ratio at matched unserved: {result.cost_ratio_at_matched_unserved}"
@@ -65,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     if args.startup_seconds < 0 or args.startup_seconds > 3600:
         print(f"--startup-seconds must be within [0, 3600], got {args.startup_seconds:g}", file=sys.stderr)
         return 2
+    options = run_options(args)
+    if isinstance(options, str):
+        print(options, file=sys.stderr)
+        return 2
+    peers, jobs, threads = options
     try:
         scenario = load_scenario(args.trace, args.peak_replicas)
     except (SeriesError, SimulationError) as exc:
@@ -78,7 +119,8 @@ def run(args: argparse.Namespace) -> int:
             progress.update(task, description=label, completed=done, total=total)
 
         result = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
-                           quantile=args.quantile, model=args.model, num_threads=args.threads, progress=tick)
+                           quantile=args.quantile, model=args.model, num_threads=threads, progress=tick,
+                           peers=peers, jobs=jobs)
     if args.report is not None:
         summary = write_report(result, args.report)
         err.print(f"report written to {summary}")

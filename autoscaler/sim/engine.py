@@ -10,14 +10,15 @@ as the simulation model describes. No policy logic lives here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
-from autoscaler.config.schema import Behavior, Config, Target
+from autoscaler.config.schema import Config, Target
 from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.in_memory import InMemoryEvents, ManualClock
 from autoscaler.loop.ports import Forecaster
@@ -25,6 +26,7 @@ from autoscaler.loop.reconcile import Reconciler, TargetResult
 from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.runner import Jobs
 from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
+from autoscaler.sim.elasticity import Elasticity, elasticity
 from autoscaler.sim.replay import TraceMetrics
 from forecasting.registry import DEFAULT_KIND
 from forecasting.series import STEP_SECONDS, Series
@@ -72,9 +74,17 @@ class Scenario:
     def ticks(self) -> int:
         return len(self.demand) - self.eval_start
 
+    def evaluated_demand(self) -> np.ndarray:
+        """Demand (requests/s) over the evaluation window, missing minutes as 0."""
+        return np.nan_to_num(self.demand.values[self.eval_start :], nan=0.0)
+
+    def oracle_replicas(self, min_replicas: int = 1) -> np.ndarray:
+        """Perfect foresight: each minute the fewest replicas that serve it at full utilization."""
+        return np.maximum(min_replicas, np.ceil(self.evaluated_demand() / self.capacity - 1e-9))
+
     def oracle(self, min_replicas: int = 1) -> float:
-        d = np.nan_to_num(self.demand.values[self.eval_start :], nan=0.0)
-        return float(np.maximum(min_replicas, np.ceil(d / self.capacity - 1e-9)).sum())
+        """The oracle's replica-minutes: the cost every cost ratio divides by."""
+        return float(self.oracle_replicas(min_replicas).sum())
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,8 @@ class Outcome:
     replica_minutes: float
     cost_ratio: float
     scale_actions: int
+    elasticity: Elasticity
+    """The SPEC RG elasticity metrics of the ready replicas against the demand."""
     reasons: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict:
@@ -105,6 +117,7 @@ class Outcome:
             "replica_minutes": self.replica_minutes,
             "cost_ratio": self.cost_ratio,
             "scale_actions": self.scale_actions,
+            **self.elasticity.to_json(),
         }
 
 
@@ -119,10 +132,15 @@ def sim_config(
     num_threads: int | None = 1,
     base: Target | None = None,
     dry_run: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Config:
-    """The single-target config the simulator runs: HPA defaults unless `base` brings the user's own."""
+    """The single-target config the simulator runs: HPA defaults unless `base` brings the user's own.
+
+    `overrides` are target settings in the config's own keys (`{"forecast": {"enabled": False}}`),
+    merged key by key over the rest, so a policy is a validated config like a user's.
+    """
     peak = float(np.nanmax(scenario.demand.values)) / scenario.capacity
-    target = {
+    target: dict[str, Any] = {
         "name": base.name if base else "replay",
         "namespace": base.namespace if base else "sim",
         "capacityPerReplica": scenario.capacity,
@@ -139,14 +157,22 @@ def sim_config(
             "model": {"type": model, "numThreads": num_threads},
         },
     }
-    config = parse_config({"dryRun": dry_run, "syncInterval": "60s", "leaderElection": {"enabled": False},
-                           "targets": [target]})
     if base is not None:
-        behavior: Behavior = base.behavior
-        config = config.model_copy(
-            update={"targets": [config.targets[0].model_copy(update={"behavior": behavior, "tolerance": base.tolerance})]}
-        )
-    return config
+        target["tolerance"] = base.tolerance
+        target["behavior"] = base.behavior.model_dump(by_alias=True)
+    return parse_config({"dryRun": dry_run, "syncInterval": "60s", "leaderElection": {"enabled": False},
+                         "targets": [merged(target, overrides or {})]})
+
+
+def merged(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """`settings` with `overrides` applied: nested mappings merge key by key, anything else replaces."""
+    out = dict(settings)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 class Replay:
@@ -208,7 +234,7 @@ class Replay:
     def outcome(self) -> Outcome:
         """Service and cost over the evaluation window."""
         scenario, target = self.scenario, self.target
-        d = np.nan_to_num(scenario.demand.values[scenario.eval_start :], nan=0.0)
+        d = scenario.evaluated_demand()
         capacity = self.ready * scenario.capacity
         unserved = np.maximum(0.0, d - capacity)
         replica_minutes = float((self.ready + self.pending).sum())
@@ -226,8 +252,36 @@ class Replay:
             replica_minutes=replica_minutes,
             cost_ratio=replica_minutes / scenario.oracle(target.min_replicas),
             scale_actions=int(np.count_nonzero(self.desired != previous)),
+            elasticity=elasticity(d, self.ready, STEP_SECONDS, capacity_per_replica=scenario.capacity),
             reasons=self.reasons,
         )
+
+
+def oracle_outcome(scenario: Scenario, min_replicas: int = 1) -> Outcome:
+    """The oracle as a point: `Scenario.oracle_replicas` ready every minute, nothing pending or unserved.
+
+    No controller sees the future, so this is not a replay: it is the lower bound that
+    defines cost 1.0, shown beside the policies that are replayed.
+    """
+    ready = scenario.oracle_replicas(min_replicas)
+    n = len(ready)
+    previous = np.concatenate([ready[:1], ready[:-1]])
+    return Outcome(
+        target_utilization=1.0,
+        predictive=True,
+        ready=ready,
+        pending=np.zeros(n),
+        desired=ready.astype(int),
+        forecast=np.full(n, np.nan),
+        forecast_median=np.full(n, np.nan),
+        unserved_fraction=0.0,
+        underprovisioned_minutes_fraction=0.0,
+        replica_minutes=float(ready.sum()),
+        cost_ratio=1.0,
+        scale_actions=int(np.count_nonzero(ready != previous)),
+        elasticity=elasticity(scenario.evaluated_demand(), ready, STEP_SECONDS,
+                              capacity_per_replica=scenario.capacity),
+    )
 
 
 def simulate(

@@ -2,7 +2,11 @@
 
 - `timeline.png`: demand with the forecast band and both policies' ready replicas
   (as served capacity) over the 2-day span around the trace's busiest minute;
-- `frontier.png`: cost ratio against unserved fraction for both sweeps.
+- `frontier.png`: cost ratio against unserved fraction for every contender's sweep (the
+  oracle, a single point, at cost 1.0).
+
+The Markdown summary has every simulated point with its SPEC RG elasticity metrics, and
+the table of peers: each peer's matched ratios against `hpa`, and Prescaler's against it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from autoscaler.sim.contenders import HPA, ORACLE, PRESCALER
 from autoscaler.sim.engine import Outcome
 from autoscaler.sim.sweep import SweepResult
 
@@ -65,16 +70,26 @@ def plot_timeline(result: SweepResult, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+COLORS = {HPA: "tab:red", PRESCALER: "tab:blue", "crane-dsp": "tab:green", "phpa-holt-winters": "tab:purple",
+          "aws-style": "tab:orange", "reference-lgbm": "tab:brown", ORACLE: "black"}
+LABELS = {HPA: "hpa (reactive)", PRESCALER: "prescaler (predictive)", ORACLE: "oracle (cost 1, none unserved)"}
+FLOOR = 1e-6
+"""Added to unserved fractions on the log axis, so a point that served everything is still drawn."""
+
+
 def plot_frontier(result: SweepResult, path: Path) -> None:
-    """Cost ratio vs unserved fraction for the reactive and the predictive sweep."""
-    fig = Figure(figsize=(6, 4.5))
+    """Cost ratio vs unserved fraction for every contender's sweep."""
+    fig = Figure(figsize=(7, 5))
     ax = fig.subplots()
-    for outcomes, color, label in ((result.reactive, "tab:red", "reactive (HPA)"),
-                                   (result.predictive, "tab:blue", "predictive")):
+    for name, outcomes in result.runs.items():
         pts = sorted((o.cost_ratio, o.unserved_fraction, o.target_utilization) for o in outcomes)
-        ax.plot([p[0] for p in pts], [p[1] + 1e-6 for p in pts], "o-", color=color, label=label)
-        for c, u, util in pts:
-            ax.annotate(f"{util:g}", (c, u + 1e-6), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        label = LABELS.get(name, name)
+        style = "*" if name == ORACLE else "o-"
+        ax.plot([p[0] for p in pts], [p[1] + FLOOR for p in pts], style, color=COLORS.get(name), label=label,
+                markersize=10 if name == ORACLE else 5)
+        if name in (HPA, PRESCALER):
+            for c, u, util in pts:
+                ax.annotate(f"{util:g}", (c, u + FLOOR), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_yscale("log")
     ax.set_xlabel("cost (replica-minutes / oracle)")
     ax.set_ylabel("unserved fraction of demand")
@@ -84,17 +99,48 @@ def plot_frontier(result: SweepResult, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def table_rows(result: SweepResult) -> list[list[str]]:
-    """One row per simulated policy point."""
+ELASTICITY = (("theta_u", "θU %"), ("theta_o", "θO %"), ("tau_u", "τU %"), ("tau_o", "τO %"),
+              ("instability", "instability %"), ("jitter", "jitter /min"))
+
+
+def table_rows(result: SweepResult, *, elasticity: bool = False) -> list[list[str]]:
+    """One row per simulated point of every contender (`HEADER`), with `ELASTICITY_HEADER` when asked."""
     rows = []
-    for name, outcomes in (("reactive", result.reactive), ("predictive", result.predictive)):
+    for name, outcomes in result.runs.items():
         for o in outcomes:
-            rows.append([name, f"{o.target_utilization:g}", f"{o.unserved_fraction:.5f}",
-                         f"{o.underprovisioned_minutes_fraction:.4f}", f"{o.cost_ratio:.3f}", str(o.scale_actions)])
+            row = [name, f"{o.target_utilization:g}", f"{o.unserved_fraction:.5f}",
+                   f"{o.underprovisioned_minutes_fraction:.4f}", f"{o.cost_ratio:.3f}", str(o.scale_actions)]
+            if elasticity:
+                metrics = o.elasticity.to_json()
+                row += [f"{metrics[key]:.3g}" for key, _ in ELASTICITY]
+            rows.append(row)
     return rows
 
 
 HEADER = ["policy", "u", "unserved", "under-provisioned min", "cost ratio", "scale actions"]
+ELASTICITY_HEADER = [title for _, title in ELASTICITY]
+
+PEER_HEADER = ["peer", "unserved vs hpa", "cost vs hpa", "prescaler unserved vs peer", "prescaler cost vs peer",
+               "scale actions (mean)"]
+PEER_CAPTION = ("unserved: the unserved ratio at matched cost; cost: the cost ratio at matched unserved. "
+                "Below 1 favours the policy named first; n/a: no point of one frontier lies in the other's range.")
+
+
+def peer_rows(result: SweepResult) -> list[list[str]]:
+    """One row per peer: its ratios against hpa, Prescaler's against it, its mean scale actions."""
+    rows = []
+    for name in result.peers:
+        theirs, ours = result.ratios(name, HPA), result.ratios(PRESCALER, name)
+        actions = [o.scale_actions for o in result.runs[name]]
+        rows.append([name, _fmt(theirs["unserved_ratio_at_matched_cost"]),
+                     _fmt(theirs["cost_ratio_at_matched_unserved"]), _fmt(ours["unserved_ratio_at_matched_cost"]),
+                     _fmt(ours["cost_ratio_at_matched_unserved"]), f"{sum(actions) / len(actions):.0f}"])
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def markdown(result: SweepResult, images: dict[str, str]) -> str:
@@ -108,11 +154,20 @@ def markdown(result: SweepResult, images: dict[str, str]) -> str:
         f"- unserved ratio at matched cost (predictive / reactive): **{_fmt(result.unserved_ratio_at_matched_cost)}**",
         f"- cost ratio at matched unserved (predictive / reactive): **{_fmt(result.cost_ratio_at_matched_unserved)}**",
         "",
-        "| " + " | ".join(HEADER) + " |",
-        "|" + "---|" * len(HEADER),
+        "## Peers",
+        "",
+        PEER_CAPTION,
+        "",
+        *_table(PEER_HEADER, peer_rows(result)),
+        "",
+        "## Every simulated point",
+        "",
+        "The elasticity metrics are the SPEC Research Group's (θ accuracy and τ timeshare of under- and "
+        "over-provisioning, instability, jitter), computed from ready replicas against ceil(demand / capacity).",
+        "",
+        *_table(HEADER + ELASTICITY_HEADER, table_rows(result, elasticity=True)),
+        "",
     ]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
-    lines.append("")
     for title, name in images.items():
         lines.append(f"![{title}]({name})")
     return "\n".join(lines) + "\n"

@@ -3,26 +3,53 @@
 What the controller observes in a replay depends only on the trace, never on the
 policy, so every sweep retrains on the same history at the same ticks and asks for
 the same forecasts. `SharedForecasts` hands the Reconciler a forecaster that fits once
-per distinct training history and answers each day's predictions with one vectorized
-`predict_many` call over the observed trace, the model's own batch path, which uses
-only the data before each tick (the forecasting tests prove it equals `predict`).
-The policy under test still calls `predict` through the production `ForecastService`.
+per distinct model and training history and answers each day's predictions with one
+vectorized `predict_many` call over the observed trace, the model's own batch path,
+which uses only the data before each tick (the forecasting tests prove it equals
+`predict`). The policy under test still calls `predict` through the production
+`ForecastService`.
+
+Which model is shared is a `ModelSpec`: for a target, the recipe that builds its
+model and the key naming everything the recipe reads. Prescaler's own configured model
+(`prescaler_model`) is the default; each peer of the simulator brings its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from autoscaler.config.schema import Target
-from autoscaler.loop.forecasts import default_factory
+from autoscaler.loop.forecasts import default_factory, horizons_for, quantiles_for
 from forecasting.forecaster import BaseForecaster
 from forecasting.series import STEP_SECONDS, Series
 
 BATCH_MINUTES = 1440
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    """How to build one target's model: equal keys build equal models, so their fits are shared."""
+
+    key: Hashable
+    """Everything `build` reads (the model's name and its settings)."""
+    build: Callable[[], BaseForecaster]
+    """A fresh, unfitted model."""
+
+
+ModelSpec = Callable[[Target, float], ModelRecipe]
+"""The recipe of a target's model, given the target and the sync interval."""
+
+
+def prescaler_model(target: Target, sync_interval: float) -> ModelRecipe:
+    """Prescaler's configured forecaster (`default_factory`), keyed by the settings that build it."""
+
+    key = ("prescaler", target.forecast.model_dump_json(), horizons_for(target, sync_interval),
+           quantiles_for(target))
+    return ModelRecipe(key, lambda: default_factory(target, sync_interval))
 
 
 @dataclass
@@ -38,29 +65,36 @@ class SharedForecasts:
 
     observed: Series
     """The full observed-rate series of the replay (what the controller sees, tick by tick)."""
-    fits: dict[tuple, _Fitted] = field(default_factory=dict)
+    model: ModelSpec = prescaler_model
+    """The model shared: Prescaler's own by default, or a peer's."""
+    fits: dict[Hashable, _Fitted | Exception] = field(default_factory=dict)
+    """One fit per (model key, training spans): the fitted model, or the error its fit raised."""
     fit_count: int = 0
 
     def __call__(self, target: Target, sync_interval: float) -> _SharedForecaster:
-        return _SharedForecaster(self, target, sync_interval)
+        return _SharedForecaster(self, self.model(target, sync_interval))
 
 
 @dataclass
 class _SharedForecaster:
     shared: SharedForecasts
-    target: Target
-    sync_interval: float
+    recipe: ModelRecipe
     fitted: _Fitted | None = None
 
     def fit(self, history: Series | Sequence[Series]) -> _SharedForecaster:
+        """Fit, or reuse the fit of an equal model on the same history (a failed fit fails alike)."""
         series = [history] if isinstance(history, Series) else list(history)
-        key = (self.target.forecast.model, self.target.forecast.quantile,
-               tuple((s.start, s.end) for s in series), self.sync_interval)
+        key = (self.recipe.key, tuple((s.start, s.end) for s in series))
         fitted = self.shared.fits.get(key)
         if fitted is None:
-            fitted = _Fitted(default_factory(self.target, self.sync_interval).fit(series))
+            try:
+                fitted = _Fitted(self.recipe.build().fit(series))
+            except Exception as exc:  # every later sweep gets the same failure, and the loop reports it
+                fitted = exc
             self.shared.fits[key] = fitted
             self.shared.fit_count += 1
+        if isinstance(fitted, Exception):
+            raise fitted
         self.fitted = fitted
         return self
 
@@ -74,7 +108,7 @@ class _SharedForecaster:
 
     def _fitted(self) -> _Fitted:
         if self.fitted is None:
-            raise AttributeError(f"the shared forecaster of {self.target.key} is not fitted: call fit() first")
+            raise AttributeError("the shared forecaster is not fitted: call fit() first")
         return self.fitted
 
     def predict(self, history: Series, now: float, horizons: Sequence[int], quantiles: Sequence[float]) -> np.ndarray:
