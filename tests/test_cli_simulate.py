@@ -43,6 +43,56 @@ def test_simulate_json_is_one_object_with_both_sweeps(tmp_path, short_trace):
     assert "unserved ratio at matched cost" in (tmp_path / "summary.md").read_text()
 
 
+@pytest.fixture(scope="module")
+def three_days(short_trace, tmp_path_factory) -> Path:
+    """The first 3 days and an hour of the ELB trace: about the shortest a replay takes."""
+    path = tmp_path_factory.mktemp("trace") / "elb_3d.csv"
+    path.write_text("\n".join(short_trace.read_text().splitlines()[: 1 + 3 * 288 + 12]) + "\n")
+    return path
+
+
+RATIOS = {"unserved_ratio_at_matched_cost", "cost_ratio_at_matched_unserved"}
+
+
+def test_simulate_peers_adds_each_frontier_and_prescalers_ratios_against_it(three_days):
+    done = prescaler("simulate", "--trace", str(three_days), "--peers", "oracle,aws-style", "--jobs", "2",
+                     "--threads", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == {"trace", "startup_seconds", "eval_minutes", "oracle_replica_minutes", "reactive",
+                           "predictive", *RATIOS, "peers", "vs_peers"}
+    assert list(result["peers"]) == list(result["vs_peers"]) == ["hpa", "aws-style", "oracle"]
+    for name, peer in result["peers"].items():
+        assert set(peer) == {"points"} | RATIOS and set(result["vs_peers"][name]) == RATIOS
+        assert all(set(o) == OUTCOME_KEYS for o in peer["points"])
+    assert [o["target_utilization"] for o in result["peers"]["aws-style"]["points"]] == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert result["peers"]["hpa"]["points"] == result["reactive"]
+    assert [(o["cost_ratio"], o["unserved_fraction"]) for o in result["peers"]["oracle"]["points"]] == [(1.0, 0.0)]
+    assert {k: result[k] for k in RATIOS} == result["vs_peers"]["hpa"]
+    # the same replay in one process: the worker processes change nothing
+    from autoscaler.cli.simulate import load_scenario
+    from autoscaler.sim.sweep import run_sweep
+
+    alone = run_sweep(three_days.name, load_scenario(str(three_days), 40.0), num_threads=1,
+                      peers=("hpa", "aws-style", "oracle"), jobs=1)
+    assert json.loads(json.dumps(alone.to_json())) == result
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [pytest.param(("--peers", "bogus"), "'bogus' is not a peer", id="unknown-peer"),
+     pytest.param(("--peers", "hpa,prescaler"), "'prescaler' is not a peer", id="prescaler-always-runs"),
+     pytest.param(("--peers", ","), "nothing is not a peer", id="no-peer"),
+     pytest.param(("--jobs", "0"), "--jobs must be within [1, 256], got 0", id="no-jobs")],
+)
+def test_simulate_bad_run_options_exit_2_naming_the_valid_values(three_days, args, message):
+    done = prescaler("simulate", "--trace", str(three_days), *args, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert message in done.stderr
+    if "--peers" in args:
+        assert "valid: hpa, crane-dsp, phpa-holt-winters, aws-style, reference-lgbm, oracle or all" in done.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -65,9 +115,11 @@ def test_simulate_missing_file_exits_2(tmp_path):
 
 
 def test_demo_replays_in_dry_run_and_writes_the_report(tmp_path, short_trace):
-    done = prescaler("demo", "--trace", str(short_trace), "--threads", "1", "--report", str(tmp_path / "report"),
-                     timeout=600)
+    done = prescaler("demo", "--trace", str(short_trace), "--threads", "1", "--peers", "crane-dsp",
+                     "--report", str(tmp_path / "report"), timeout=600)
     assert done.returncode == 0, done.stderr
     assert "dry-run replay" in done.stdout and "predictive u=0.7" in done.stdout
     assert "unserved ratio at matched cost" in done.stdout
+    assert "peers that ran: hpa, crane-dsp" in done.stdout
+    assert "| crane-dsp |" in (tmp_path / "report" / "summary.md").read_text()
     assert (tmp_path / "report" / "timeline.png").stat().st_size > 10_000
