@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from prometheus_client import CollectorRegistry
 
 import autoscaler.loop.reconcile
+import autoscaler.sim.engine
+from autoscaler.loop.telemetry import Telemetry
 from autoscaler.sim.cluster import SimulatedPods
 from autoscaler.sim.engine import Scenario, SimulationError, sim_config, simulate
 from autoscaler.sim.frontier import (
@@ -102,6 +105,16 @@ def test_simulate_drives_the_production_decision_core(monkeypatch):
     scenario = step_scenario()
     simulate(scenario, sim_config(scenario, target_utilization=1.0, startup_seconds=120, predictive=False))
     assert calls == [T0 + 60 * i for i in range(3, 13)]
+
+
+def test_discarding_the_metrics_changes_no_decision(monkeypatch):
+    scenario = step_scenario()
+    config = sim_config(scenario, target_utilization=0.7, startup_seconds=60, predictive=False)
+    discarded = simulate(scenario, config)
+    monkeypatch.setattr(autoscaler.sim.engine, "UnexportedTelemetry", lambda: Telemetry(CollectorRegistry()))
+    exported = simulate(scenario, config)
+    assert discarded.summary() == exported.summary() and discarded.reasons == exported.reasons
+    np.testing.assert_array_equal(discarded.desired, exported.desired)
 
 
 @pytest.fixture(scope="module")
