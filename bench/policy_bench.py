@@ -1,8 +1,11 @@
-"""Policy benchmark: every trace × start-up time, reactive HPA vs predictive, matched on cost.
+"""Policy benchmark: every trace × start-up time, Prescaler against reactive HPA and the predictive peers.
 
-Runs `prescaler simulate`'s sweep (the production Reconciler on a virtual clock) for
-each trace in --traces and each start-up time, and writes bench/results/policy.md
-with both frontiers, the matched ratios, scale actions, wall times and frontier PNGs.
+Runs `prescaler simulate`'s sweep (the production Reconciler on a virtual clock) of every
+contender in --peers (default all) for each trace in --traces and each start-up time, and
+writes bench/results/policy.md: Prescaler's matched ratios against hpa, the peer table
+(each peer's ratios against hpa, Prescaler's against each peer, scale actions, wall
+time), geometric means per start-up, the SPEC RG elasticity metrics at the matched
+point, every frontier and its PNG.
 
     python bench/policy_bench.py --traces ../shared/traces --startup-seconds 60,180,300 --jobs 2
 """
@@ -14,43 +17,58 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from autoscaler.sim.contenders import HPA, PRESCALER, UnknownPeer, parse_peers
 from autoscaler.sim.engine import Scenario
-from autoscaler.sim.report import plot_frontier
+from autoscaler.sim.report import MATCHED_UTILIZATION, matched_points, plot_frontier
 from autoscaler.sim.sweep import run_sweep
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RATIOS = ("unserved_ratio_at_matched_cost", "cost_ratio_at_matched_unserved")
+ELASTICITY = ("theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter")
 
 
-def run_one(trace: str, startup: float, peak: float, png_dir: str) -> dict:
+def run_one(trace: str, startup: float, peak: float, png_dir: str, peers: tuple[str, ...]) -> dict:
     scenario = Scenario.from_trace(read_trace_csv(trace), peak)
     started = time.perf_counter()
-    result = run_sweep(Path(trace).name, scenario, startup_seconds=startup, num_threads=1)
+    result = run_sweep(Path(trace).name, scenario, startup_seconds=startup, num_threads=1, peers=peers, jobs=1)
     seconds = time.perf_counter() - started
     png = Path(png_dir) / f"{Path(trace).stem}_{int(startup)}s.png"
     plot_frontier(result, png)
     out = result.to_json()
     out["wall_seconds"] = seconds
+    out["contender_seconds"] = result.wall_seconds
     out["frontier_png"] = png.name
+    out["matched"] = {name: o.summary() for name, o in matched_points(result).items()}
     return out
 
 
-def geomean(values: list[float]) -> float | None:
-    values = [v for v in values if v is not None]
-    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+def geomean(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return math.exp(sum(math.log(v) for v in known) / len(known)) if known else None
 
 
 def fmt(value: float | None, spec: str = ".3f") -> str:
     return "null" if value is None else format(value, spec)
 
 
+def mean_actions(points: list[dict]) -> float:
+    return sum(o["scale_actions"] for o in points) / len(points)
+
+
+def points_of(row: dict, name: str) -> list[dict]:
+    return {HPA: row["reactive"], PRESCALER: row["predictive"]}.get(name) or row["peers"][name]["points"]
+
+
 def render(rows: list[dict], startups: list[float], command: str, planned: int) -> str:
+    peers = list(rows[0]["peers"]) if rows else []
     lines = [
-        "# Policy benchmark: predictive vs reactive HPA on real traces",
+        "# Policy benchmark: Prescaler against reactive HPA and the predictive peers on real traces",
         "",
         f"Command: `{command}`  ",
         f"Completed: {len(rows)} of {planned} (trace, start-up) runs"
@@ -60,23 +78,41 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int) 
         "",
         "Each row replays the trace through the production Reconciler (1-minute ticks, HPA v2 defaults, "
         "load scaled so p99 = 40 replicas at full capacity; evaluation after 7 days, or the first third "
-        "of a trace shorter than 21 days; retrain every 24 h of trace time). Reactive = the decision core "
-        "with forecasting disabled; predictive = the full policy (q = 0.9). Both swept over "
-        "u ∈ {0.5, 0.6, 0.7, 0.8, 0.9}. ε = 1e-4.",
+        "of a trace shorter than 21 days; retrain every 24 h of trace time). hpa = the decision core "
+        "with forecasting disabled; prescaler = the full policy (q = 0.9); each peer = its forecaster "
+        "through the same decision core (docs/peers.md). Every replayed contender is swept over "
+        "u ∈ {0.5, 0.6, 0.7, 0.8, 0.9}; the oracle is the single point at cost 1. ε = 1e-4.",
         "",
-        "## Matched ratios (lower is better for predictive)",
+        "## Matched ratios, Prescaler against hpa (lower is better for Prescaler)",
         "",
         "| trace | startup s | unserved ratio @ matched cost | cost ratio @ matched unserved "
-        "| scale actions reactive (mean) | scale actions predictive (mean) | wall s (10 sweeps) |",
+        "| scale actions hpa (mean) | scale actions prescaler (mean) | wall s (all contenders) |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        ra = sum(o["scale_actions"] for o in r["reactive"]) / len(r["reactive"])
-        pa = sum(o["scale_actions"] for o in r["predictive"]) / len(r["predictive"])
         lines.append(
             f"| {r['trace']} | {r['startup_seconds']:g} | {fmt(r['unserved_ratio_at_matched_cost'])} "
-            f"| {fmt(r['cost_ratio_at_matched_unserved'])} | {ra:.0f} | {pa:.0f} | {r['wall_seconds']:.0f} |"
+            f"| {fmt(r['cost_ratio_at_matched_unserved'])} | {mean_actions(r['reactive']):.0f} "
+            f"| {mean_actions(r['predictive']):.0f} | {r['wall_seconds']:.0f} |"
         )
+    lines += [
+        "", "## Peers", "",
+        "Each peer's ratios against hpa (below 1: the peer beats hpa) and Prescaler's against the peer "
+        "(`vs_peers`, below 1: Prescaler beats the peer). null: no point of one frontier lies in the "
+        "other's range.", "",
+        "| trace | startup s | peer | peer/hpa unserved @ matched cost | peer/hpa cost @ matched unserved "
+        "| prescaler/peer unserved @ matched cost | prescaler/peer cost @ matched unserved "
+        "| scale actions (mean) | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        for name in peers:
+            peer, ours = r["peers"][name], r["vs_peers"][name]
+            lines.append(
+                f"| {r['trace']} | {r['startup_seconds']:g} | {name} | {fmt(peer[RATIOS[0]])} | {fmt(peer[RATIOS[1]])} "
+                f"| {fmt(ours[RATIOS[0]])} | {fmt(ours[RATIOS[1]])} | {mean_actions(peer['points']):.0f} "
+                f"| {r['contender_seconds'].get(name, 0.0):.0f} |"
+            )
     lines += ["", "## Geometric means over traces", "",
               "| startup s | unserved ratio @ matched cost | cost ratio @ matched unserved | traces > 1.0 (either) |",
               "|---|---|---|---|"]
@@ -85,19 +121,52 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int) 
         if not sel:
             lines.append(f"| {s:g} | not run | not run | |")
             continue
-        u = geomean([r["unserved_ratio_at_matched_cost"] for r in sel])
-        c = geomean([r["cost_ratio_at_matched_unserved"] for r in sel])
-        worse = [r["trace"] for r in sel
-                 if (r["unserved_ratio_at_matched_cost"] or 0) > 1 or (r["cost_ratio_at_matched_unserved"] or 0) > 1]
+        u = geomean([r[RATIOS[0]] for r in sel])
+        c = geomean([r[RATIOS[1]] for r in sel])
+        worse = [r["trace"] for r in sel if (r[RATIOS[0]] or 0) > 1 or (r[RATIOS[1]] or 0) > 1]
         lines.append(f"| {s:g} ({len(sel)} traces) | {fmt(u)} | {fmt(c)} | {', '.join(worse) or 'none'} |")
+    lines += ["", "### Per peer", "",
+              "Geometric means over the traces where the ratio exists; \"prescaler ahead\" counts the traces "
+              "where Prescaler's ratio against the peer is below 1, out of those where it exists.", "",
+              "| startup s | peer | peer/hpa unserved | peer/hpa cost | prescaler/peer unserved "
+              "| prescaler/peer cost | prescaler ahead: unserved | prescaler ahead: cost "
+              "| scale actions peer/hpa (mean) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for s in startups:
+        sel = [r for r in rows if r["startup_seconds"] == s]
+        for name in peers if sel else []:
+            ahead = []
+            for key in RATIOS:
+                known = [r["vs_peers"][name][key] for r in sel if r["vs_peers"][name][key] is not None]
+                ahead.append(f"{sum(v < 1 for v in known)} of {len(known)}")
+            actions = geomean([mean_actions(r["peers"][name]["points"]) / max(mean_actions(r["reactive"]), 1e-9)
+                               for r in sel if mean_actions(r["peers"][name]["points"]) > 0])
+            lines.append(
+                f"| {s:g} | {name} | {fmt(geomean([r['peers'][name][RATIOS[0]] for r in sel]))} "
+                f"| {fmt(geomean([r['peers'][name][RATIOS[1]] for r in sel]))} "
+                f"| {fmt(geomean([r['vs_peers'][name][RATIOS[0]] for r in sel]))} "
+                f"| {fmt(geomean([r['vs_peers'][name][RATIOS[1]] for r in sel]))} "
+                f"| {ahead[0]} | {ahead[1]} | {fmt(actions)} |"
+            )
+    lines += ["", "## Elasticity at the matched point", "",
+              f"SPEC RG metrics (docs/peers.md) of each contender's point whose cost is closest to hpa's at "
+              f"u = {MATCHED_UTILIZATION:g}: θ accuracy and τ timeshare of under- (U) and over-provisioning (O) "
+              "in %, instability in %, jitter in adaptations per minute.", "",
+              "| trace | startup s | policy | u | cost ratio | unserved | θU | θO | τU | τO | instability | jitter |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for name, o in r["matched"].items():
+            lines.append(f"| {r['trace']} | {r['startup_seconds']:g} | {name} | {o['target_utilization']:g} "
+                         f"| {o['cost_ratio']:.3f} | {o['unserved_fraction']:.5f} | "
+                         + " | ".join(f"{o[key]:.3g}" for key in ELASTICITY) + " |")
     lines += ["", "## Frontiers", ""]
     for r in rows:
         lines += [f"### {r['trace']}, startup {r['startup_seconds']:g} s", "",
                   f"eval minutes {r['eval_minutes']}, oracle replica-minutes {r['oracle_replica_minutes']:.0f}", "",
                   "| policy | u | unserved | under-provisioned minutes | cost ratio | scale actions |",
                   "|---|---|---|---|---|---|"]
-        for name in ("reactive", "predictive"):
-            for o in r[name]:
+        for name in [PRESCALER, *peers]:
+            for o in points_of(r, name):
                 lines.append(f"| {name} | {o['target_utilization']:g} | {o['unserved_fraction']:.5f} "
                              f"| {o['underprovisioned_minutes_fraction']:.4f} | {o['cost_ratio']:.3f} "
                              f"| {o['scale_actions']} |")
@@ -110,18 +179,25 @@ def main() -> None:
     parser.add_argument("--traces", type=Path, required=True, help="folder of trace CSVs (read-only)")
     parser.add_argument("--startup-seconds", default="60,180,300")
     parser.add_argument("--peak-replicas", type=float, default=40.0)
+    parser.add_argument("--peers", default="all", help="peers to run beside prescaler, or all (default all)")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each LightGBM single-threaded)")
     parser.add_argument("--only", default="", help="comma-separated trace file names to restrict to")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     args = parser.parse_args()
+    try:
+        peers = parse_peers(args.peers)
+    except UnknownPeer as exc:
+        print(exc, file=sys.stderr)
+        sys.exit(2)
     startups = [float(s) for s in args.startup_seconds.split(",")]
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
     png_dir = args.out / "policy"
     png_dir.mkdir(parents=True, exist_ok=True)
     # Start-up times in the order given (the headline 180 s first when listed first); results are
     # rewritten after every finished job, so an interrupted run still reports what it measured.
-    jobs = [(str(t), s, args.peak_replicas, str(png_dir)) for s in startups for t in traces]
-    command = "python bench/policy_bench.py --traces " + str(args.traces) + f" --startup-seconds {args.startup_seconds}"
+    jobs = [(str(t), s, args.peak_replicas, str(png_dir), peers) for s in startups for t in traces]
+    command = (f"python bench/policy_bench.py --traces {args.traces} --startup-seconds {args.startup_seconds} "
+               f"--peers {args.peers}" + (f" --only {args.only}" if args.only else ""))
     rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, *job): job for job in jobs}
@@ -133,6 +209,7 @@ def main() -> None:
             (args.out / "policy.json").write_text(json.dumps(rows, indent=1))
             (args.out / "policy.md").write_text(render(rows, startups, command, len(jobs)))
     print(f"wrote {args.out / 'policy.md'}")
+
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,18 @@ def comparable_pair(result: SweepResult) -> tuple[Outcome, Outcome]:
     return p, r
 
 
+MATCHED_UTILIZATION = 0.7
+"""The hpa point the benchmark's elasticity table is matched on: Prescaler's default target utilization."""
+
+
+def matched_points(result: SweepResult) -> dict[str, Outcome]:
+    """Each contender's point whose cost is closest to hpa's at `MATCHED_UTILIZATION` (or hpa's middle point)."""
+    hpa = sorted(result.reactive, key=lambda o: o.cost_ratio)
+    anchor = next((o for o in hpa if o.target_utilization == MATCHED_UTILIZATION), hpa[len(hpa) // 2])
+    return {name: min(outcomes, key=lambda o: abs(o.cost_ratio - anchor.cost_ratio))
+            for name, outcomes in result.runs.items()}
+
+
 def _span(result: SweepResult) -> slice:
     demand = np.nan_to_num(result.scenario.demand.values[result.scenario.eval_start :])
     n = len(demand)
