@@ -40,7 +40,9 @@ PATCH_HPA = ApiCall("autoscaling", "horizontalpodautoscalers", "patch")
 LIST_SCALED_OBJECTS = ApiCall("keda.sh", "scaledobjects", "list")
 CREATE_EVENT = ApiCall("", "events", "create")
 PATCH_EVENT = ApiCall("", "events", "patch")
-GET_CONFIGMAP = ApiCall("", "configmaps", "get")
+GET_CONFIGMAP = ApiCall("", "configmaps", "get")  # the config (--config-map) and the scorecard
+CREATE_CONFIGMAP = ApiCall("", "configmaps", "create")  # the scorecard's, the first time it is saved
+PATCH_CONFIGMAP = ApiCall("", "configmaps", "patch")  # the scorecard's, at each save
 GET_LEASE = ApiCall("coordination.k8s.io", "leases", "get")
 CREATE_LEASE = ApiCall("coordination.k8s.io", "leases", "create")
 UPDATE_LEASE = ApiCall("coordination.k8s.io", "leases", "update")
@@ -61,6 +63,8 @@ API_CALLS: tuple[ApiCall, ...] = (
     CREATE_EVENT,
     PATCH_EVENT,
     GET_CONFIGMAP,
+    CREATE_CONFIGMAP,
+    PATCH_CONFIGMAP,
     GET_LEASE,
     CREATE_LEASE,
     UPDATE_LEASE,
@@ -71,3 +75,11 @@ ANNOTATION_CALLS: tuple[ApiCall, ...] = (PATCH_DEPLOYMENT, PATCH_STATEFULSET)
 """Made only with `annotate: true`, for the prescaler.io/recommendation annotation. The shipped RBAC grants
 every other call and does not grant these: patch on a workload is patch on its pod template. So every shipped
 config sets `annotate: false`, and a user who wants the annotation grants them (README, Deploying)."""
+
+GET_SERVICE_PROXY = ApiCall("", "services/proxy", "get")
+"""`prescaler status -n NS` and `explain -n NS` read the controller's /status through the API server's service
+proxy, with the user's own kubeconfig: a call of the user's, never of the controller's, so it is not in
+`API_CALLS` and the shipped RBAC does not grant it."""
+
+USER_CALLS: tuple[ApiCall, ...] = (GET_SERVICE_PROXY,)
+"""Calls the command line makes with the user's own credentials (README: status and explain)."""

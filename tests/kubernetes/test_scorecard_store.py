@@ -1,0 +1,55 @@
+"""The scorecard's ConfigMap store over real HTTP: created at the first save, patched after, read back; failures named."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from autoscaler.adapters.kube_scorecard import KEY, ConfigMapScorecardStore, scorecard_namespace
+from autoscaler.config.schema import ScorecardSettings
+from autoscaler.loop.ports import StoreUnavailable
+
+
+def test_saved_scorecard_is_created_then_patched_and_read_back(emulator, make_api):
+    store = ConfigMapScorecardStore(make_api(), "prescaler", "prescaler-scorecard")
+    assert store.load() is None  # nothing saved yet: a new window, not an error
+    store.save(b"\x00first")
+    store.save(b"\x01second")
+    assert store.load() == b"\x01second"
+    verbs = [r.verb for r in emulator.requests if r.resource == "configmaps"]
+    assert verbs == ["get", "patch", "create", "patch", "get"]  # patch 404 → create; then patch
+    stored = emulator.get("configmaps", "prescaler", "prescaler-scorecard")
+    assert base64.b64decode(stored["binaryData"][KEY]) == b"\x01second"
+    assert stored["metadata"]["labels"]["app.kubernetes.io/component"] == "scorecard"
+
+
+def test_a_configmap_without_the_key_holds_no_scorecard(emulator, make_api):
+    emulator.add_configmap("prescaler", "prescaler-scorecard", {"note": "made by hand"})
+    assert ConfigMapScorecardStore(make_api(), "prescaler", "prescaler-scorecard").load() is None
+
+
+FAILURES = [
+    ("forbidden-get", "get", 403, "load", "forbidden"),
+    ("forbidden-patch", "patch", 403, "save", "forbidden"),
+    ("server-down", "get", 503, "load", "gave up after"),
+]
+
+
+@pytest.mark.parametrize(("verb", "status", "call", "words"), [f[1:] for f in FAILURES], ids=[f[0] for f in FAILURES])
+def test_failures_become_store_unavailable_naming_the_call(emulator, make_api, verb, status, call, words):
+    emulator.inject(verb, "configmaps", status=status, times=None)
+    store = ConfigMapScorecardStore(make_api(), "prescaler", "prescaler-scorecard")
+    with pytest.raises(StoreUnavailable, match=f"{verb} configmaps prescaler/prescaler-scorecard.*{words}"):
+        store.load() if call == "load" else store.save(b"x")
+
+
+NAMESPACES = [
+    ("setting-wins", ScorecardSettings(namespace="ops"), {"POD_NAMESPACE": "prescaler"}, "ops"),
+    ("pod-namespace", ScorecardSettings(), {"POD_NAMESPACE": "prescaler"}, "prescaler"),
+]
+
+
+@pytest.mark.parametrize(("settings", "env", "expected"), [n[1:] for n in NAMESPACES], ids=[n[0] for n in NAMESPACES])
+def test_the_configmap_namespace(settings, env, expected):
+    assert scorecard_namespace(settings, env) == expected
