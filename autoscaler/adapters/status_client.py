@@ -20,7 +20,9 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any
+from typing import Any, cast
+
+import urllib3
 
 from autoscaler.adapters.api_calls import GET_SERVICE_PROXY
 from autoscaler.adapters.kube_client import (
@@ -96,8 +98,9 @@ def _through_api_proxy(namespace: str, service: str, kubeconfig: str | None) -> 
     name = service.split(":", 1)[0]
     where = f"Service {namespace}/{name} through the API server"
     try:
-        body = api.call(GET_SERVICE_PROXY, namespace, service, api.core.connect_get_namespaced_service_proxy_with_path,
-                        service, namespace, "status", timeout=(5.0, TIMEOUT_SECONDS))
+        answer = api.call(GET_SERVICE_PROXY, namespace, service, api.core.connect_get_namespaced_service_proxy_with_path,
+                          service, namespace, "status", timeout=(5.0, TIMEOUT_SECONDS), _preload_content=False)
+        body = cast(urllib3.BaseHTTPResponse, answer).read(MAX_BYTES + 1)  # raw: the client would give a Python repr
     except TargetGone as exc:
         raise StatusUnavailable(f"{where}: not found ({exc}); give the Service with --service NAME:PORT, or the "
                                 "namespace Prescaler runs in with -n") from None
@@ -108,7 +111,7 @@ def _through_api_proxy(namespace: str, service: str, kubeconfig: str | None) -> 
         raise StatusUnavailable(f"{where}: {exc}") from None
     finally:
         api.client.close()
-    return _decode(body.encode() if isinstance(body, str) else body, where)
+    return _decode(body, where)
 
 
 def _decode(body: bytes, where: str) -> Any:

@@ -93,9 +93,8 @@ def show(renderables: Iterable[RenderableType | str]) -> None:
     width = max(NARROWEST, shutil.get_terminal_size((80, 24)).columns) if terminal else 10_000
     for item in renderables:
         if isinstance(item, Table):
-            wide = Console(width=10_000)
-            measure = wide.measure(item)
-            fit = max(width, measure.minimum) if terminal else measure.maximum
+            natural = Console(width=10_000).measure(item).maximum
+            fit = max(width, minimum_width(item)) if terminal else max(natural, minimum_width(item))
             Console(width=fit, soft_wrap=False).print(item)
         else:
             text = Text(item) if isinstance(item, str) else item
@@ -104,17 +103,29 @@ def show(renderables: Iterable[RenderableType | str]) -> None:
 
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[str]], *,
           left: Iterable[str] = ()) -> Table:
-    """A plain table: `left` columns left-justified (names, reasons, text), the others right-justified numbers."""
-    left = set(left)
+    """A plain table: `left` columns left-justified (names, reasons, text), the others right-justified numbers.
+
+    A column of single words (names, reason codes, numbers) is never wrapped; a column of text wraps
+    between words only. Each column is at least as wide as its longest word, so nothing is ever cut.
+    """
+    left, columns = set(left), list(columns)
+    cells = [[str(cell) for cell in row] for row in rows]
     out = Table(title=title)
-    for name in columns:
-        if name in left:
-            out.add_column(name, justify="left", overflow="fold")
-        else:
-            out.add_column(name, justify="right", no_wrap=True)
-    for row in rows:
+    for i, name in enumerate(columns):
+        values = [row[i] for row in cells]
+        words = [word for value in values for word in value.split()] + name.split()
+        single = not any(" " in value.strip() for value in values)
+        width = max(max((len(v) for v in values), default=0) if single else 0, max(map(len, words), default=1))
+        out.add_column(name, justify="left" if name in left else "right", no_wrap=single,
+                       overflow="fold", min_width=width)
+    for row in cells:
         out.add_row(*(Text(cell) for cell in row))  # plain text: a PromQL `[2m]` is no markup
     return out
+
+
+def minimum_width(table: Table) -> int:
+    """The narrowest the table can be printed without cutting a word: its columns' minimums, padding and borders."""
+    return sum((column.min_width or 1) + 2 for column in table.columns) + len(table.columns) + 1
 
 
 def number(value: float | int | None, spec: str = ".3g") -> str:
