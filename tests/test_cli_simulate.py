@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ELB = ROOT / "data" / "traces" / "nab_elb_request_count_8c0756.csv"
-OUTCOME_KEYS = {"target_utilization", "unserved_fraction", "underprovisioned_minutes_fraction", "replica_minutes",
-                "cost_ratio", "scale_actions", "theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter"}
+OUTCOME_KEYS = {"targetUtilization", "unservedFraction", "underprovisionedMinutesFraction", "replicaMinutes",
+                "costRatio", "scaleActions", "thetaU", "thetaO", "tauU", "tauO", "instability", "jitter"}
 
 
 def prescaler(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -33,12 +33,12 @@ def test_simulate_json_is_one_object_with_both_sweeps(tmp_path, short_trace):
     done = prescaler("simulate", "--trace", str(short_trace), "--threads", "1", "--json", "--report", str(tmp_path))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # exactly one JSON document on stdout
-    assert result["trace"] == short_trace.name and result["startup_seconds"] == 180
-    assert result["eval_minutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracle_replica_minutes"] > 0
+    assert result["trace"] == short_trace.name and result["startupSeconds"] == 180
+    assert result["evalMinutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracleReplicaMinutes"] > 0
     for sweep in ("reactive", "predictive"):
-        assert [o["target_utilization"] for o in result[sweep]] == [0.5, 0.6, 0.7, 0.8, 0.9]
-        assert all(set(o) == OUTCOME_KEYS and o["cost_ratio"] >= 1.0 for o in result[sweep])
-    assert {"unserved_ratio_at_matched_cost", "cost_ratio_at_matched_unserved"} <= set(result)
+        assert [o["targetUtilization"] for o in result[sweep]] == [0.5, 0.6, 0.7, 0.8, 0.9]
+        assert all(set(o) == OUTCOME_KEYS and o["costRatio"] >= 1.0 for o in result[sweep])
+    assert {"unservedRatioAtMatchedCost", "costRatioAtMatchedUnserved"} <= set(result)
     assert {p.name for p in tmp_path.iterdir()} == {"summary.md", "timeline.png", "frontier.png"}
     assert "unserved ratio at matched cost" in (tmp_path / "summary.md").read_text()
 
@@ -51,7 +51,7 @@ def three_days(short_trace, tmp_path_factory) -> Path:
     return path
 
 
-RATIOS = {"unserved_ratio_at_matched_cost", "cost_ratio_at_matched_unserved"}
+RATIOS = {"unservedRatioAtMatchedCost", "costRatioAtMatchedUnserved"}
 
 
 def test_simulate_peers_adds_each_frontier_and_prescalers_ratios_against_it(three_days):
@@ -59,23 +59,24 @@ def test_simulate_peers_adds_each_frontier_and_prescalers_ratios_against_it(thre
                      "--threads", "1", "--json")
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert set(result) == {"trace", "startup_seconds", "eval_minutes", "oracle_replica_minutes", "reactive",
-                           "predictive", *RATIOS, "peers", "vs_peers"}
-    assert list(result["peers"]) == list(result["vs_peers"]) == ["hpa", "aws-style", "oracle"]
+    assert set(result) == {"trace", "startupSeconds", "evalMinutes", "oracleReplicaMinutes", "reactive",
+                           "predictive", *RATIOS, "peers", "vsPeers"}
+    assert list(result["peers"]) == list(result["vsPeers"]) == ["hpa", "aws-style", "oracle"]
     for name, peer in result["peers"].items():
-        assert set(peer) == {"points"} | RATIOS and set(result["vs_peers"][name]) == RATIOS
+        assert set(peer) == {"points"} | RATIOS and set(result["vsPeers"][name]) == RATIOS
         assert all(set(o) == OUTCOME_KEYS for o in peer["points"])
-    assert [o["target_utilization"] for o in result["peers"]["aws-style"]["points"]] == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert [o["targetUtilization"] for o in result["peers"]["aws-style"]["points"]] == [0.5, 0.6, 0.7, 0.8, 0.9]
     assert result["peers"]["hpa"]["points"] == result["reactive"]
-    assert [(o["cost_ratio"], o["unserved_fraction"]) for o in result["peers"]["oracle"]["points"]] == [(1.0, 0.0)]
-    assert {k: result[k] for k in RATIOS} == result["vs_peers"]["hpa"]
+    assert [(o["costRatio"], o["unservedFraction"]) for o in result["peers"]["oracle"]["points"]] == [(1.0, 0.0)]
+    assert {k: result[k] for k in RATIOS} == result["vsPeers"]["hpa"]
     # the same replay in one process: the worker processes change nothing
+    from autoscaler.cli.output import plain
     from autoscaler.cli.simulate import load_scenario
     from autoscaler.sim.sweep import run_sweep
 
     alone = run_sweep(three_days.name, load_scenario(str(three_days), 40.0), num_threads=1,
                       peers=("hpa", "aws-style", "oracle"), jobs=1)
-    assert json.loads(json.dumps(alone.to_json())) == result
+    assert json.loads(json.dumps(plain(alone.to_json()))) == result
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,8 @@ and the scale-from-zero rule."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -192,8 +194,8 @@ def test_validate_config_says_which_path_each_query_takes(tmp_path, capsys):
         "  - {name: web, namespace: shop, capacityPerReplica: 10, maxReplicas: 5}\n"
         "  - {name: api, namespace: shop, capacityPerReplica: 10, maxReplicas: 5, paused: true,\n"
         "     query: 'sum(rate(http_requests_total{namespace=\"{namespace}\", deployment=\"{name}\"}[2m]))'}\n")
-    assert main(["validate-config", str(path)]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[2] == "    query: batched (every series keeps namespace, deployment)"
-    assert out[3].endswith(" paused")
-    assert out[4] == "    query: per-target (sum(...) aggregates away deployment, namespace)"
+    assert main(["validate-config", str(path), "-o", "json"]) == 0
+    web, api = json.loads(capsys.readouterr().out)["targets"]
+    assert web["queryPath"] == "batched (every series keeps namespace, deployment)"
+    assert api["paused"] is True
+    assert api["queryPath"] == "per-target (sum(...) aggregates away deployment, namespace)"

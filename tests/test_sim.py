@@ -8,8 +8,8 @@ from prometheus_client import CollectorRegistry
 
 import autoscaler.loop.reconcile
 import autoscaler.sim.engine
+from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.telemetry import Telemetry
-from autoscaler.sim.cluster import SimulatedPods
 from autoscaler.sim.engine import Scenario, SimulationError, sim_config, simulate
 from autoscaler.sim.frontier import (
     cost_at_unserved,

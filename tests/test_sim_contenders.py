@@ -21,7 +21,7 @@ from autoscaler.sim.contenders import (
     UnknownPeer,
     parse_peers,
 )
-from autoscaler.sim.elasticity import Elasticity
+from autoscaler.core.elasticity import Elasticity
 from autoscaler.sim.engine import Outcome, Scenario, merged, oracle_outcome, sim_config
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.shared_forecasts import SharedForecasts

@@ -44,7 +44,9 @@ LIST_SCALED_OBJECTS = ApiCall("keda.sh", "scaledobjects", "list")
 PATCH_SCALED_OBJECT = ApiCall("keda.sh", "scaledobjects", "patch")  # hpaFloor through KEDA: minReplicaCount
 CREATE_EVENT = ApiCall("", "events", "create")
 PATCH_EVENT = ApiCall("", "events", "patch")
-GET_CONFIGMAP = ApiCall("", "configmaps", "get")
+GET_CONFIGMAP = ApiCall("", "configmaps", "get")  # the config (--config-map) and the scorecard
+CREATE_CONFIGMAP = ApiCall("", "configmaps", "create")  # the scorecard's, the first time it is saved
+PATCH_CONFIGMAP = ApiCall("", "configmaps", "patch")  # the scorecard's, at each save
 GET_LEASE = ApiCall("coordination.k8s.io", "leases", "get")
 CREATE_LEASE = ApiCall("coordination.k8s.io", "leases", "create")
 UPDATE_LEASE = ApiCall("coordination.k8s.io", "leases", "update")
@@ -68,6 +70,8 @@ API_CALLS: tuple[ApiCall, ...] = (
     CREATE_EVENT,
     PATCH_EVENT,
     GET_CONFIGMAP,
+    CREATE_CONFIGMAP,
+    PATCH_CONFIGMAP,
     GET_LEASE,
     CREATE_LEASE,
     UPDATE_LEASE,
@@ -87,3 +91,11 @@ RELEASE_CALLS: tuple[ApiCall, ...] = (LIST_DEPLOYMENTS, LIST_STATEFULSETS)
 """Made only by `prescaler release --all`, to find workloads that still carry the recommendation annotation
 (which needs `annotate: true`, itself needing patch on workloads). The controller never makes them, so the
 shipped RBAC does not grant them: run `release --all` with your own credentials (docs/running-in-a-cluster.md)."""
+
+GET_SERVICE_PROXY = ApiCall("", "services/proxy", "get")
+"""`prescaler status -n NS` and `explain -n NS` read the controller's /status through the API server's service
+proxy, with the user's own kubeconfig: a call of the user's, never of the controller's, so it is not in
+`API_CALLS` and the shipped RBAC does not grant it."""
+
+USER_CALLS: tuple[ApiCall, ...] = (GET_SERVICE_PROXY,)
+"""Calls the command line makes with the user's own credentials (README: status and explain)."""

@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from autoscaler.cli.simulate import add_run_options, load_scenario, print_result, run_options
+from autoscaler.cli.output import show
+from autoscaler.cli.simulate import add_run_options, load_scenario, run_options, sweep_view
 from autoscaler.sim.contenders import PRESCALER
 from autoscaler.sim.engine import Replay, SimulationError, sim_config
 from autoscaler.sim.replay import observed_rates
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     console.print(f"sweeping target utilizations for the matched comparison: prescaler and {', '.join(peers)}…")
     sweep = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
                       num_threads=threads, shared={PRESCALER: shared}, peers=peers, jobs=jobs)
-    print_result(sweep, console)
+    show(sweep_view(sweep))
     console.print(f"peers that ran: {', '.join(sweep.peers)}")
     summary = write_report(sweep, args.report)
     console.print(f"report: {summary} (+ timeline.png, frontier.png)")

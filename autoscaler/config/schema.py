@@ -403,6 +403,22 @@ class MetricsSettings(_Model):
         return value
 
 
+class ScorecardSettings(_Model):
+    """Where the live shadow scorecard (7 days of what each workload had against what Prescaler would have given
+    it) is kept across restarts."""
+
+    persist: bool = True
+    """Keep the scorecard in a ConfigMap, so a restart keeps its 7-day window; off, each start begins a new one."""
+    config_map: KubernetesName = "prescaler-scorecard"
+    """Name of the ConfigMap, in the controller's namespace. Only the leader writes it (the shipped Role grants
+    get and patch on this name, and create)."""
+    namespace: NamespaceName | None = None
+    """Namespace of the ConfigMap; defaults to POD_NAMESPACE (the controller's own)."""
+    save_interval: Annotated[float, duration_between(60, 3600)] = 300.0
+    """How often the leader saves it: 1m..1h. A crash loses at most this much; each save is one ConfigMap write of at
+    most 900 KiB (about 0.4 MiB at 500 targets)."""
+
+
 class Config(_Model):
     """The whole Prescaler configuration (ConfigMap key `config.yaml`)."""
 
@@ -430,6 +446,8 @@ class Config(_Model):
     """HTTP endpoint settings."""
     max_concurrent_writes: int = Field(default=8, ge=1, le=256)
     """Bound (1..256) on concurrent Kubernetes API writes per cycle."""
+    scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    """The live shadow scorecard's storage."""
     targets: list[Target] = Field(default_factory=list)
     """Workloads to manage. A hot reload that would drop every target is refused unless it says `targets: []`."""
 

@@ -35,6 +35,7 @@ from autoscaler.loop.ports import (
     WriteConflict,
     WriteForbidden,
 )
+from autoscaler.loop.scorecard import Scorecards
 from autoscaler.loop.telemetry import Telemetry
 from forecasting.series import STEP_SECONDS
 
@@ -170,6 +171,10 @@ class Reconciler:
         self.timer = timer
         self.memory: dict[str, _TargetMemory] = {}
         self.last_results: dict[str, TargetResult] = {}
+        self.synced_at: float | None = None
+        """The `now` of the last finished sync."""
+        self.scorecard = Scorecards(self.telemetry.registry)
+        """The live shadow scorecard of every target (exported on the telemetry registry)."""
 
     # --- config ----------------------------------------------------------------------
 
@@ -197,6 +202,7 @@ class Reconciler:
             self.memory.pop(target.key, None)
             self.last_results.pop(target.key, None)
             self.telemetry.forget(target.namespace, target.name)
+            self.scorecard.forget(target.key)
         self.config = config
         if config.sync_interval != self.forecasts.sync_interval:
             self.forecasts.sync_interval = config.sync_interval
@@ -247,6 +253,7 @@ class Reconciler:
         else:
             results = [self._reconcile(t, samples[t.key], now) for t in targets]
         self.last_results = {r.target.key: r for r in results}
+        self.synced_at = now
         self.telemetry.duration.observe(self.timer() - started)
         return self.last_results
 
@@ -322,6 +329,7 @@ class Reconciler:
             result.action, result.error = Action.FAILED, f"{type(exc).__name__}: {exc}"
             self.telemetry.errors.labels(target.namespace, target.name, "internal").inc()
             log.exception("reconcile failed", extra={"target": target.key})
+        self.scorecard.record(target, now, self.config.sync_interval, sample.value, result.state, result.recommended)
         self._publish(result, mem, now)
         return result
 

@@ -19,15 +19,16 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from autoscaler.config.loading import parse_config
-from autoscaler.config.schema import Config, Target
+from autoscaler.config.schema import Behavior, Config, Target
+from autoscaler.core.elasticity import Elasticity, elasticity
+from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.in_memory import InMemoryEvents, ManualClock
 from autoscaler.loop.ports import Forecaster
 from autoscaler.loop.reconcile import Reconciler, TargetResult
 from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.runner import Jobs
-from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
-from autoscaler.sim.elasticity import Elasticity, elasticity
+from autoscaler.sim.cluster import SimulatedScaleTarget
 from autoscaler.sim.replay import TraceMetrics
 from forecasting.registry import DEFAULT_KIND
 from forecasting.series import STEP_SECONDS, Series

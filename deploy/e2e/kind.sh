@@ -16,7 +16,7 @@
 #
 # Checks, in order (the script stops at the first failure, exit status 1):
 #   dry-run     the controller becomes Ready, a replica holds the Lease, Prescaler Events
-#               appear on checkout, `prescaler recommend` answers, RBAC refuses a scale
+#               appear on checkout, `prescaler recommend`, `status` and `explain` answer, RBAC refuses a scale
 #               write, and nothing was scaled;
 #   production  RBAC allows the scale write, checkout is scaled up to its minReplicas (2)
 #               and the search-api HPA's minReplicas is raised to at least 3, with the
@@ -281,6 +281,8 @@ wait_for 60 "a replica holds the Lease" lease_held
 wait_for 300 "Prescaler Events on shop/checkout" prescaler_events
 prescaler_events | tail -n 5
 kubectl exec -n prescaler deploy/prescaler -- prescaler recommend --config /etc/prescaler/config.yaml
+kubectl exec -n prescaler deploy/prescaler -- prescaler status -o wide
+kubectl exec -n prescaler deploy/prescaler -- prescaler explain shop/checkout
 [[ $(can_scale) == no ]] || fail "the dry-run overlay lets the controller patch deployments/scale"
 [[ $(replicas shop checkout) == 1 ]] || fail "checkout was scaled in dry-run"
 echo "ok: dry run wrote nothing"
