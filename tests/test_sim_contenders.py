@@ -10,6 +10,7 @@ import pytest
 
 import autoscaler.loop.reconcile
 from autoscaler.config.schema import Behavior, ScalingPolicy, ScalingRules
+from autoscaler.core.elasticity import Elasticity
 from autoscaler.sim.contenders import (
     BY_NAME,
     CLASSIC_SIZING,
@@ -21,7 +22,6 @@ from autoscaler.sim.contenders import (
     UnknownPeer,
     parse_peers,
 )
-from autoscaler.core.elasticity import Elasticity
 from autoscaler.sim.engine import Outcome, Scenario, merged, oracle_outcome, sim_config
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.shared_forecasts import SharedForecasts

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from autoscaler.config.loading import parse_config
-from autoscaler.config.schema import Behavior, Config, Target
+from autoscaler.config.schema import Config, Target
 from autoscaler.core.elasticity import Elasticity, elasticity
 from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.forecasts import ForecastService
