@@ -192,6 +192,15 @@ class ForecastSettings(_Model):
     """Days of history (0 < days <= 400) pulled from Prometheus for training."""
     min_history_hours: float = Field(default=LIGHTGBM.min_history_hours, ge=0, le=9600)
     """Observed hours of history required before predictive mode is allowed (0..24 × historyDays)."""
+    size_at_capacity: bool = False
+    """Size the forecast at full `capacityPerReplica`: the quantile already is the headroom, so
+    `targetUtilization` applies only to the reactive floor (the observed rate). Off: the forecast is sized
+    like the observed rate, at capacity × targetUtilization, which counts headroom twice."""
+    scale_down: Literal["stabilized", "predictive"] = "stabilized"
+    """`predictive`: while a trusted forecast exists, scale down only to what the forecast needs over
+    [now, now + startupSeconds + syncInterval] (a pod removed now cannot be ready again sooner) instead of
+    waiting out `behavior.scaleDown`'s stabilization window; rate policies still apply, and without a
+    forecast the window does. `stabilized`: HPA's window only."""
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Model settings."""
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from autoscaler.config.schema import Target
-from autoscaler.loop.forecasts import default_factory
+from autoscaler.loop.forecasts import default_factory, model_key
 from forecasting.forecaster import BaseForecaster
 from forecasting.series import STEP_SECONDS, Series
 
@@ -54,8 +54,7 @@ class _SharedForecaster:
 
     def fit(self, history: Series | Sequence[Series]) -> _SharedForecaster:
         series = [history] if isinstance(history, Series) else list(history)
-        key = (self.target.forecast.model, self.target.forecast.quantile,
-               tuple((s.start, s.end) for s in series), self.sync_interval)
+        key = (model_key(self.target, self.sync_interval), tuple((s.start, s.end) for s in series))
         fitted = self.shared.fits.get(key)
         if fitted is None:
             fitted = _Fitted(default_factory(self.target, self.sync_interval).fit(series))
