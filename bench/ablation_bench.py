@@ -31,13 +31,19 @@ from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
+Q_SWEEP = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
 VARIANTS: dict[str, dict[str, Any]] = {
     "baseline": {},
     "sizeAtCapacity": {"sizeAtCapacity": True},
     "predictiveScaleDown": {"scaleDown": "predictive"},
     "both": {"sizeAtCapacity": True, "scaleDown": "predictive"},
+    "both-u1-qsweep": {"sizeAtCapacity": True, "scaleDown": "predictive", "_grid": [(1.0, q) for q in Q_SWEEP]},
+    "both-q98": {"sizeAtCapacity": True, "scaleDown": "predictive", "_grid": [(u, 0.98) for u in UTILIZATIONS]},
+    "psd-u09-qsweep": {"scaleDown": "predictive", "_grid": [(0.9, q) for q in Q_SWEEP]},
+    "stab-u09-qsweep": {"_grid": [(0.9, q) for q in Q_SWEEP]},
 }
-"""Variant name → `forecast:` overrides of the predictive policy (the baseline is today's default)."""
+"""Variant name → `forecast:` overrides of the predictive policy (the baseline is today's default); `_grid`
+gives its own (u, q) sweep instead of u × --quantiles."""
 
 
 def _config(scenario: Scenario, u: float, startup: float, forecast: dict[str, Any] | None, q: float) -> Config:
@@ -69,10 +75,11 @@ def run_trace(trace: str, startup: float, variants: Sequence[str], quantiles: Se
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
         points = []
-        for q in quantiles:
-            for u in UTILIZATIONS:
-                o = simulate(scenario, _config(scenario, u, startup, VARIANTS[name], q), forecaster_factory=shared)
-                points.append({**_point(o), "q": q})
+        overrides = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
+        grid = VARIANTS[name].get("_grid") or [(u, q) for q in quantiles for u in UTILIZATIONS]
+        for u, q in grid:
+            o = simulate(scenario, _config(scenario, u, startup, overrides, q), forecaster_factory=shared)
+            points.append({**_point(o), "q": q})
         pts = [(p["cost_ratio"], p["unserved_fraction"]) for p in points]
         out["variants"][name] = {
             "points": points,
@@ -107,7 +114,8 @@ def render(rows: list[dict[str, Any]], variants: Sequence[str], command: str, qu
         u = [r["variants"][name]["unserved_ratio_at_matched_cost"] for r in rows]
         c = [r["variants"][name]["cost_ratio_at_matched_unserved"] for r in rows]
         worse = sum(1 for a, b in zip(u, c, strict=True) if (a or 0) > 1 or (b or 0) > 1)
-        lines.append(f"| {name} | `{json.dumps(VARIANTS[name])}` | {fmt(geomean(u))} | {fmt(geomean(c))} | {worse} |")
+        shown = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
+        lines.append(f"| {name} | `{json.dumps(shown)}` | {fmt(geomean(u))} | {fmt(geomean(c))} | {worse} |")
     lines += ["", "## Per trace", "", "| trace | variant | unserved @ cost | cost @ unserved | scale actions (HPA) |",
               "|---|---|---|---|---|"]
     for r in rows:

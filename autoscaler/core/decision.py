@@ -164,7 +164,10 @@ def _held_by_forecast(proposed: int, current: int, inputs: DecisionInputs, polic
     if not (policy.predictive_scale_down and proposed < current and _valid(inputs.hold_rate)):
         return None
     needed = min(policy.sized(float(inputs.hold_rate)) / policy.per_replica_rate, MAX_PROPOSAL)  # type: ignore[arg-type]
-    return min(current, max(proposed, math.ceil(needed - 1e-9)))
+    held = min(current, max(proposed, math.ceil(needed - 1e-9)))
+    if current - held <= policy.tolerance * current:
+        return current  # HPA's tolerance, applied where the scale-down would land: no one-pod staircase
+    return held
 
 
 def _rate_limited(desired: int, current: int, history: ScaleHistory, policy: Policy, now: float) -> tuple[int, str]:
