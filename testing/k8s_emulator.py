@@ -9,6 +9,10 @@ matter to us:
   autoscaling/v1 `Scale` carrying the parent's resourceVersion; HorizontalPodAutoscalers
   (autoscaling/v2), Events and ConfigMaps (v1), Leases (coordination.k8s.io/v1) and KEDA
   ScaledObjects (keda.sh/v1alpha1, absent unless `keda=True`, like an uninstalled CRD).
+  `add_scaled_object` also creates the HPA KEDA generates (`keda-hpa-<name>`, owned by
+  the ScaledObject), and every write to a ScaledObject is copied to that HPA as KEDA's
+  operator does (minReplicas = max(1, minReplicaCount), maxReplicas = maxReplicaCount).
+- Lists across every namespace (`/apis/apps/v1/deployments`), as a ClusterRole allows.
 - get, list, create, update (PUT), merge/strategic-merge patch; a global resourceVersion
   bumped by every write; 409 when an update or patch names a stale resourceVersion,
   409 AlreadyExists on create; Kubernetes `Status` bodies on every error.
@@ -253,10 +257,38 @@ class KubernetesEmulator:
             "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}}, "spec": spec,
         })
 
-    def add_scaled_object(self, namespace: str, name: str, target: str, kind: str | None = None) -> dict:
+    def add_scaled_object(self, namespace: str, name: str, target: str, kind: str | None = None, *,
+                          min_replica_count: int | None = None, max_replica_count: int | None = None,
+                          annotations: dict | None = None, hpa: bool = True) -> dict:
+        """A ScaledObject on `target` and, unless `hpa=False`, the HPA KEDA generates for it."""
         ref = {"name": target} | ({"kind": kind} if kind else {})
-        return self.put("scaledobjects", {"metadata": {"name": name, "namespace": namespace},
-                                          "spec": {"scaleTargetRef": ref}})
+        spec: dict = {"scaleTargetRef": ref, "triggers": [{"type": "cpu", "metadata": {"value": "60"}}]}
+        if min_replica_count is not None:
+            spec["minReplicaCount"] = min_replica_count
+        if max_replica_count is not None:
+            spec["maxReplicaCount"] = max_replica_count
+        with self._lock:
+            stored = self.put("scaledobjects", {"metadata": {"name": name, "namespace": namespace,
+                                                             "annotations": annotations or {}}, "spec": spec})
+            if hpa:
+                self._keda_sync(stored)
+            return stored
+
+    def _keda_sync(self, scaled: dict) -> None:
+        """What KEDA's operator does on a ScaledObject change: (re)write its HPA `keda-hpa-<name>`."""
+        meta, spec = scaled["metadata"], scaled.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        hpa = {
+            "metadata": {"name": f"keda-hpa-{meta['name']}", "namespace": meta["namespace"],
+                         "labels": {"scaledobject.keda.sh/name": meta["name"]},
+                         "ownerReferences": [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                                              "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": ref.get("kind") or "Deployment",
+                                        "name": ref.get("name", "")},
+                     "minReplicas": max(1, spec.get("minReplicaCount") or 0),
+                     "maxReplicas": spec.get("maxReplicaCount") or 100},
+        }
+        self.put("horizontalpodautoscalers", hpa)
 
     def add_configmap(self, namespace: str, name: str, data: dict[str, str]) -> dict:
         return self.put("configmaps", {"metadata": {"name": name, "namespace": namespace}, "data": data})
@@ -306,13 +338,15 @@ class KubernetesEmulator:
     # --- serving ---------------------------------------------------------------------
 
     def _parse(self, method: str, path: str, query: dict) -> tuple[str, str, str | None, str | None, Kind]:
-        parts = [p for p in path.split("/") if p]
+        parts: list = [p for p in path.split("/") if p]
         if parts[:2] == ["api", "v1"]:
             group, rest = "", parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 3:
             group, rest = parts[1], parts[3:]
         else:
             raise ApiError(404, f"the server could not find the requested resource ({path})")
+        if len(rest) == 1 and method == "GET":  # a list across every namespace
+            rest = ["namespaces", None, rest[0]]
         if len(rest) < 3 or rest[0] != "namespaces":
             raise ApiError(404, f"the server could not find the requested resource ({path})")
         namespace, plural, tail = rest[1], rest[2], rest[3:]
@@ -423,7 +457,10 @@ class KubernetesEmulator:
         meta.update(name=req.name, namespace=req.namespace, uid=current["metadata"]["uid"],
                     creationTimestamp=current["metadata"]["creationTimestamp"])
         self._validate(plural, updated)
-        return 200, self.put(plural, updated)
+        stored = self.put(plural, updated)
+        if plural == "scaledobjects" and self.get("horizontalpodautoscalers", req.namespace, f"keda-hpa-{req.name}"):
+            self._keda_sync(stored)
+        return 200, stored
 
     def _create(self, plural: str, namespace: str, body: dict) -> tuple[int, dict]:
         meta = body.setdefault("metadata", {})
@@ -441,6 +478,10 @@ class KubernetesEmulator:
         spec = obj.get("spec") or {}
         if plural == "events" and not (obj.get("involvedObject") or {}).get("name"):
             raise ApiError(422, "involvedObject.name: Required value")
+        if plural == "scaledobjects":  # KEDA's admission webhook
+            low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+            if not (isinstance(low, int) and 0 <= low <= high):
+                raise ApiError(422, f"spec.minReplicaCount: Invalid value: {low}: must be in [0, maxReplicaCount]")
         if plural == "horizontalpodautoscalers":
             low = spec.get("minReplicas", 1)
             if not 1 <= low <= spec["maxReplicas"]:

@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "autoscaler.cli.simulate",
     "autoscaler.cli.demo",
     "autoscaler.cli.controller",
+    "autoscaler.cli.release",
 )
 
 

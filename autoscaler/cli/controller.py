@@ -164,6 +164,7 @@ def recommendation_rows(results: dict[str, TargetResult]) -> list[dict]:
             "forecast": None if result.forecast is None else result.forecast.rate,
             "recommendedReplicas": result.recommended,
             "reason": result.reason,
+            "paused": result.action == "Paused",
             "detail": _detail(result),
         })
     return rows

@@ -1,7 +1,8 @@
 """`prescaler validate-config FILE`: check a config before it reaches the cluster.
 
 It goes through the same `build_plan` as `prescaler run` and every hot reload, so a
-config it accepts is one the controller can start with.
+config it accepts is one the controller can start with. For each target it also says
+how its query is fetched: batched with the targets sharing its template, or per target.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from autoscaler.adapters.prometheus import path_of
 from autoscaler.config.durations import format_duration
 from autoscaler.config.loading import load_config_file
 from autoscaler.config.messages import ConfigError
@@ -44,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             f"  {t.kind}/{t.key}: mode={effective} replicas=[{t.min_replicas},{t.max_replicas}] "
             f"capacity={t.capacity_per_replica:g}/s u={t.target_utilization:g} "
             f"startup={format_duration(t.startup_seconds)} q={t.forecast.quantile:g} "
-            f"horizons={len(plan.horizons[t.key])}"
+            f"horizons={len(plan.horizons[t.key])}" + (" paused" if t.paused else "")
         )
+        print(f"    query: {path_of(t.query)}")
     return 0

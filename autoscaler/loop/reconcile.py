@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from autoscaler.config.schema import Config, Target
-from autoscaler.core.actuation import Action, Actuation, Permission, actuate
+from autoscaler.core.actuation import Action, Actuation, ActuationReason, Permission, actuate
 from autoscaler.core.behavior import ScaleHistory
 from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.core.state import PAUSED_ANNOTATION
 from autoscaler.loop.forecasts import Forecast, ForecastService
 from autoscaler.loop.observed import ObservedRates
 from autoscaler.loop.ports import (
@@ -63,6 +64,8 @@ class TargetResult:
     def reason(self) -> str:
         if self.action == Action.CONFLICTING_AUTOSCALER:
             return Reason.CONFLICTING_AUTOSCALER
+        if self.action == Action.PAUSED:
+            return ActuationReason.PAUSED
         if self.decision is None:
             return self.action
         return self.decision.reason
@@ -83,6 +86,8 @@ class _TargetMemory:
     last_event: tuple[int, str, str] | None = None
     last_annotation: dict[str, object] | None = None
     pending_median: dict[int, float] = field(default_factory=dict)
+    paused: bool = False
+    """Whether the last cycle found the target paused (an Event marks each change)."""
 
 
 def _trusted(target: Target, state: ScaleState) -> ScaleState:
@@ -92,6 +97,24 @@ def _trusted(target: Target, state: ScaleState) -> ScaleState:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidObject(f"{target.kind} {target.key}: read {field_name}={value!r}, not a whole number ≥ 0")
     return state
+
+
+def _counted(target: Target, sample: RateSample, state: ScaleState) -> RateSample:
+    """The sample a decision uses: with `zeroWhenAbsent`, a missing rate at 0 replicas is no demand (a metric
+    that comes from the pods has no series while there are none); anything else as it came. Not in hpaFloor
+    mode: there the HPA owns the size, and a floor is never lowered on missing metrics."""
+    if sample.value is None and target.zero_when_absent and state.replicas == 0 and target.mode != "hpaFloor":
+        return RateSample(0.0, sample.observed_at)
+    return sample
+
+
+def paused_by(target: Target, state: ScaleState | None) -> str | None:
+    """Why a target is paused (its config, or its workload's annotation), or None."""
+    if target.paused:
+        return "paused: true in the config"
+    if state is not None and state.paused:
+        return f'the annotation {PAUSED_ANNOTATION}: "true" on the {target.kind}'
+    return None
 
 
 def _unusable(sample: RateSample, now: float, stale_after: float) -> str | None:
@@ -154,14 +177,18 @@ class Reconciler:
         """Switch to a new validated config; returns the targets that are no longer managed.
 
         A removed target is released (hpaFloor restores the HPA's original minReplicas)
-        and forgotten; nothing is scaled on its way out.
+        and forgotten; nothing is scaled on its way out. A target its config paused is not
+        released: a pause means no writes (`prescaler release` restores it on purpose).
         """
         kept = {t.key: t for t in config.targets}
         removed = [t for t in self.config.targets if t.key not in kept]
         left_floor = [t for t in self.config.targets
                       if t.key in kept and t.mode == "hpaFloor" and kept[t.key].mode != "hpaFloor"]
         for target in removed + left_floor:
-            if not self.read_only and self.can_write():
+            if target.paused:
+                log.warning("paused target left the config: its floor is not restored (run prescaler release)",
+                            extra={"target": target.key})
+            elif not self.read_only and self.can_write():
                 try:
                     self.scaler.release(target)  # hpaFloor: put the HPA's own minReplicas back
                 except Exception as exc:
@@ -256,14 +283,15 @@ class Reconciler:
                 result.state = state
                 if mem.history is None:
                     mem.history = ScaleHistory.starting(now, state.replicas)
+                counted = result.observed = _counted(target, sample, state)
                 inputs = DecisionInputs(
                     current_replicas=state.replicas,
-                    observed_rate=sample.value,
+                    observed_rate=counted.value,
                     forecast_rate=forecast.rate,
                     hold_rate=forecast.hold_rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,
-                    missing_reason=sample.error if sample.value is None else None,
+                    missing_reason=counted.error if counted.value is None else None,
                 )
                 decision = decide(inputs, policy, mem.history, now)
                 result.decision = decision
@@ -307,7 +335,8 @@ class Reconciler:
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
     ) -> Actuation:
-        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission())
+        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission(),
+                            paused="paused: true in the config" if target.paused else None)
         if actuation.write is not None:
             self.scaler.write(target, actuation.write)
             if target.mode == "replicas":
@@ -342,6 +371,9 @@ class Reconciler:
         if result.decision is not None:
             tel.recommended.labels(t.namespace, t.name).set(result.decision.replicas)
         tel.set_reason(t.namespace, t.name, result.reason)
+        why_paused = paused_by(t, result.state)
+        if result.state is not None or t.paused:
+            tel.paused.labels(t.namespace, t.name).set(1 if why_paused else 0)
         record = {
             "target": t.key,
             "action": result.action,
@@ -356,19 +388,34 @@ class Reconciler:
         if result.error:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
-        if result.decision is not None and self.config.annotate and not self.read_only and self.can_write():
+        if (result.decision is not None and self.config.annotate and why_paused is None and not self.read_only
+                and self.can_write()):  # a paused workload gets no write at all, not even the annotation
             self._annotate(result, result.decision, mem, now)
+        if result.action != Action.FAILED:
+            self._pause_events(t, mem, why_paused)
         signature = (result.recommended if result.recommended is not None else -1, result.action, result.reason)
         if signature != mem.last_event and not self.read_only and self.can_write():
             mem.last_event = signature
             message = result.error or (result.decision.message if result.decision else result.action)
             if result.action == Action.CONFLICTING_AUTOSCALER and result.state is not None:
                 message = f"{result.state.conflicting_autoscaler} already scales this workload; not writing. {message}"
+            if result.action == Action.PAUSED:
+                message = f"paused ({why_paused}): recommending, not writing. {message}"
             warning = result.action in (Action.FAILED, Action.CONFLICTING_AUTOSCALER)
             try:
                 self.events.event(t, result.reason if not result.error else "ReconcileFailed", message, warning)
             except Exception as exc:
                 log.warning("event emit failed", extra={"target": t.key, "error": repr(exc)})
+
+    def _pause_events(self, target: Target, mem: _TargetMemory, why: str | None) -> None:
+        """A `Resumed` Event when a pause ends (its start is the `Paused` decision Event); the state is kept
+        even when this instance may not record Events, so a new leader does not announce an old change."""
+        was, mem.paused = mem.paused, why is not None
+        if was and why is None and not self.read_only and self.can_write():
+            try:
+                self.events.event(target, "Resumed", "no longer paused: writing recommendations again")
+            except Exception as exc:
+                log.warning("event emit failed", extra={"target": target.key, "error": repr(exc)})
 
     def _annotate(self, result: TargetResult, decision: Decision, mem: _TargetMemory, now: float) -> None:
         """Patch the recommendation annotation when anything but its timestamp changed (each patch bumps resourceVersion)."""

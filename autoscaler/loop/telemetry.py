@@ -64,6 +64,10 @@ class Telemetry:
         self.config_errors = Counter(
             "prescaler_config_reload_errors_total", "Config reloads rejected.", registry=r
         )
+        self.paused = self._target_gauge(
+            "prescaler_paused",
+            "1 while the target is paused (annotation prescaler.io/paused or paused: true): nothing is written.",
+        )
         self.leader = Gauge("prescaler_leader", "1 while this instance holds the leader lease.", registry=r)
         self._reasons: dict[tuple[str, str], str] = {}
 

@@ -128,6 +128,7 @@ def sim_config(
         "capacityPerReplica": scenario.capacity,
         "targetUtilization": target_utilization,
         "minReplicas": base.min_replicas if base else 1,
+        "zeroWhenAbsent": base.zero_when_absent if base else False,
         "maxReplicas": base.max_replicas if base else max(2, int(math.ceil(peak * 100))),
         "startupSeconds": startup_seconds,
         "forecast": {

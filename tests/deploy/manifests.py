@@ -24,10 +24,11 @@ KUSTOMIZATIONS = {
     "dry-run": DEPLOY / "overlays" / "dry-run",
     "production": DEPLOY / "overlays" / "production",
     "with-servicemonitor": DEPLOY / "overlays" / "with-servicemonitor",
+    "keda": DEPLOY / "overlays" / "keda",
     "sidecar": DEPLOY / "examples" / "sidecar",
 }
 """Every kustomization in deploy/: tests/deploy/test_render.py checks none is missing from here."""
-CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor")
+CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor", "keda")
 
 KUBECTL = None if os.environ.get("PRESCALER_KUSTOMIZE") == "lite" else shutil.which("kubectl")
 RENDERER = "kubectl kustomize" if KUBECTL else "kustomize_lite"

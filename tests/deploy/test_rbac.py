@@ -20,7 +20,9 @@ from autoscaler.adapters.api_calls import (
     ANNOTATION_CALLS,
     API_CALLS,
     GET_HPA,
+    KEDA_CALLS,
     PATCH_HPA,
+    RELEASE_CALLS,
     ApiCall,
 )
 from autoscaler.config.loading import load_config_text
@@ -33,9 +35,9 @@ NAMELESS_VERBS = frozenset({"create", "list", "deletecollection"})
 """Verbs a resourceNames rule never allows: no name is known when they are authorized (a list
 could be, with a metadata.name field selector, which the adapters do not send)."""
 
-NOT_GRANTED = frozenset(ANNOTATION_CALLS)
-"""Declared calls the manifests deliberately do not grant (the annotation patches); see
-test_calls_not_granted_are_exactly_the_annotation_patches."""
+NOT_GRANTED = frozenset(ANNOTATION_CALLS) | frozenset(RELEASE_CALLS)
+"""Declared calls no manifest grants: the annotation patches and `release --all`'s workload lists; see
+test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists."""
 
 
 # --- who may do what, where ----------------------------------------------------------
@@ -118,10 +120,12 @@ def denied(resources: list[dict[str, Any]], deployment: str, calls) -> list[str]
 def required_calls(name: str) -> set[ApiCall]:
     """The declared calls kustomization `name` must grant, and the only ones it may.
 
-    The controller: every call but the annotation patches. Dry-run: only its reads, Events and
-    Lease. The sidecar: what one `replicas`-mode Deployment target with a mounted config makes.
+    The controller: every call but the annotation patches, `release --all`'s lists and (but in the keda
+    overlay) the ScaledObject patch. Dry-run: only its reads, Events and Lease. The sidecar: what one `replicas`-mode Deployment target with a mounted config makes.
     """
     calls = set(API_CALLS) - NOT_GRANTED
+    if name != "keda":
+        calls -= set(KEDA_CALLS)  # only the keda overlay patches ScaledObjects
     if name == "dry-run":
         return {c for c in calls if c.verb in READ_VERBS or c.resource in ("events", "leases")}
     if name == "sidecar":
@@ -164,15 +168,16 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 # --- the controller ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor"])
+@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "keda"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
     assert denied(rendered[name], "prescaler", required_calls(name)) == []
 
 
-def test_calls_not_granted_are_exactly_the_annotation_patches(rendered) -> None:
+def test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists(rendered) -> None:
     resources = rendered["base"]
-    assert set(API_CALLS) >= NOT_GRANTED, "an ungranted call is no longer declared: drop it from ANNOTATION_CALLS"
-    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED)
+    assert set(API_CALLS) >= NOT_GRANTED | set(KEDA_CALLS), "an ungranted call is no longer declared"
+    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED) | set(KEDA_CALLS)
+    assert {c for c in API_CALLS if denied(rendered["keda"], "prescaler", [c])} == set(NOT_GRANTED)
     for name, resources in rendered.items():
         deployment = "prescaler" if name in CONTROLLER_KUSTOMIZATIONS else "web"
         assert rendered_config(resources, deployment).annotate is False, f"{name}: annotate needs patch on workloads"
@@ -203,3 +208,10 @@ def test_sidecar_has_a_namespaced_role_only_granting_what_its_target_needs(rende
     config = rendered_config(resources, "web")
     assert {t.kind for t in config.targets} == {"Deployment"} and {t.mode for t in config.targets} == {"replicas"}
     assert denied(resources, "web", required_calls("sidecar")) == []
+
+
+def test_only_the_keda_overlay_may_patch_scaledobjects_and_nothing_else_of_keda(rendered) -> None:
+    keda = {t for t in granted_triples(rendered["keda"]) if t[0] == "keda.sh"}
+    assert keda == {("keda.sh", "scaledobjects", "list"), ("keda.sh", "scaledobjects", "patch")}
+    for name in set(KUSTOMIZATIONS) - {"keda"}:
+        assert ("keda.sh", "scaledobjects", "patch") not in granted_triples(rendered[name]), name

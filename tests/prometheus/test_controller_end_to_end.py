@@ -148,10 +148,31 @@ def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
     rows = json.loads(done.stdout)
     assert [(r["namespace"], r["name"]) for r in rows] == [("shop", "web"), ("shop", "api")]
     assert set(rows[0]) == {"namespace", "name", "currentReplicas", "readyReplicas", "observedRate", "forecast",
-                            "recommendedReplicas", "reason", "detail"}
+                            "recommendedReplicas", "reason", "paused", "detail"}
     assert [r["reason"] for r in rows] == [Reason.METRICS_MISSING] * 2
     assert all("gave no answer" in r["detail"] and "Connection" in r["detail"] for r in rows), rows
     assert [r["recommendedReplicas"] for r in rows] == [3, 2]
+    assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
+
+
+def test_recommend_reports_a_paused_target_and_still_recommends(dataset, emulator, tmp_path):
+    workload = emulator.get("deployments", "shop", "web")
+    workload["metadata"]["annotations"] = {"prescaler.io/paused": "true"}
+    emulator.put("deployments", workload)
+    config_file = tmp_path / "config.yaml"
+    data = config_data(dataset.url)
+    data["targets"][1]["paused"] = True
+    config_file.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "recommend", "--config", str(config_file),
+         "--kubeconfig", str(emulator.write_kubeconfig(tmp_path / "kubeconfig")), "--output", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    for name in ("web", "api"):  # by the annotation, and by the config
+        assert (rows[name]["reason"], rows[name]["paused"]) == ("Paused", True)
+        assert rows[name]["recommendedReplicas"] is not None
     assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
 
 
