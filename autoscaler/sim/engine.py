@@ -133,7 +133,7 @@ def sim_config(
         "startupSeconds": startup_seconds,
         "forecast": {
             "enabled": predictive,
-            "quantile": quantile,
+            "risk": round(1.0 - quantile, 6),
             "historyDays": min(400.0, len(scenario.demand) / 1440.0 + 1),
             "minHistoryHours": 24,
             "model": {"type": model, "numThreads": num_threads},
