@@ -22,7 +22,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from autoscaler.sim.contenders import HPA, PRESCALER, UnknownPeer, parse_peers
+from autoscaler.sim.contenders import (
+    HPA,
+    PRESCALER,
+    RISK_UTILIZATION,
+    RISKS,
+    UTILIZATIONS,
+    UnknownPeer,
+    parse_peers,
+)
 from autoscaler.sim.engine import Scenario
 from autoscaler.sim.report import MATCHED_UTILIZATION, matched_points, plot_frontier
 from autoscaler.sim.sweep import run_sweep
@@ -61,6 +69,10 @@ def mean_actions(points: list[dict]) -> float:
     return sum(o["scale_actions"] for o in points) / len(points)
 
 
+def risk(point: dict) -> str:
+    return "—" if point.get("risk") is None else f"{point['risk']:g}"
+
+
 def points_of(row: dict, name: str) -> list[dict]:
     return {HPA: row["reactive"], PRESCALER: row["predictive"]}.get(name) or row["peers"][name]["points"]
 
@@ -79,9 +91,13 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int) 
         "Each row replays the trace through the production Reconciler (1-minute ticks, HPA v2 defaults, "
         "load scaled so p99 = 40 replicas at full capacity; evaluation after 7 days, or the first third "
         "of a trace shorter than 21 days; retrain every 24 h of trace time). hpa = the decision core "
-        "with forecasting disabled; prescaler = the full policy (q = 0.9); each peer = its forecaster "
-        "through the same decision core (docs/peers.md). Every replayed contender is swept over "
-        "u ∈ {0.5, 0.6, 0.7, 0.8, 0.9}; the oracle is the single point at cost 1. ε = 1e-4.",
+        "with forecasting disabled; prescaler = the full policy with its defaults (predictive scale-down), "
+        f"swept over its one knob, forecast.risk ∈ {{{', '.join(f'{r:g}' for r in RISKS)}}} at "
+        f"u = {RISK_UTILIZATION:g}; each peer = its forecaster through the same decision core with the "
+        "classic sizing (q = 0.9, HPA's scale-down stabilization; docs/peers.md), swept like hpa over "
+        f"u ∈ {{{', '.join(f'{u:g}' for u in UTILIZATIONS)}}}; the oracle is the single point at cost 1. "
+        "Frontiers are compared at matched cost or matched unserved, so each policy is judged over "
+        "its own knob. ε = 1e-4.",
         "",
         "## Matched ratios, Prescaler against hpa (lower is better for Prescaler)",
         "",
@@ -152,22 +168,24 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int) 
               f"SPEC RG metrics (docs/peers.md) of each contender's point whose cost is closest to hpa's at "
               f"u = {MATCHED_UTILIZATION:g}: θ accuracy and τ timeshare of under- (U) and over-provisioning (O) "
               "in %, instability in %, jitter in adaptations per minute.", "",
-              "| trace | startup s | policy | u | cost ratio | unserved | θU | θO | τU | τO | instability | jitter |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "| trace | startup s | policy | u | risk | cost ratio | unserved | θU | θO | τU | τO | instability "
+              "| jitter |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         for name, o in r["matched"].items():
             lines.append(f"| {r['trace']} | {r['startup_seconds']:g} | {name} | {o['target_utilization']:g} "
+                         f"| {risk(o)} "
                          f"| {o['cost_ratio']:.3f} | {o['unserved_fraction']:.5f} | "
                          + " | ".join(f"{o[key]:.3g}" for key in ELASTICITY) + " |")
     lines += ["", "## Frontiers", ""]
     for r in rows:
         lines += [f"### {r['trace']}, startup {r['startup_seconds']:g} s", "",
                   f"eval minutes {r['eval_minutes']}, oracle replica-minutes {r['oracle_replica_minutes']:.0f}", "",
-                  "| policy | u | unserved | under-provisioned minutes | cost ratio | scale actions |",
-                  "|---|---|---|---|---|---|"]
+                  "| policy | u | risk | unserved | under-provisioned minutes | cost ratio | scale actions |",
+                  "|---|---|---|---|---|---|---|"]
         for name in [PRESCALER, *peers]:
             for o in points_of(r, name):
-                lines.append(f"| {name} | {o['target_utilization']:g} | {o['unserved_fraction']:.5f} "
+                lines.append(f"| {name} | {o['target_utilization']:g} | {risk(o)} | {o['unserved_fraction']:.5f} "
                              f"| {o['underprovisioned_minutes_fraction']:.4f} | {o['cost_ratio']:.3f} "
                              f"| {o['scale_actions']} |")
         lines += ["", f"![frontier](policy/{r['frontier_png']})", ""]

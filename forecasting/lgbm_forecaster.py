@@ -34,7 +34,7 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 
-from forecasting.baselines import SeasonalNaiveForecaster
+from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster
 from forecasting.calibration import conformal_offset, monotone
 from forecasting.cpu import resolve_threads
 from forecasting.errors import ForecastError, NotEnoughHistory
@@ -173,11 +173,16 @@ class LightGBMForecaster(BaseForecaster):
                     )
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
-        naive = SeasonalNaiveForecaster(self.horizons, self.quantiles, max_train_days=self.params.max_train_days)
-        try:
-            naive.fit([Series(sp.start, sp.values[: sp.held_start]) for sp in splits])
-        except NotEnoughHistory as exc:
-            return closed(f"seasonal-naive cannot be fitted for comparison: {exc}")
+        """Score the model against last-value and seasonal-naive on every series' held-back day."""
+        before = [Series(sp.start, sp.values[: sp.held_start]) for sp in splits]
+        baselines: dict[str, BaseForecaster] = {}
+        for name, make in (("last_value", LastValueForecaster), ("seasonal_naive", SeasonalNaiveForecaster)):
+            try:
+                baselines[name] = make(self.horizons, self.quantiles, max_train_days=self.params.max_train_days).fit(before)
+            except NotEnoughHistory:
+                continue  # e.g. seasonal-naive before a day of history: judged against the other one
+        if not baselines:
+            return closed("no baseline can be fitted for comparison")
         held = []
         for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             ends = p.ends[p.in_held]
@@ -193,8 +198,10 @@ class LightGBMForecaster(BaseForecaster):
                     model[:, i, j] = ratio + np.where(block == 0, other[0], other[1])
             model = monotone(np.maximum(model, 0.0)) * p.level[p.in_held][:, None, None]
             nows = sp.start + (ends + 1) * STEP_SECONDS
-            forecast = naive.predict_many(Series(sp.start, sp.values), nows, self.horizons, self.quantiles)
-            held.append(HeldBack(actual, model, forecast))
+            everything = Series(sp.start, sp.values)
+            forecasts = {name: b.predict_many(everything, nows, self.horizons, self.quantiles)
+                         for name, b in baselines.items()}
+            held.append(HeldBack(actual, model, forecasts))
         return quality_gate(held, self.quantiles)
 
     # --- serving ---------------------------------------------------------------------

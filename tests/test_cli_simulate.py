@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from autoscaler.sim.contenders import RISKS
+
 ROOT = Path(__file__).resolve().parents[1]
 ELB = ROOT / "data" / "traces" / "nab_elb_request_count_8c0756.csv"
 OUTCOME_KEYS = {"targetUtilization", "unservedFraction", "underprovisionedMinutesFraction", "replicaMinutes",
-                "costRatio", "scaleActions", "thetaU", "thetaO", "tauU", "tauO", "instability", "jitter"}
+                "costRatio", "scaleActions", "risk", "thetaU", "thetaO", "tauU", "tauO", "instability", "jitter"}
 
 
 def prescaler(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -35,8 +37,10 @@ def test_simulate_json_is_one_object_with_both_sweeps(tmp_path, short_trace):
     result = json.loads(done.stdout)  # exactly one JSON document on stdout
     assert result["trace"] == short_trace.name and result["startupSeconds"] == 180
     assert result["evalMinutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracleReplicaMinutes"] > 0
+    assert [o["targetUtilization"] for o in result["reactive"]] == [0.5, 0.6, 0.7, 0.8, 0.9]
+    assert [(o["targetUtilization"], o["risk"]) for o in result["predictive"]] == [(0.9, r) for r in RISKS]
+    assert all(o["risk"] is None for o in result["reactive"])  # HPA has no forecast to take a risk with
     for sweep in ("reactive", "predictive"):
-        assert [o["targetUtilization"] for o in result[sweep]] == [0.5, 0.6, 0.7, 0.8, 0.9]
         assert all(set(o) == OUTCOME_KEYS and o["costRatio"] >= 1.0 for o in result[sweep])
     assert {"unservedRatioAtMatchedCost", "costRatioAtMatchedUnserved"} <= set(result)
     assert {p.name for p in tmp_path.iterdir()} == {"summary.md", "timeline.png", "frontier.png"}

@@ -149,3 +149,73 @@ def test_the_loop_scales_reactively_past_a_model_without_a_gate() -> None:
     assert result.recommended == 7
     assert "breaks the Forecaster contract" in result.forecast.detail
     assert telemetry.registry.get_sample_value("prescaler_quality_gate_open", {"namespace": "shop", "name": "web"}) is None
+
+
+# --- the gate of each target ----------------------------------------------------------------
+
+
+def verdict(ratio: float | None, is_open: bool | None = None) -> dict:
+    return {"open": (ratio is not None and ratio <= 1.0) if is_open is None else is_open, "ratio": ratio}
+
+
+def two_targets() -> tuple[Target, Target]:
+    cfg = parse_config({"targets": [{"namespace": "shop", "name": name, "capacityPerReplica": 10, "maxReplicas": 50,
+                                     "forecast": {"minHistoryHours": 1}} for name in ("web", "api")]})
+    return cfg.targets[0], cfg.targets[1]
+
+
+def test_a_target_whose_model_loses_to_last_value_is_gated_while_the_pooled_gate_stays_open() -> None:
+    """One global model for two targets, open overall; on `api`'s own held-back day it loses to last-value
+    (ratio 1.03): `api` scales reactively with ForecastQualityGate, `web` keeps its forecast."""
+    web, api = two_targets()
+    report = {"open": True, "reason": "test", "per_series": [verdict(0.8), verdict(1.03)]}
+    forecasts = service(lambda: Model(gate_open_=True, gate_report_=report))
+    forecasts.retrain([web, api], {web.key: history(), api.key: history()})
+    assert (forecasts.gate_open(web), forecasts.gate_open(api)) == (True, False)
+    assert forecasts.forecast(web, history(), T0).rate == LEVEL
+    gated = forecasts.forecast(api, history(), T0)
+    assert (gated.rate, gated.reason) == (None, Reason.QUALITY_GATE)
+    assert "this target's model lost to the best baseline" in gated.detail
+
+
+@pytest.mark.parametrize(
+    ("ratios", "gates"),
+    [([0.9, 1.02, 0.97, 0.94, 0.99], [True, False, False, True, True]),
+     ([1.2, 0.96, 0.96, 0.90], [False, False, False, True]),
+     ([0.99, 1.0, 1.0], [True, True, True])],
+    ids=["closes-above-1-reopens-below-0.95", "stays-closed-near-1", "stays-open-at-1"],
+)
+def test_a_targets_gate_has_hysteresis_across_retrains(ratios, gates) -> None:
+    """Closed when its model's loss exceeds the best baseline's (ratio > 1); once closed, reopened only below 0.95."""
+    t = target()
+    reports = iter([{"open": True, "reason": "test", "per_series": [verdict(r)]} for r in ratios])
+    forecasts = service(lambda: Model(gate_open_=True, gate_report_=next(reports)))
+    seen = []
+    for _ in ratios:
+        forecasts.retrain([t], {t.key: history()})
+        seen.append(forecasts.gate_open(t))
+    assert seen == gates
+
+
+def test_a_young_target_is_served_by_its_groups_model_under_the_pooled_gate() -> None:
+    """`api` has 3 hours, below its 24 h minHistoryHours: the model is trained on `web` alone, yet `api` is
+    forecast (it has the 2 h the features need), judged by the pooled gate until it has a verdict of its own."""
+    cfg = parse_config({"targets": [{"namespace": "shop", "name": name, "capacityPerReplica": 10, "maxReplicas": 50}
+                                    for name in ("web", "api")]})
+    web, api = cfg.targets
+    fitted_on: list[int] = []
+
+    class Counting(Model):
+        def fit(self, history: object) -> Model:
+            fitted_on.append(len(history))  # type: ignore[arg-type]
+            return super().fit(history)
+
+    forecasts = service(lambda: Counting(gate_open_=True, gate_report_={"open": True, "reason": "test",
+                                                                         "per_series": [verdict(0.7)]}))
+    long = Series(T0 - 30 * 3600, np.full(30 * 60, 50.0))
+    forecasts.retrain([web, api], {web.key: long, api.key: history()})
+    assert fitted_on == [1]
+    assert forecasts.forecast(api, history(), T0).rate == LEVEL
+    too_young = Series(T0 - 3600, np.full(60, 50.0))
+    result = forecasts.forecast(api, too_young, T0)
+    assert result.rate is None and "1.0h of history, 2h required" in result.detail

@@ -19,6 +19,9 @@ from autoscaler.sim.contenders import (
     ORACLE,
     PEERS,
     PRESCALER,
+    RISK_UTILIZATION,
+    RISKS,
+    SweepPoint,
     UnknownPeer,
     parse_peers,
 )
@@ -124,18 +127,28 @@ CUSTOM_BEHAVIOR = Behavior(scale_down=ScalingRules(stabilization_window_seconds=
 
 
 @pytest.mark.parametrize(
-    ("name", "forecasting", "tolerance", "behavior"),
-    [pytest.param(HPA, False, 0.1, Behavior(), id="hpa"),
-     pytest.param(PRESCALER, True, 0.1, Behavior(), id="prescaler"),
-     pytest.param("crane-dsp", True, 0.1, Behavior(), id="crane-dsp"),
-     pytest.param("phpa-holt-winters", True, 0.1, Behavior(), id="phpa-holt-winters"),
-     pytest.param("aws-style", True, 0.1, Behavior(), id="aws-style"),
-     pytest.param("reference-lgbm", True, 0.0, Behavior(), id="reference-lgbm")],
+    ("name", "forecasting", "tolerance", "behavior", "scale_down"),
+    [pytest.param(HPA, False, 0.1, Behavior(), "stabilized", id="hpa"),
+     pytest.param(PRESCALER, True, 0.1, Behavior(), "predictive", id="prescaler"),
+     pytest.param("crane-dsp", True, 0.1, Behavior(), "stabilized", id="crane-dsp"),
+     pytest.param("phpa-holt-winters", True, 0.1, Behavior(), "stabilized", id="phpa-holt-winters"),
+     pytest.param("aws-style", True, 0.1, Behavior(), "stabilized", id="aws-style"),
+     pytest.param("reference-lgbm", True, 0.0, Behavior(), "stabilized", id="reference-lgbm")],
 )
-def test_each_contender_is_the_base_config_plus_its_overrides(name, forecasting, tolerance, behavior):
-    target = SweepSettings().config(SINE, BY_NAME[name], 0.7).targets[0]
+def test_each_contender_is_the_base_config_plus_its_overrides(name, forecasting, tolerance, behavior, scale_down):
+    target = SweepSettings().config(SINE, BY_NAME[name], SweepPoint(0.7)).targets[0]
     assert (target.forecast.enabled, target.tolerance, target.behavior) == (forecasting, tolerance, behavior)
     assert target.target_utilization == 0.7 and target.startup_seconds == 180
+    assert (target.forecast.scale_down, target.forecast.size_at_capacity) == (scale_down, False)
+    assert target.forecast.quantile == 0.9  # the replay's --quantile
+
+
+def test_prescaler_is_swept_over_its_risk_and_every_peer_over_u():
+    assert [(p.utilization, p.risk) for p in BY_NAME[PRESCALER].points] == [(RISK_UTILIZATION, r) for r in RISKS]
+    for name in PEERS:
+        assert all(p.risk is None for p in BY_NAME[name].points), name
+    target = SweepSettings().config(SINE, BY_NAME[PRESCALER], SweepPoint(0.9, 0.02)).targets[0]
+    assert (target.target_utilization, target.forecast.risk, target.forecast.quantile) == (0.9, 0.02, 0.98)
 
 
 @pytest.mark.parametrize(
@@ -148,7 +161,7 @@ def test_a_users_target_gives_every_contender_its_behavior_but_the_reference_rul
     base = sim_config(SINE, target_utilization=0.7, startup_seconds=120, predictive=True,
                       overrides={"tolerance": 0.05, "behavior": CUSTOM_BEHAVIOR.model_dump(by_alias=True),
                                  "minReplicas": 2, "maxReplicas": 77}).targets[0]
-    target = SweepSettings(startup_seconds=120, base=base).config(SINE, BY_NAME[name], 0.6).targets[0]
+    target = SweepSettings(startup_seconds=120, base=base).config(SINE, BY_NAME[name], SweepPoint(0.6)).targets[0]
     assert (target.tolerance, target.behavior) == (tolerance, behavior)
     assert (target.min_replicas, target.max_replicas, target.target_utilization) == (2, 77, 0.6)
 

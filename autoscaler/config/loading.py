@@ -104,6 +104,8 @@ def _describe(error: ErrorDetails, variables: list[str]) -> str:
     value = error.get("input")
     if error["loc"] and error["loc"][-1] == "url" and isinstance(value, str):
         value = without_userinfo(value)  # also where the URL has no scheme, which scrubbing by `//` misses
+    if kind == "value_error" and isinstance(value, dict | list):
+        return msg  # our own validator explained a whole section: "got a dict" would add nothing
     return f"{msg}, got {shown(value)}"
 
 

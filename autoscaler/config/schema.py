@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -216,14 +217,38 @@ class ForecastSettings(_Model):
 
     enabled: bool = True
     """Turn forecasting off to get plain reactive (HPA-equivalent) scaling."""
-    quantile: float = Field(default=0.9, gt=0, lt=1)
-    """The forecast quantile that replicas are sized for (0 < q < 1; 0.9: sized for the 90th percentile)."""
+    risk: float = Field(default=0.1, ge=0.001, le=0.5)
+    """The acceptable chance (0.001..0.5) that a minute is under-provisioned: replicas are sized for the
+    (1 − risk)-quantile of the forecast demand (0.1: the 90th percentile). Lower costs more and leaves less
+    demand unserved."""
     history_days: float = Field(default=14, gt=0, le=400)
     """Days of history (0 < days <= 400) pulled from Prometheus for training."""
     min_history_hours: float = Field(default=LIGHTGBM.min_history_hours, ge=0, le=9600)
     """Observed hours of history required before predictive mode is allowed (0..24 × historyDays)."""
+    size_at_capacity: bool = False
+    """Size the forecast at full `capacityPerReplica`: the quantile already is the headroom, so
+    `targetUtilization` applies only to the reactive floor (the observed rate). Off: the forecast is sized
+    like the observed rate, at capacity × targetUtilization, which counts headroom twice."""
+    scale_down: Literal["stabilized", "predictive"] = "predictive"
+    """`predictive`: while a trusted forecast exists, scale down only to what the forecast needs over
+    [now, now + startupSeconds + syncInterval] (a pod removed now cannot be ready again sooner) instead of
+    waiting out `behavior.scaleDown`'s stabilization window; rate policies still apply, and without a
+    forecast the window does. `stabilized`: HPA's window only."""
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Model settings."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _quantile_became_risk(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "quantile" in data:
+            raise ValueError("quantile was replaced by risk, the acceptable chance of an under-provisioned minute: "
+                             "risk = 1 − quantile (quantile 0.9 is risk: 0.1)")
+        return data
+
+    @property
+    def quantile(self) -> float:
+        """The forecast quantile replicas are sized for: 1 − risk (rounded, so 0.1 gives exactly 0.9)."""
+        return round(1.0 - self.risk, 6)
 
 
 class MissingMetricsReplicas(_Model):

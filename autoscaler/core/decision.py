@@ -44,6 +44,7 @@ class Reason:
     TOO_FEW = "TooFewReplicas"
     TOO_MANY = "TooManyReplicas"
     CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
+    DOWN_HELD_BY_FORECAST = "ScaleDownHeldByForecast"
 
 
 MISSING_METRICS = frozenset({Reason.METRICS_MISSING, Reason.MISSING_FALLBACK})
@@ -60,6 +61,12 @@ class Policy:
     tolerance: float = 0.1
     behavior: Behavior = field(default_factory=Behavior)
     missing_replicas: int | None = None
+    forecast_at_capacity: bool = False
+    """Size the forecast at full capacity (the quantile is the headroom) instead of at `per_replica_rate`."""
+    utilization: float = 1.0
+    """The target utilization `per_replica_rate` includes: capacity × utilization = per_replica_rate."""
+    predictive_scale_down: bool = False
+    """Scale down to what the forecast needs before a removed pod could be back, not after HPA's window."""
 
     @classmethod
     def from_target(cls, target: Target) -> Policy:
@@ -71,7 +78,14 @@ class Policy:
             tolerance=target.tolerance,
             behavior=target.behavior,
             missing_replicas=fallback.replicas if isinstance(fallback, MissingMetricsReplicas) else None,
+            forecast_at_capacity=target.forecast.size_at_capacity,
+            utilization=target.target_utilization,
+            predictive_scale_down=target.forecast.scale_down == "predictive",
         )
+
+    def sized(self, forecast: float) -> float:
+        """A forecast rate as the observed rate it is sized like: full capacity counts as `utilization`."""
+        return forecast * self.utilization if self.forecast_at_capacity else forecast
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,9 @@ class DecisionInputs:
     """Ready replicas, for the record."""
     missing_reason: str | None = None
     """Why `observed_rate` is missing, as the metrics source said: shown in the message, never decided on."""
+    hold_rate: float | None = None
+    """Peak q-quantile forecast over [now, now+startup+sync]: what a scale-down must keep serving (a pod
+    removed now cannot be back sooner); None when unavailable or not asked for."""
 
 
 @dataclass(frozen=True)
@@ -129,8 +146,9 @@ def _proposal(inputs: DecisionInputs, policy: Policy) -> tuple[int, str]:
             return policy.missing_replicas, Reason.MISSING_FALLBACK
         return current, Reason.METRICS_MISSING
     observed = float(inputs.observed_rate)  # type: ignore[arg-type]
-    if _valid(inputs.forecast_rate) and float(inputs.forecast_rate) > observed:  # type: ignore[arg-type]
-        demand, source = float(inputs.forecast_rate), Reason.FORECAST  # type: ignore[arg-type]
+    forecast = policy.sized(float(inputs.forecast_rate)) if _valid(inputs.forecast_rate) else None  # type: ignore[arg-type]
+    if forecast is not None and forecast > observed:
+        demand, source = forecast, Reason.FORECAST
     else:
         demand = observed
         source = Reason.REACTIVE_FLOOR if _valid(inputs.forecast_rate) else inputs.no_forecast_reason
@@ -146,6 +164,18 @@ def _within_tolerance(ratio: float, policy: Policy) -> bool:
     up, down = policy.behavior.up().tolerance, policy.behavior.down().tolerance
     return (1.0 - (policy.tolerance if down is None else down) <= ratio
             <= 1.0 + (policy.tolerance if up is None else up))
+
+
+def _held_by_forecast(proposed: int, current: int, inputs: DecisionInputs, policy: Policy) -> int | None:
+    """A predictive scale-down: `proposed`, but never below what the forecast needs until a removed pod could
+    be back (`hold_rate`). None when it does not apply: not a scale-down, not enabled, or no hold forecast."""
+    if not (policy.predictive_scale_down and proposed < current and _valid(inputs.hold_rate)):
+        return None
+    needed = min(policy.sized(float(inputs.hold_rate)) / policy.per_replica_rate, MAX_PROPOSAL)  # type: ignore[arg-type]
+    held = min(current, max(proposed, math.ceil(needed - 1e-9)))
+    if held < current and _within_tolerance(held / current, policy):
+        return current  # HPA's tolerance, applied where the scale-down would land: no one-pod staircase
+    return held
 
 
 def _rate_limited(desired: int, current: int, history: ScaleHistory, policy: Policy, now: float) -> tuple[int, str]:
@@ -178,13 +208,18 @@ def decide(inputs: DecisionInputs, policy: Policy, history: ScaleHistory, now: f
     stages = [("proposal", proposed, proposal_reason)]
     reason = proposal_reason
 
+    held = _held_by_forecast(proposed, current, inputs, policy)
+    stab_reason = ""
     if proposal_reason in MISSING_METRICS:
         stabilized = proposed  # no fresh signal: nothing to stabilize, and never record it
+    elif held is not None:
+        stabilized = held  # the forecast, not HPA's window, says how far down is safe
+        stab_reason = Reason.DOWN_HELD_BY_FORECAST if held != proposed else ""
     else:
         stabilized = stabilize(proposed, current, history, policy.behavior, now)
-    stab_reason = ""
-    if stabilized != proposed:
-        stab_reason = Reason.UP_STABILIZED if stabilized < proposed else Reason.DOWN_STABILIZED
+        if stabilized != proposed:
+            stab_reason = Reason.UP_STABILIZED if stabilized < proposed else Reason.DOWN_STABILIZED
+    if stab_reason:
         reason = stab_reason
     stages.append(("stabilization", stabilized, stab_reason))
 

@@ -33,6 +33,14 @@ from forecasting.series import Series
 log = logging.getLogger(__name__)
 
 MEDIAN = 0.5
+YOUNG_MIN_HOURS = 2.0
+"""A target younger than its `minHistoryHours` is still forecast by its group's model once it has this much
+history: the longest lag and the hour the features are scaled by. It is judged by the pooled gate until its
+own held-back day gives it a verdict of its own."""
+GATE_CLOSES_ABOVE = 1.0
+"""A target's gate closes when its model's pinball loss exceeds the best baseline's by this ratio…"""
+GATE_REOPENS_BELOW = 0.95
+"""…and, once closed, reopens only when it is this far below: a verdict near 1 does not flap at every retrain."""
 
 
 def horizons_for(target: Target, sync_interval: float) -> tuple[int, ...]:
@@ -48,6 +56,23 @@ def horizons_for(target: Target, sync_interval: float) -> tuple[int, ...]:
     return tuple(range(first, last + 1))
 
 
+def hold_horizons_for(target: Target, sync_interval: float) -> tuple[int, ...]:
+    """Horizons (minutes) a predictive scale-down must keep serving: from now until the sizing horizons end.
+
+    A pod removed now could be ready again only after `startupSeconds`, so removing it is safe
+    only if the forecast over [now, now + startup + sync) does not need it. Empty unless
+    `forecast.scaleDown` is `predictive`.
+    """
+    if target.forecast.scale_down != "predictive":
+        return ()
+    return tuple(range(1, horizons_for(target, sync_interval)[-1] + 1))
+
+
+def model_horizons_for(target: Target, sync_interval: float) -> tuple[int, ...]:
+    """Every horizon the target's model is built for: the sizing horizons and the hold horizons."""
+    return tuple(sorted({*horizons_for(target, sync_interval), *hold_horizons_for(target, sync_interval)}))
+
+
 def quantiles_for(target: Target) -> tuple[float, ...]:
     """The median (for error tracking) and the sizing quantile."""
     return tuple(sorted({MEDIAN, target.forecast.quantile}))
@@ -55,7 +80,7 @@ def quantiles_for(target: Target) -> tuple[float, ...]:
 
 def model_key(target: Target, sync_interval: float) -> tuple:
     """Targets with equal keys share one global model."""
-    return (target.forecast.model, horizons_for(target, sync_interval), quantiles_for(target))
+    return (target.forecast.model, model_horizons_for(target, sync_interval), quantiles_for(target))
 
 
 def default_factory(target: Target, sync_interval: float) -> BaseForecaster:
@@ -68,7 +93,7 @@ def default_factory(target: Target, sync_interval: float) -> BaseForecaster:
         min_history_hours=target.forecast.min_history_hours,
     )
     return make_forecaster(
-        model.type, horizons_for(target, sync_interval), quantiles_for(target),
+        model.type, model_horizons_for(target, sync_interval), quantiles_for(target),
         num_threads=model.num_threads, params=params,
     )
 
@@ -105,6 +130,10 @@ class Forecast:
     reason: str = Reason.REACTIVE_FALLBACK
     detail: str = ""
     median: float | None = None
+    """The median forecast at the first sizing horizon (`median_horizon`), for error tracking."""
+    median_horizon: int | None = None
+    hold_rate: float | None = None
+    """Peak sizing-quantile forecast over the hold horizons (predictive scale-down), else None."""
     by_horizon: Mapping[tuple[float, int], float] = field(default_factory=dict)
     """(quantile, horizon minutes) → forecast rate, for metrics."""
 
@@ -117,6 +146,8 @@ class ForecastService:
     factory: Callable[[Target, float], Forecaster] = default_factory
     models: dict[tuple, Forecaster] = field(default_factory=dict)
     failures: dict[tuple, str] = field(default_factory=dict)
+    target_gates: dict[str, bool] = field(default_factory=dict)
+    """Each target's own gate, from its series' verdict at the last fit, with hysteresis."""
 
     def retrain(self, targets: Sequence[Target], histories: Mapping[str, Series]) -> dict[tuple, str]:
         """Fit one model per group on the histories that have enough data; returns failures by group."""
@@ -135,17 +166,37 @@ class ForecastService:
             if not usable:
                 failures[key] = "not enough history to train"
                 continue
+            trained = [t for t in members
+                       if t.key in histories and histories[t.key].observed_hours() >= t.forecast.min_history_hours]
             try:
                 fitted = self.factory(members[0], self.sync_interval).fit(usable)
                 gate_of(fitted)  # a model that does not state its gate fails here, never trusted by default
                 models[key] = fitted
+                self._judge(trained, fitted.gate_report_.get("per_series"))
             except Exception as exc:  # a failed fit must not take the controller down
                 log.warning("forecaster training failed", extra={"targets": [t.key for t in members], "error": repr(exc)})
                 failures[key] = f"training failed: {exc!r}"
                 if key in self.models:
                     models[key] = self.models[key]  # keep serving the last good model
         self.models, self.failures = models, failures
+        managed = {t.key for t in targets}
+        self.target_gates = {key: gate for key, gate in self.target_gates.items() if key in managed}
         return failures
+
+    def _judge(self, trained: Sequence[Target], verdicts: object) -> None:
+        """Update each trained target's own gate from its series' verdict (in training order), with hysteresis."""
+        if not isinstance(verdicts, Sequence) or len(verdicts) != len(trained):
+            return  # a model without per-series verdicts: every target follows the pooled gate
+        for target, verdict in zip(trained, verdicts, strict=True):
+            ratio = verdict.get("ratio") if isinstance(verdict, Mapping) else None
+            if verdict is None or not isinstance(verdict, Mapping) or verdict.get("open") is None:
+                self.target_gates.pop(target.key, None)
+            elif ratio is None:
+                self.target_gates[target.key] = bool(verdict["open"])
+            else:
+                was_open = self.target_gates.get(target.key, True)
+                threshold = GATE_CLOSES_ABOVE if was_open else GATE_REOPENS_BELOW
+                self.target_gates[target.key] = ratio <= threshold if was_open else ratio < threshold
 
     def gate_open(self, target: Target) -> bool | None:
         """The quality gate of the target's model: None when none is fitted, closed when it breaks the contract."""
@@ -153,9 +204,10 @@ class ForecastService:
         if model is None:
             return None
         try:
-            return gate_of(model)
+            pooled = gate_of(model)
         except BrokenForecaster:
             return False
+        return self.target_gates.get(target.key, pooled)
 
     def forecast(self, target: Target, history: Series, now: float) -> Forecast:
         """The peak sizing-quantile forecast over the readiness window, or why there is none."""
@@ -165,17 +217,16 @@ class ForecastService:
         model = self.models.get(key)
         if model is None:
             return Forecast(None, Reason.REACTIVE_FALLBACK, self.failures.get(key, "no model trained yet"))
-        if history.observed_hours() < target.forecast.min_history_hours:
+        required = min(target.forecast.min_history_hours, YOUNG_MIN_HOURS)
+        if history.observed_hours() < required:
             return Forecast(
-                None,
-                Reason.REACTIVE_FALLBACK,
-                f"{history.observed_hours():.1f}h of history, {target.forecast.min_history_hours:g}h required",
+                None, Reason.REACTIVE_FALLBACK, f"{history.observed_hours():.1f}h of history, {required:g}h required"
             )
         try:
-            gate = gate_of(model)
+            gate = self.target_gates.get(target.key, gate_of(model))
         except BrokenForecaster as exc:  # a model that does not say whether to trust it is not asked
             return Forecast(None, Reason.REACTIVE_FALLBACK, str(exc))
-        horizons, quantiles = horizons_for(target, self.sync_interval), quantiles_for(target)
+        horizons, quantiles = model_horizons_for(target, self.sync_interval), quantiles_for(target)
         try:
             values = np.asarray(model.predict(history, now, horizons, quantiles), dtype=np.float64)
         except NotEnoughHistory as exc:
@@ -186,7 +237,14 @@ class ForecastService:
             return Forecast(None, Reason.REACTIVE_FALLBACK, "forecast is not finite and non-negative")
         by_horizon = {(q, h): float(values[i, j]) for i, h in enumerate(horizons) for j, q in enumerate(quantiles)}
         sizing = quantiles.index(target.forecast.quantile)
-        median = float(values[0, quantiles.index(MEDIAN)])
+        sized = [i for i, h in enumerate(horizons) if h in horizons_for(target, self.sync_interval)]
+        held = [i for i, h in enumerate(horizons) if h in hold_horizons_for(target, self.sync_interval)]
+        median = float(values[sized[0], quantiles.index(MEDIAN)])
         if not gate:
-            return Forecast(None, Reason.QUALITY_GATE, "model lost to seasonal-naive", median, by_horizon)
-        return Forecast(float(values[:, sizing].max()), Reason.FORECAST, "", median, by_horizon)
+            why = ("this target's model lost to the best baseline on its held-back day" if target.key in self.target_gates
+                   else "the model lost to the best baseline on the held-back day")
+            return Forecast(None, Reason.QUALITY_GATE, why, median, horizons[sized[0]],
+                            by_horizon=by_horizon)
+        hold = float(values[held, sizing].max()) if held else None
+        return Forecast(float(values[sized, sizing].max()), Reason.FORECAST, "", median, horizons[sized[0]], hold,
+                        by_horizon)

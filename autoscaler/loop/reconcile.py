@@ -295,6 +295,7 @@ class Reconciler:
                     current_replicas=state.replicas,
                     observed_rate=counted.value,
                     forecast_rate=forecast.rate,
+                    hold_rate=forecast.hold_rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,
                     missing_reason=counted.error if counted.value is None else None,
@@ -356,9 +357,8 @@ class Reconciler:
     def _track_forecast(self, target: Target, mem: _TargetMemory, minute: float, forecast: Forecast) -> None:
         for (q, h), value in forecast.by_horizon.items():
             self.telemetry.forecast.labels(target.namespace, target.name, f"{q:g}", str(h)).set(value)
-        if forecast.median is not None and forecast.by_horizon:
-            first = min(h for _, h in forecast.by_horizon)
-            due = int(minute // STEP_SECONDS) + first  # the bin this median forecast is for
+        if forecast.median is not None and forecast.median_horizon is not None:
+            due = int(minute // STEP_SECONDS) + forecast.median_horizon  # the bin this median forecast is for
             mem.pending_median[due] = forecast.median
         if len(mem.pending_median) > 64:
             for k in sorted(mem.pending_median)[:-64]:

@@ -33,16 +33,36 @@ from forecasting.peers.holt_winters import PHPAHoltWintersForecaster
 from forecasting.peers.reference_lgbm import ReferenceLightGBMForecaster
 
 UTILIZATIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
+RISKS = (0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.005)
+"""Prescaler's sweep: `forecast.risk`, the chance a minute's demand exceeds what it sized for."""
+RISK_UTILIZATION = 0.9
+"""The target utilization Prescaler's risk sweep runs at: the most a replica is loaded once the HPA
+tolerance band (10 %) is kept, 1 / (1 + 0.1) ≈ 0.91, rounded down."""
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a contender's sweep: a target utilization and, for Prescaler, a risk."""
+
+    utilization: float
+    risk: float | None = None
+    """`forecast.risk` at this point; None: the replay's `--quantile` (1 - risk) as every peer has it."""
+
+
+def utilization_sweep(utilizations: tuple[float, ...] = UTILIZATIONS) -> tuple[SweepPoint, ...]:
+    return tuple(SweepPoint(u) for u in utilizations)
 
 HPA = "hpa"
 PRESCALER = "prescaler"
 ORACLE = "oracle"
 
-CLASSIC_SIZING: Mapping[str, Any] = {"forecast": {"enabled": True}}
-"""The settings every peer runs with, whatever Prescaler's own defaults become: forecasting on,
-sized like observed load (forecast / (capacity × u)), HPA's stabilization windows. Today these
-are the defaults; a new `forecast.*` setting that changes Prescaler's sizing is pinned here to
-its classic value."""
+CLASSIC_SIZING: Mapping[str, Any] = {
+    "forecast": {"enabled": True, "scaleDown": "stabilized", "sizeAtCapacity": False}}
+"""The settings every peer runs with, whatever Prescaler's own defaults are: forecasting on, sized
+like observed load (forecast / (capacity × u), not at full capacity), and scaled down through HPA's
+stabilization window rather than by Prescaler's own forecast of the next start-up (`scaleDown:
+predictive`, Prescaler's default). A new `forecast.*` setting that changes Prescaler's sizing is
+pinned here to its classic value."""
 
 HPA_DEFAULT_BEHAVIOR: Mapping[str, Any] = Behavior().model_dump(by_alias=True)
 """HPA v2's default `behavior`: scale up by max(100 %, 4 pods) per 15 s, no up window; a 300 s
@@ -61,8 +81,10 @@ class Contender:
     """Target settings (config keys) merged over the replay's base config."""
     model: ModelSpec | None = None
     """The model its forecasts come from; None when it uses none."""
-    utilizations: tuple[float, ...] = UTILIZATIONS
-    """The target utilizations it is swept over."""
+    points: tuple[SweepPoint, ...] = utilization_sweep()
+    """What it is swept over: the target utilizations of HPA and the peers, whose one knob that is; Prescaler's
+    risk at one utilization (its forecast quantile carries the headroom, so it need not be a fixed
+    share of every replica as u's is)."""
     replayed: bool = True
     """False for the oracle, which is computed, not replayed."""
 
@@ -108,8 +130,9 @@ def reference_lgbm_model(target: Target, sync_interval: float) -> ModelRecipe:
 
 CONTENDERS: tuple[Contender, ...] = (
     Contender(HPA, "reactive HPA v2 with its defaults: Prescaler's decision core with forecasting disabled",
-              overrides={"forecast": {"enabled": False}}),
-    Contender(PRESCALER, "the full Prescaler policy, as configured", model=prescaler_model),
+              overrides={"forecast": {"enabled": False, "scaleDown": "stabilized"}}),
+    Contender(PRESCALER, f"the full Prescaler policy, its defaults, swept over forecast.risk at u={RISK_UTILIZATION:g}",
+              model=prescaler_model, points=tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)),
     Contender("crane-dsp", "Crane EffectiveHPA: DSP forecast, max over predictionWindowSeconds, max with actual",
               overrides=CLASSIC_SIZING, model=crane_dsp_model),
     Contender("phpa-holt-winters", "PHPA: Holt-Winters on HPA's replicas, lookAhead = start-up, decisionType maximum",
@@ -120,7 +143,7 @@ CONTENDERS: tuple[Contender, ...] = (
               overrides=merged(CLASSIC_SIZING, {"tolerance": 0.0, "behavior": HPA_DEFAULT_BEHAVIOR}),
               model=reference_lgbm_model),
     Contender(ORACLE, "perfect foresight: ceil(demand / capacity) ready every minute (the cost 1.0 bound)",
-              utilizations=(1.0,), replayed=False),
+              points=(SweepPoint(1.0),), replayed=False),
 )
 
 BY_NAME: Mapping[str, Contender] = {c.name: c for c in CONTENDERS}

@@ -143,10 +143,13 @@ class Outcome:
     elasticity: Elasticity
     """The SPEC RG elasticity metrics of the ready replicas against the demand."""
     reasons: dict[str, int] = field(default_factory=dict)
+    risk: float = 0.1
+    """The `forecast.risk` it ran with (sized for the 1 - risk quantile; meaningless without forecasts)."""
 
     def summary(self) -> dict:
         return {
             "target_utilization": self.target_utilization,
+            "risk": self.risk if self.predictive else None,
             "unserved_fraction": self.unserved_fraction,
             "underprovisioned_minutes_fraction": self.underprovisioned_minutes_fraction,
             "replica_minutes": self.replica_minutes,
@@ -186,7 +189,7 @@ def sim_config(
         "startupSeconds": startup_seconds,
         "forecast": {
             "enabled": predictive,
-            "quantile": quantile,
+            "risk": round(1.0 - quantile, 6),
             "historyDays": min(400.0, len(scenario.demand) / 1440.0 + 1),
             "minHistoryHours": 24,
             "model": {"type": model, "numThreads": num_threads},
@@ -276,6 +279,7 @@ class Replay:
         previous = np.concatenate([[self.initial], self.desired[:-1]])
         return Outcome(
             target_utilization=target.target_utilization,
+            risk=target.forecast.risk,
             predictive=target.forecast.enabled,
             ready=self.ready,
             pending=self.pending,

@@ -120,7 +120,7 @@ def table_rows(result: SweepResult, *, elasticity: bool = False) -> list[list[st
     rows = []
     for name, outcomes in result.runs.items():
         for o in outcomes:
-            row = [name, f"{o.target_utilization:g}", f"{o.unserved_fraction:.5f}",
+            row = [name, f"{o.target_utilization:g}", f"{o.risk:g}" if o.predictive else "—", f"{o.unserved_fraction:.5f}",
                    f"{o.underprovisioned_minutes_fraction:.4f}", f"{o.cost_ratio:.3f}", str(o.scale_actions)]
             if elasticity:
                 metrics = o.elasticity.to_json()
@@ -129,7 +129,7 @@ def table_rows(result: SweepResult, *, elasticity: bool = False) -> list[list[st
     return rows
 
 
-HEADER = ["policy", "u", "unserved", "under-provisioned min", "cost ratio", "scale actions"]
+HEADER = ["policy", "u", "risk", "unserved", "under-provisioned min", "cost ratio", "scale actions"]
 ELASTICITY_HEADER = [title for _, title in ELASTICITY]
 
 PEER_HEADER = ["peer", "unserved vs hpa", "cost vs hpa", "prescaler unserved vs peer", "prescaler cost vs peer",

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from autoscaler.config.schema import Target
-from autoscaler.loop.forecasts import default_factory, horizons_for, quantiles_for
+from autoscaler.loop.forecasts import default_factory, model_key
 from forecasting.forecaster import BaseForecaster
 from forecasting.series import STEP_SECONDS, Series
 
@@ -45,10 +45,9 @@ ModelSpec = Callable[[Target, float], ModelRecipe]
 
 
 def prescaler_model(target: Target, sync_interval: float) -> ModelRecipe:
-    """Prescaler's configured forecaster (`default_factory`), keyed by the settings that build it."""
-
-    key = ("prescaler", target.forecast.model_dump_json(), horizons_for(target, sync_interval),
-           quantiles_for(target))
+    """Prescaler's configured forecaster (`default_factory`), keyed by what builds it (`model_key`): targets that
+    differ only in how they use a forecast (risk aside) share its fits."""
+    key = ("prescaler", model_key(target, sync_interval))
     return ModelRecipe(key, lambda: default_factory(target, sync_interval))
 
 

@@ -20,7 +20,15 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 from autoscaler.config.schema import Config, Target
-from autoscaler.sim.contenders import BY_NAME, HPA, PRESCALER, UTILIZATIONS, Contender
+from autoscaler.sim.contenders import (
+    BY_NAME,
+    HPA,
+    PRESCALER,
+    UTILIZATIONS,
+    Contender,
+    SweepPoint,
+    utilization_sweep,
+)
 from autoscaler.sim.engine import Outcome, Scenario, oracle_outcome, sim_config, simulate
 from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates
@@ -46,15 +54,16 @@ class SweepSettings:
     utilizations: tuple[float, ...] | None = None
     """One sweep for every replayed contender; None: each contender's own."""
 
-    def utilizations_of(self, contender: Contender) -> tuple[float, ...]:
+    def points_of(self, contender: Contender) -> tuple[SweepPoint, ...]:
         if not contender.replayed or self.utilizations is None:
-            return contender.utilizations
-        return self.utilizations
+            return contender.points
+        return utilization_sweep(self.utilizations)
 
-    def config(self, scenario: Scenario, contender: Contender, utilization: float) -> Config:
-        """The contender's config at one target utilization: the base replay config plus its overrides."""
-        return sim_config(scenario, target_utilization=utilization, startup_seconds=self.startup_seconds,
-                          predictive=True, quantile=self.quantile, model=self.model,
+    def config(self, scenario: Scenario, contender: Contender, point: SweepPoint) -> Config:
+        """The contender's config at one point: the base replay config plus its overrides."""
+        quantile = self.quantile if point.risk is None else 1.0 - point.risk
+        return sim_config(scenario, target_utilization=point.utilization, startup_seconds=self.startup_seconds,
+                          predictive=True, quantile=quantile, model=self.model,
                           num_threads=self.num_threads, base=self.base, overrides=contender.overrides)
 
     @property
@@ -135,10 +144,10 @@ def sweep_contender(
     if contender.model is not None and shared is None:
         shared = SharedForecasts(observed_rates(scenario.demand), contender.model)
     outcomes = []
-    for u in settings.utilizations_of(contender):
-        outcomes.append(simulate(scenario, settings.config(scenario, contender, u), forecaster_factory=shared))
+    for point in settings.points_of(contender):
+        outcomes.append(simulate(scenario, settings.config(scenario, contender, point), forecaster_factory=shared))
         if progress is not None:
-            progress(f"{contender.name} u={u:g}")
+            progress(f"{contender.name} u={point.utilization:g}" + ("" if point.risk is None else f" risk={point.risk:g}"))
     return outcomes
 
 
@@ -180,7 +189,7 @@ def run_sweep(
                              None if utilizations is None else tuple(utilizations))
     names = [n for n in BY_NAME if n in (HPA, PRESCALER) or n in peers]
     shared = shared or {}
-    total = sum(len(settings.utilizations_of(BY_NAME[n])) for n in names)
+    total = sum(len(settings.points_of(BY_NAME[n])) for n in names)
     runs: dict[str, list[Outcome]] = {}
     seconds: dict[str, float] = {}
     done = 0

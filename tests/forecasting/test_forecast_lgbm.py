@@ -178,11 +178,11 @@ def test_one_global_model_forecasts_a_new_service_with_little_history(nasa: Seri
     assert model.gate_report_["series"] == 2
 
 
-def test_gate_is_open_for_a_model_that_beats_seasonal_naive(fitted: LightGBMForecaster) -> None:
+def test_gate_is_open_for_a_model_that_beats_both_baselines(fitted: LightGBMForecaster) -> None:
     report = fitted.gate_report_
     assert fitted.gate_open_ is True
     assert report["open"] is True and report["ratio"] < 1.0
-    assert report["model_pinball"] < report["seasonal_naive_pinball"]
+    assert report["model_pinball"] < min(report["seasonal_naive_pinball"], report["last_value_pinball"])
     assert report["points"] > 1000
 
 
@@ -191,6 +191,7 @@ def test_gate_closes_when_the_model_is_worse_than_seasonal_naive() -> None:
     model = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=SMALL).fit(series)
     assert model.gate_open_ is False
     assert model.gate_report_["seasonal_naive_pinball"] == 0.0
+    assert model.gate_report_["best_baseline"] == "seasonal_naive"
     assert model.gate_report_["model_pinball"] > 0.0
     assert "loses" in model.gate_report_["reason"]
 
