@@ -148,4 +148,5 @@ def test_the_loop_scales_reactively_past_a_model_without_a_gate() -> None:
     assert result.decision.proposal_reason == Reason.REACTIVE_FALLBACK
     assert result.recommended == 7
     assert "breaks the Forecaster contract" in result.forecast.detail
-    assert telemetry.registry.get_sample_value("prescaler_quality_gate_open", {"namespace": "shop", "name": "web"}) is None
+    assert telemetry.registry.get_sample_value("prescaler_gate_open", {
+        "target_namespace": "shop", "target_name": "web", "target_kind": "Deployment"}) is None

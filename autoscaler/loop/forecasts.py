@@ -109,6 +109,27 @@ class Forecast:
     """(quantile, horizon minutes) → forecast rate, for metrics."""
 
 
+@dataclass(frozen=True)
+class TargetQuality:
+    """How far a target's model may be trusted, as its last fit reported it (for metrics and status)."""
+
+    gate_open: bool
+    """Whether the model passed its quality gate: forecasts drive scaling only then."""
+    pinball_ratio: float | None
+    """The model's pinball loss over the best baseline's on the held-back data (below 1: better); None unknown."""
+    coverage_ratio: float | None
+    """Share of held-back actuals at or below the sizing-quantile forecast; None when the model does not say."""
+    reason: str
+    """Why the gate is open or closed, in words."""
+
+
+def _finite(value: object) -> float | None:
+    """`value` as a float when it is a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 @dataclass
 class ForecastService:
     """Holds the fitted models; `retrain` replaces them, `forecast` serves them."""
@@ -156,6 +177,23 @@ class ForecastService:
             return gate_of(model)
         except BrokenForecaster:
             return False
+
+    def quality(self, target: Target) -> TargetQuality | None:
+        """The quality of the model serving `target`, from its gate report; None when no model is fitted.
+
+        Today's models report one gate per model group (`gate_report_`: `ratio` against
+        seasonal-naive, no coverage), so every target of a group shows the group's figures.
+        """
+        model = self.models.get(model_key(target, self.sync_interval))
+        if model is None:
+            return None
+        try:
+            gate = gate_of(model)
+        except BrokenForecaster as exc:
+            return TargetQuality(False, None, None, str(exc))
+        report = model.gate_report_
+        return TargetQuality(gate, _finite(report.get("ratio")), _finite(report.get("coverage")),
+                             str(report.get("reason", "")))
 
     def forecast(self, target: Target, history: Series, now: float) -> Forecast:
         """The peak sizing-quantile forecast over the readiness window, or why there is none."""
