@@ -164,7 +164,7 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 # --- the controller ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor"])
+@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
     assert denied(rendered[name], "prescaler", required_calls(name)) == []
 
