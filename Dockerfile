@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Prescaler controller image.
 #
-#   docker build -t prescaler:0.1.0 .
+#   docker build -t prescaler:0.1.0 --build-arg REVISION="$(git rev-parse --short HEAD)" .
 #   docker run --rm prescaler:0.1.0 --help
 #
 # Stage 1 builds the prescaler wheel and collects wheels for its runtime dependencies
@@ -59,6 +59,10 @@ ENV HOME=/tmp \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     MALLOC_MMAP_THRESHOLD_=65536
+
+# The source revision prescaler_build_info reports (`unknown` when the build passes none).
+ARG REVISION=unknown
+ENV PRESCALER_REVISION=$REVISION
 
 USER 65532:65532
 WORKDIR /tmp
