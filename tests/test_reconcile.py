@@ -255,6 +255,14 @@ def test_reload_keeps_last_good_config_and_reports(tmp_path):
     path.unlink()
     assert jobs.reload() is False and "cannot read" in events.events[-1][2]
     assert rec.config.targets[0].max_replicas == 50
+    assert [(r, w) for _, r, _, w in events.events] == [("InvalidConfig", True)] * 3
+
+    del good["targets"][0]["minReplicas"]
+    good["targets"][0]["maxReplicas"] = 40
+    path.write_text(yaml.safe_dump(good))
+    assert jobs.reload() is True and rec.config.targets[0].max_replicas == 40
+    assert events.events[-1] == (None, "InvalidConfig", "ended: a valid config is in force (1 target(s))", False)
+    assert metric(rec, "prescaler_config_valid") == 1
 
 
 def test_leaving_hpa_floor_mode_restores_the_hpa():

@@ -37,6 +37,8 @@ from importlib import metadata
 from typing import Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from autoscaler.config.schema import Target
 
@@ -173,6 +175,25 @@ def build_labels() -> dict[str, str]:
             "python": platform.python_version()}
 
 
+class Timestamp(Collector):
+    """A gauge without series until it is first set: a time that has not come yet is absent, not 0 (1970)."""
+
+    def __init__(self, spec: MetricSpec, registry: CollectorRegistry) -> None:
+        self.spec = spec
+        self._value: float | None = None
+        registry.register(self)
+
+    def set(self, value: float) -> None:
+        self._value = float(value)
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(self.spec.name, self.spec.help)]
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        value = self._value
+        return [] if value is None else [GaugeMetricFamily(self.spec.name, self.spec.help, value=value)]
+
+
 class Telemetry:
     """The metric families of `METRICS`, registered on `registry`."""
 
@@ -183,8 +204,8 @@ class Telemetry:
         ProcessCollector(registry=self.registry)
         self.build_info = self._gauge(BUILD_INFO)
         self.build_info.labels(**build_labels()).set(1)
-        self.last_sync = self._gauge(LAST_SYNC)
-        self.last_retrain = self._gauge(LAST_RETRAIN)
+        self.last_sync = Timestamp(LAST_SYNC, self.registry)
+        self.last_retrain = Timestamp(LAST_RETRAIN, self.registry)
         self.sync_interval = self._gauge(SYNC_INTERVAL)
         self.duration = Histogram(DURATION.name, DURATION.help, buckets=DURATION_BUCKETS, registry=self.registry)
         self.config_valid = self._gauge(CONFIG_VALID)
