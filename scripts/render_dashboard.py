@@ -11,9 +11,8 @@ runs, set up as a first week in a cluster looks:
 - Prescaler runs beside it in dry run (a second Reconciler, predictive, reading the same pods and
   writing nothing), so its recommendations, reasons, forecasts and model quality are read from
   its own Telemetry registry, by the metric names the dashboard queries;
-- the shadow scorecard is computed here as the live one defines it: each recommendation becomes
-  ready after `startupSeconds` (another set of simulated pods), and both runs are scored on the
-  observed demand (unserved share, replica-minutes, the elasticity metrics) over the window.
+- the shadow scorecard panels are that Reconciler's live scorecard (`autoscaler.loop.scorecard`),
+  read as `prescaler_scorecard_*` from the same registry: nothing is scored here.
 
 The time-series panels show the last two days; the scorecard covers the whole replay (under the
 7-day window). The Events Prescaler posted are counted in the title.
@@ -36,8 +35,8 @@ from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.in_memory import InMemoryEvents
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.telemetry import Telemetry
-from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
-from autoscaler.sim.elasticity import elasticity
+from autoscaler.core.pods import SimulatedPods
+from autoscaler.sim.cluster import SimulatedScaleTarget
 from autoscaler.sim.engine import RETRAIN_EVERY, Scenario, sim_config
 from autoscaler.sim.replay import TraceMetrics
 from forecasting.registry import DEFAULT_KIND
@@ -50,11 +49,11 @@ OUTPUT = REPO / "docs" / "dashboard.png"
 STARTUP_SECONDS = 180.0
 UTILIZATION = 0.7
 SHOWN_MINUTES = 2 * 1440
-WINDOW_SECONDS = 7 * 86400
 PANELS = ("Demand and forecast band", "Recommended and actual replicas", "Decision reason", "Model quality",
           "History", "Unserved demand", "Replica-minutes", "Elasticity", "Window covered")
 """The dashboard's per-target panels this draws (tests/deploy/test_monitoring.py lists them for the JSON)."""
 RUNS = {"actual": "tab:red", "prescaler": "tab:blue"}
+ELASTICITY = ("theta_u", "theta_o", "tau_u", "tau_o", "instability", "jitter")
 
 
 @dataclass
@@ -64,8 +63,13 @@ class Recorded:
     demand: list[float] = field(default_factory=list)
     series: dict[str, list[float]] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
-    supply: dict[str, list[int]] = field(default_factory=lambda: {run: [] for run in RUNS})
-    cost: dict[str, list[int]] = field(default_factory=lambda: {run: [] for run in RUNS})
+    unserved: dict[str, list[float]] = field(default_factory=lambda: {run: [] for run in RUNS})
+    """The scorecard's unserved ratio of each run, as exported at each minute."""
+    cost: dict[str, float] = field(default_factory=dict)
+    """The scorecard's replica-minutes of each run at the end."""
+    elasticity: dict[str, dict[str, float]] = field(default_factory=dict)
+    """The scorecard's elasticity metrics of each run at the end."""
+    window_seconds: float = 0.0
     events: int = 0
     syncs: int = 0
 
@@ -94,7 +98,7 @@ def replay(scenario: Scenario, model: str = DEFAULT_KIND) -> Recorded:
     first = scenario.eval_start
     t0 = scenario.demand.start + first * STEP_SECONDS
     initial = max(1, int(np.ceil(np.nan_to_num(scenario.demand.values[first]) / scenario.capacity / UTILIZATION)))
-    pods, shadow = SimulatedPods(STARTUP_SECONDS, ready=initial), SimulatedPods(STARTUP_SECONDS, ready=initial)
+    pods = SimulatedPods(STARTUP_SECONDS, ready=initial)
     cluster = SimulatedScaleTarget(pods, t0)
     registry = CollectorRegistry()
     hpa = reconciler(scenario, cluster, predictive=False, model=model, registry=CollectorRegistry())
@@ -110,18 +114,16 @@ def replay(scenario: Scenario, model: str = DEFAULT_KIND) -> Recorded:
             prescaler.retrain(now)
             next_retrain = now + RETRAIN_EVERY
         hpa.sync(now)
-        recommended = prescaler.sync(now)[t.key].recommended
-        if recommended is not None and recommended != shadow.total:
-            shadow.scale(now, recommended)
+        prescaler.sync(now)
         pods.advance(now)
-        shadow.advance(now)
         out.demand.append(float(np.nan_to_num(scenario.demand.values[first + i])))
-        for run, p in (("actual", pods), ("prescaler", shadow)):
-            out.supply[run].append(p.ready)
-            out.cost[run].append(p.total)
 
         def sample(name: str, **extra: str) -> float | None:
             return registry.get_sample_value(name, labels | extra)
+
+        for run in RUNS:
+            out.unserved[run].append(np.nan if (v := sample("prescaler_scorecard_unserved_ratio", run=run)) is None
+                                     else v)
 
         for name in ("prescaler_observed_requests_per_second", "prescaler_recommended_replicas",
                      "prescaler_current_replicas", "prescaler_ready_replicas", "prescaler_gate_open",
@@ -132,6 +134,11 @@ def replay(scenario: Scenario, model: str = DEFAULT_KIND) -> Recorded:
             out.add(f"forecast q{q}", sample("prescaler_forecast_requests_per_second", quantile=q,
                                              horizon_seconds=horizon))
         out.reasons.append(_current_reason(registry))
+    for run in RUNS:
+        out.cost[run] = sample("prescaler_scorecard_replica_minutes", run=run) or 0.0
+        out.elasticity[run] = {m: v for m in ELASTICITY
+                               if (v := sample("prescaler_scorecard_elasticity", run=run, metric=m)) is not None}
+    out.window_seconds = sample("prescaler_scorecard_window_seconds") or 0.0
     out.events = len(prescaler.events.events)  # type: ignore[attr-defined]
     out.syncs = scenario.ticks()
     return out
@@ -159,12 +166,6 @@ def _runs(x: np.ndarray, on: np.ndarray) -> list[tuple[float, float]]:
     step = float(x[1] - x[0]) if len(x) > 1 else 1.0
     edges = np.flatnonzero(np.diff(np.concatenate([[0], on.astype(int), [0]])))
     return [(float(x[start]), (end - start) * step) for start, end in zip(edges[::2], edges[1::2], strict=True)]
-
-
-def rolling(values: np.ndarray, window: int) -> np.ndarray:
-    """The sum of the last `window` values at each step."""
-    total = np.cumsum(values)
-    return total - np.concatenate([np.zeros(window), total[:-window]])[: len(total)]
 
 
 def draw(rec: Recorded, scenario: Scenario, title: str, path: Path) -> None:
@@ -224,13 +225,10 @@ def draw(rec: Recorded, scenario: Scenario, title: str, path: Path) -> None:
         axis.set_xlabel("hours before the end of the replay", fontsize=8)
         axis.tick_params(labelsize=8)
 
-    demand = np.asarray(rec.demand)
-    window = int(WINDOW_SECONDS // STEP_SECONDS)
     ax = fig.add_subplot(grid[3, :2])
-    ax.set_title(f"{PANELS[5]} (rolling 7 days)", loc="left", fontsize=10)
+    ax.set_title(f"{PANELS[5]} (scorecard, rolling 7 days)", loc="left", fontsize=10)
     for run, color in RUNS.items():
-        unserved = np.maximum(0.0, demand - np.asarray(rec.supply[run]) * scenario.capacity)
-        ratio = rolling(unserved, window) / np.maximum(rolling(demand, window), 1e-12)
+        ratio = np.asarray(rec.unserved[run], dtype=float)
         ratio[:60] = np.nan  # the first hour's few requests say nothing yet
         ax.plot((np.arange(n) - n) / 60.0, 100 * ratio, color=color, lw=1.0, label=run)
     ax.set_ylabel("% of demand unserved")
@@ -239,11 +237,10 @@ def draw(rec: Recorded, scenario: Scenario, title: str, path: Path) -> None:
 
     ax = fig.add_subplot(grid[3, 2])
     ax.set_title(PANELS[6], loc="left", fontsize=10)
-    minutes = {run: float(np.sum(rec.cost[run][-window:])) for run in RUNS}
-    ax.bar(list(minutes), list(minutes.values()), color=list(RUNS.values()))
-    for i, value in enumerate(minutes.values()):
+    ax.bar(list(rec.cost), list(rec.cost.values()), color=list(RUNS.values()))
+    for i, value in enumerate(rec.cost.values()):
         ax.annotate(f"{value:,.0f}", (i, value), ha="center", va="bottom", fontsize=8)
-    covered = min(n * STEP_SECONDS, WINDOW_SECONDS) / 86400
+    covered = rec.window_seconds / 86400
     history = rec.array("prescaler_history_hours")[-1]
     ax.text(0.02, -0.32, f"{PANELS[8]}: {covered:.1f} of 7 days    {PANELS[4]}: {history:.0f} h",
             transform=ax.transAxes, fontsize=9)
@@ -251,9 +248,7 @@ def draw(rec: Recorded, scenario: Scenario, title: str, path: Path) -> None:
     ax = fig.add_subplot(grid[3, 3])
     ax.set_title(PANELS[7], loc="left", fontsize=10)
     ax.axis("off")
-    scores = {run: elasticity(demand[-window:], np.asarray(rec.supply[run][-window:]), STEP_SECONDS,
-                              capacity_per_replica=scenario.capacity).to_json() for run in RUNS}
-    rows = [[metric, *(f"{scores[run][metric]:.2f}" for run in RUNS)] for metric in scores["actual"]]
+    rows = [[metric, *(f"{rec.elasticity[run].get(metric, np.nan):.2f}" for run in RUNS)] for metric in ELASTICITY]
     table = ax.table(cellText=rows, colLabels=["metric", *RUNS], loc="center", cellLoc="right")
     table.auto_set_font_size(False)
     table.set_fontsize(8)

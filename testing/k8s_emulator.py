@@ -9,10 +9,20 @@ matter to us:
   autoscaling/v1 `Scale` carrying the parent's resourceVersion; HorizontalPodAutoscalers
   (autoscaling/v2), Events and ConfigMaps (v1), Leases (coordination.k8s.io/v1) and KEDA
   ScaledObjects (keda.sh/v1alpha1, absent unless `keda=True`, like an uninstalled CRD).
+  `add_scaled_object` also creates the HPA KEDA generates (`keda-hpa-<name>`, owned by
+  the ScaledObject), and every write to a ScaledObject is copied to that HPA as KEDA's
+  operator does (minReplicas = max(1, minReplicaCount), maxReplicas = maxReplicaCount).
+- Lists across every namespace (`/apis/apps/v1/deployments`), as a ClusterRole allows.
 - get, list, create, update (PUT), merge/strategic-merge patch; a global resourceVersion
   bumped by every write; 409 when an update or patch names a stale resourceVersion,
   409 AlreadyExists on create; Kubernetes `Status` bodies on every error.
 - A bearer token (the one `write_kubeconfig` puts in the kubeconfig) is required.
+- The service proxy (`GET /api/v1/namespaces/NS/services/NAME:PORT/proxy/PATH`) for the
+  Services registered with `add_service_proxy`, passed through to a local URL (Prescaler's
+  own /status, as `prescaler status -n NS` reads it).
+- Pods that take time to start (`startup_seconds`, on the `clock` given): a scale-up's
+  new replicas become ready `startup_seconds` after the write, a scale-down at once, as
+  the simulator's pod model says; with the default `auto_ready`, at once.
 
 Fault injection (`inject`, `forbid_namespace`) covers what the reliability work needs:
 409 storms, 429 with Retry-After, 5xx, 403 on a namespace, `action=` callbacks run
@@ -39,17 +49,20 @@ import json
 import re
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
 TOKEN = "emulator-token"
+SERVICE_PROXY = re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/services/(?P<service>[^/]+)/proxy/(?P<path>.*)")
 MICRO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)")
 
 
@@ -158,10 +171,17 @@ def _now() -> str:
 class KubernetesEmulator:
     """The fake API server on 127.0.0.1 (a random port); use as a context manager."""
 
-    def __init__(self, *, keda: bool = False, auto_ready: bool = True) -> None:
+    def __init__(self, *, keda: bool = False, auto_ready: bool = True, startup_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.keda = keda
         self.auto_ready = auto_ready
         """Ready replicas follow every scale write at once (a test can still `set_ready`)."""
+        self.startup_seconds = startup_seconds
+        """When set, a scale write's new replicas become ready this long after it (on `clock`): `auto_ready` is off."""
+        self.clock = clock
+        self.starting: dict[tuple[str, str, str], list[tuple[float, int]]] = {}
+        """Per workload: (ready at, replicas ready then) of the scale-ups still starting, oldest first."""
+        self.proxies: dict[tuple[str, str], str] = {}
         self.objects: dict[tuple[str, str, str], dict] = {}
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
@@ -253,10 +273,43 @@ class KubernetesEmulator:
             "metadata": {"name": name, "namespace": namespace, "annotations": annotations or {}}, "spec": spec,
         })
 
-    def add_scaled_object(self, namespace: str, name: str, target: str, kind: str | None = None) -> dict:
+    def add_scaled_object(self, namespace: str, name: str, target: str, kind: str | None = None, *,
+                          min_replica_count: int | None = None, max_replica_count: int | None = None,
+                          annotations: dict | None = None, hpa: bool = True) -> dict:
+        """A ScaledObject on `target` and, unless `hpa=False`, the HPA KEDA generates for it."""
         ref = {"name": target} | ({"kind": kind} if kind else {})
-        return self.put("scaledobjects", {"metadata": {"name": name, "namespace": namespace},
-                                          "spec": {"scaleTargetRef": ref}})
+        spec: dict = {"scaleTargetRef": ref, "triggers": [{"type": "cpu", "metadata": {"value": "60"}}]}
+        if min_replica_count is not None:
+            spec["minReplicaCount"] = min_replica_count
+        if max_replica_count is not None:
+            spec["maxReplicaCount"] = max_replica_count
+        with self._lock:
+            stored = self.put("scaledobjects", {"metadata": {"name": name, "namespace": namespace,
+                                                             "annotations": annotations or {}}, "spec": spec})
+            if hpa:
+                self._keda_sync(stored)
+            return stored
+
+    def _keda_sync(self, scaled: dict) -> None:
+        """What KEDA's operator does on a ScaledObject change: (re)write its HPA `keda-hpa-<name>`."""
+        meta, spec = scaled["metadata"], scaled.get("spec") or {}
+        ref = spec.get("scaleTargetRef") or {}
+        hpa = {
+            "metadata": {"name": f"keda-hpa-{meta['name']}", "namespace": meta["namespace"],
+                         "labels": {"scaledobject.keda.sh/name": meta["name"]},
+                         "ownerReferences": [{"apiVersion": "keda.sh/v1alpha1", "kind": "ScaledObject",
+                                              "name": meta["name"], "uid": meta["uid"], "controller": True}]},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": ref.get("kind") or "Deployment",
+                                        "name": ref.get("name", "")},
+                     "minReplicas": max(1, spec.get("minReplicaCount") or 0),
+                     "maxReplicas": spec.get("maxReplicaCount") or 100},
+        }
+        self.put("horizontalpodautoscalers", hpa)
+
+    def add_service_proxy(self, namespace: str, service: str, url: str) -> None:
+        """Serve GET .../namespaces/NAMESPACE/services/SERVICE/proxy/PATH from `url`/PATH (`service` as `name:port`)."""
+        with self._lock:
+            self.proxies[(namespace, service)] = url.rstrip("/")
 
     def add_configmap(self, namespace: str, name: str, data: dict[str, str]) -> dict:
         return self.put("configmaps", {"metadata": {"name": name, "namespace": namespace}, "data": data})
@@ -306,13 +359,15 @@ class KubernetesEmulator:
     # --- serving ---------------------------------------------------------------------
 
     def _parse(self, method: str, path: str, query: dict) -> tuple[str, str, str | None, str | None, Kind]:
-        parts = [p for p in path.split("/") if p]
+        parts: list = [p for p in path.split("/") if p]
         if parts[:2] == ["api", "v1"]:
             group, rest = "", parts[2:]
         elif parts[:1] == ["apis"] and len(parts) >= 3:
             group, rest = parts[1], parts[3:]
         else:
             raise ApiError(404, f"the server could not find the requested resource ({path})")
+        if len(rest) == 1 and method == "GET":  # a list across every namespace
+            rest = ["namespaces", None, rest[0]]
         if len(rest) < 3 or rest[0] != "namespaces":
             raise ApiError(404, f"the server could not find the requested resource ({path})")
         namespace, plural, tail = rest[1], rest[2], rest[3:]
@@ -340,6 +395,10 @@ class KubernetesEmulator:
         try:
             if handler.headers.get("Authorization") != f"Bearer {TOKEN}":
                 raise ApiError(401, "Unauthorized")
+            proxied = SERVICE_PROXY.fullmatch(url.path)
+            if proxied is not None and method == "GET":
+                self._proxy(handler, req, proxied)
+                return
             req.verb, req.resource, req.namespace, req.name, kind = self._parse(method, url.path, parse_qs(url.query))
             req.group = kind.group
             req.body = json.loads(raw) if raw else None
@@ -381,6 +440,32 @@ class KubernetesEmulator:
         handler.end_headers()
         handler.wfile.write(data)
 
+    def _proxy(self, handler: BaseHTTPRequestHandler, req: Request, match: re.Match[str]) -> None:
+        """Pass a service-proxy GET through to the registered URL, status and body as they come."""
+        namespace, service, path = match["namespace"], unquote(match["service"]), match["path"]
+        req.verb, req.resource, req.namespace, req.name = "get", "services/proxy", namespace, service
+        with self._lock:
+            self.requests.append(req)
+            backend = self.proxies.get((namespace, service))
+        if namespace in self.forbidden_namespaces:
+            raise ApiError(403, f'services "{service}" is forbidden: cannot get resource "services/proxy"')
+        if backend is None:
+            raise ApiError(404, f'services "{service.split(":")[0]}" not found')
+        query = urlsplit(handler.path).query
+        try:
+            with urllib.request.urlopen(f"{backend}/{path}" + (f"?{query}" if query else ""), timeout=10) as answer:
+                code, data, content_type = answer.status, answer.read(), answer.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as exc:
+            code, data, content_type = exc.code, exc.read(), exc.headers.get("Content-Type", "")
+        except OSError as exc:
+            raise ApiError(503, f"error trying to reach service: {exc}") from None
+        req.status = code
+        handler.send_response(code)
+        handler.send_header("Content-Type", content_type or "application/octet-stream")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
     def _dispatch(self, req: Request, kind: Kind, content_type: str) -> tuple[int, dict]:
         plural = req.resource.split("/")[0]
         if req.verb == "list":
@@ -395,6 +480,8 @@ class KubernetesEmulator:
             group = f"{kind.group}" if kind.group else ""
             raise ApiError(404, f'{plural}{"." + group if group else ""} "{req.name}" not found')
         scale = req.resource.endswith("/scale")
+        if kind.scalable:
+            self._settle(key, current)
         view = self._scale_of(current) if scale else current
         if req.verb == "get":
             return 200, copy.deepcopy(view)
@@ -413,8 +500,11 @@ class KubernetesEmulator:
             replicas = updated["spec"]["replicas"]
             if not isinstance(replicas, int) or replicas < 0:
                 raise ApiError(422, f"spec.replicas: Invalid value: {replicas!r}")
+            before = current["spec"]["replicas"] or 0
             current["spec"]["replicas"] = replicas
-            if self.auto_ready:
+            if self.startup_seconds is not None:
+                self._start_pods(key, current, before, replicas)
+            elif self.auto_ready:
                 current["status"].update(replicas=replicas, readyReplicas=replicas)
             current["metadata"]["resourceVersion"] = str(next(self._versions))
             return 200, self._scale_of(current)
@@ -423,7 +513,37 @@ class KubernetesEmulator:
         meta.update(name=req.name, namespace=req.namespace, uid=current["metadata"]["uid"],
                     creationTimestamp=current["metadata"]["creationTimestamp"])
         self._validate(plural, updated)
-        return 200, self.put(plural, updated)
+        stored = self.put(plural, updated)
+        if plural == "scaledobjects" and self.get("horizontalpodautoscalers", req.namespace, f"keda-hpa-{req.name}"):
+            self._keda_sync(stored)
+        return 200, stored
+
+    def _start_pods(self, key: tuple[str, str, str], obj: dict, before: int, after: int) -> None:
+        """A scale write from `before` to `after` replicas: new pods start, removed ones go (starting ones first)."""
+        starting = self.starting.setdefault(key, [])
+        ready = obj["status"].get("readyReplicas", 0)
+        if after > before:
+            assert self.startup_seconds is not None
+            starting.append((self.clock() + self.startup_seconds, after - before))
+        remove = max(0, before - after)
+        while remove and starting:
+            at, count = starting.pop()
+            taken = min(count, remove)
+            remove -= taken
+            if count > taken:
+                starting.append((at, count - taken))
+        obj["status"].update(replicas=after, readyReplicas=max(0, ready - remove))
+
+    def _settle(self, key: tuple[str, str, str], obj: dict) -> None:
+        """Pods whose start-up is over by the emulator's clock are ready."""
+        starting = self.starting.get(key)
+        if not starting:
+            return
+        now = self.clock()
+        done = [count for at, count in starting if at <= now]
+        if done:
+            self.starting[key] = [(at, count) for at, count in starting if at > now]
+            obj["status"]["readyReplicas"] = obj["status"].get("readyReplicas", 0) + sum(done)
 
     def _create(self, plural: str, namespace: str, body: dict) -> tuple[int, dict]:
         meta = body.setdefault("metadata", {})
@@ -441,6 +561,10 @@ class KubernetesEmulator:
         spec = obj.get("spec") or {}
         if plural == "events" and not (obj.get("involvedObject") or {}).get("name"):
             raise ApiError(422, "involvedObject.name: Required value")
+        if plural == "scaledobjects":  # KEDA's admission webhook
+            low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
+            if not (isinstance(low, int) and 0 <= low <= high):
+                raise ApiError(422, f"spec.minReplicaCount: Invalid value: {low}: must be in [0, maxReplicaCount]")
         if plural == "horizontalpodautoscalers":
             low = spec.get("minReplicas", 1)
             if not 1 <= low <= spec["maxReplicas"]:

@@ -11,8 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ELB = ROOT / "data" / "traces" / "nab_elb_request_count_8c0756.csv"
-OUTCOME_KEYS = {"target_utilization", "unserved_fraction", "underprovisioned_minutes_fraction", "replica_minutes",
-                "cost_ratio", "scale_actions"}
+OUTCOME_KEYS = {"targetUtilization", "unservedFraction", "underprovisionedMinutesFraction", "replicaMinutes",
+                "costRatio", "scaleActions"}
 
 
 def prescaler(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -33,12 +33,12 @@ def test_simulate_json_is_one_object_with_both_sweeps(tmp_path, short_trace):
     done = prescaler("simulate", "--trace", str(short_trace), "--threads", "1", "--json", "--report", str(tmp_path))
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)  # exactly one JSON document on stdout
-    assert result["trace"] == short_trace.name and result["startup_seconds"] == 180
-    assert result["eval_minutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracle_replica_minutes"] > 0
+    assert result["trace"] == short_trace.name and result["startupSeconds"] == 180
+    assert result["evalMinutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracleReplicaMinutes"] > 0
     for sweep in ("reactive", "predictive"):
-        assert [o["target_utilization"] for o in result[sweep]] == [0.5, 0.6, 0.7, 0.8, 0.9]
-        assert all(set(o) == OUTCOME_KEYS and o["cost_ratio"] >= 1.0 for o in result[sweep])
-    assert {"unserved_ratio_at_matched_cost", "cost_ratio_at_matched_unserved"} <= set(result)
+        assert [o["targetUtilization"] for o in result[sweep]] == [0.5, 0.6, 0.7, 0.8, 0.9]
+        assert all(set(o) == OUTCOME_KEYS and o["costRatio"] >= 1.0 for o in result[sweep])
+    assert {"unservedRatioAtMatchedCost", "costRatioAtMatchedUnserved"} <= set(result)
     assert {p.name for p in tmp_path.iterdir()} == {"summary.md", "timeline.png", "frontier.png"}
     assert "unserved ratio at matched cost" in (tmp_path / "summary.md").read_text()
 

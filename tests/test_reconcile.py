@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import yaml
@@ -272,12 +274,16 @@ def test_leaving_hpa_floor_mode_restores_the_hpa():
     assert [t.mode for t in rec.config.targets] == ["replicas"]  # still managed, in its new mode
 
 
-def test_hpa_floor_never_fights_keda():
-    rec, metrics, scaler, _ = build(config(target={"mode": "hpaFloor"}))
+@pytest.mark.parametrize(("mode", "action", "writes"), [
+    pytest.param("hpaFloor", Action.SCALED, [("shop/web", 10)], id="hpa-floor-raises-the-scaledobject-floor"),
+    pytest.param("replicas", Action.CONFLICTING_AUTOSCALER, [], id="replicas-never-fights-keda"),
+])
+def test_keda_floors_work_through_the_scaledobject_and_replicas_mode_stays_off(mode, action, writes):
+    rec, metrics, scaler, _ = build(config(target={"mode": mode}))
     scaler.states["shop/web"] = ScaleState(5, 5, "ScaledObject/web", hpa_min_replicas=2, hpa_max_replicas=20)
     metrics.set_rate("shop/web", 120.0, T0)
-    assert rec.sync(T0)["shop/web"].action == Action.CONFLICTING_AUTOSCALER
-    assert scaler.writes == []
+    assert rec.sync(T0)["shop/web"].action == action
+    assert scaler.writes == writes
 
 
 def test_hpa_floor_is_capped_at_the_hpa_max_and_not_rewritten():
@@ -300,3 +306,83 @@ def test_annotation_is_rewritten_only_when_the_recommendation_changes():
         metrics.set_rate("shop/web", 120.0, T0 + 60 * i)
         rec.sync(T0 + 60 * i)
     assert len(patches) == 1 and patches[0]["timestamp"] == T0
+
+
+# --- pause and scale from zero ----------------------------------------------------------
+
+
+def paused_gauge(rec) -> float | None:
+    return metric(rec, "prescaler_paused", **WEB)
+
+
+@pytest.mark.parametrize("how", ["annotation", "config"])
+def test_a_paused_target_is_recommended_but_never_written(how):
+    rec, metrics, scaler, events = build(config(target={"paused": how == "config"}))
+    if how == "annotation":
+        scaler.states["shop/web"] = replace(scaler.states["shop/web"], paused=True)
+    metrics.set_rate("shop/web", 120.0, T0)
+    result = rec.sync(T0)["shop/web"]
+    assert (result.action, result.reason, result.recommended) == (Action.PAUSED, "Paused", 10)
+    assert [stage for stage, _, _ in result.actuation.stages] == ["paused"]
+    assert scaler.writes == [] and events.annotations == {}
+    assert paused_gauge(rec) == 1
+    assert metric(rec, "prescaler_decision_reason", **WEB, reason="Paused") == 1
+    (event,) = events.events
+    assert event[1] == "Paused" and event[2].startswith("paused (") and "not writing" in event[2]
+
+
+def test_pausing_and_resuming_each_leave_one_event_and_writing_resumes():
+    rec, metrics, scaler, events = build(config())
+    scaler.states["shop/web"] = replace(scaler.states["shop/web"], paused=True)
+    for i in range(3):  # paused for three cycles: one Paused event
+        metrics.set_rate("shop/web", 120.0, T0 + 60 * i)
+        rec.sync(T0 + 60 * i)
+    assert events.reasons("shop/web") == ["Paused"] and scaler.writes == []
+    scaler.states["shop/web"] = replace(scaler.states["shop/web"], paused=False)  # the annotation is removed
+    metrics.set_rate("shop/web", 120.0, T0 + 180)
+    result = rec.sync(T0 + 180)["shop/web"]
+    assert result.action == Action.SCALED and scaler.writes == [("shop/web", 10)]
+    assert events.reasons("shop/web") == ["Paused", "Resumed", "SuccessfulRescale"]
+    assert paused_gauge(rec) == 0
+
+
+def test_a_config_paused_target_that_leaves_the_config_keeps_its_floor():
+    rec, _, scaler, _ = build(config(target={"mode": "hpaFloor", "paused": True}))
+    rec.apply_config(config(targets=[]))
+    assert scaler.released == []
+
+
+# --- scale from zero -----------------------------------------------------------------------
+
+ZERO = {"minReplicas": 0, "zeroWhenAbsent": True}
+
+
+@pytest.mark.parametrize(("replicas", "level", "recommended", "proposal"), [
+    pytest.param(0, 0.0, 0, Reason.REACTIVE_FLOOR, id="at-zero-no-series-is-no-demand"),
+    pytest.param(0, 35.0, 4, Reason.FORECAST, id="a-forecast-wakes-it-ahead"),
+    pytest.param(3, 0.0, 3, Reason.METRICS_MISSING, id="above-zero-missing-still-holds"),
+])
+def test_zero_when_absent_counts_missing_as_zero_only_at_zero(replicas, level, recommended, proposal):
+    rec, metrics, scaler, _ = build(config(target=ZERO), replicas=replicas, forecaster=ConstantForecaster(level))
+    rec.retrain(T0)
+    result = rec.sync(T0)["shop/web"]  # no rate at all: the workload's pods export none
+    assert (result.recommended, result.decision.proposal_reason) == (recommended, proposal)
+    assert scaler.states["shop/web"].replicas == recommended
+
+
+def test_an_observed_request_wakes_a_workload_at_zero():
+    rec, metrics, scaler, _ = build(config(target=ZERO), replicas=0)
+    metrics.set_rate("shop/web", 5.0, T0)  # e.g. a queue or ingress metric that exists without pods
+    assert rec.sync(T0)["shop/web"].recommended == 1
+
+
+def test_at_zero_a_missing_rate_without_the_opt_in_holds():
+    rec, _, scaler, _ = build(config(target={"minReplicas": 1}), replicas=0)
+    scaler.states["shop/web"] = ScaleState(0, 0)
+    result = rec.sync(T0)["shop/web"]
+    assert result.decision.proposal_reason == Reason.METRICS_MISSING
+
+
+def test_zero_when_absent_has_no_effect_in_hpa_floor_mode():
+    rec, _, _, _ = build(config(target=ZERO | {"mode": "hpaFloor"}), replicas=0)
+    assert rec.sync(T0)["shop/web"].decision.proposal_reason == Reason.METRICS_MISSING

@@ -36,7 +36,11 @@ def test_the_png_has_the_dashboards_panels_each_drawn_from_exported_metrics(tmp_
     scenario = Scenario.from_rates(Series(T0, np.maximum(rates, 0.5)), capacity=1.0)
     rec = render.replay(scenario)
     assert render.never_seen(rec) == []
-    assert len(rec.reasons) == len(rec.demand) == scenario.ticks() == len(rec.supply["prescaler"])
+    assert len(rec.reasons) == len(rec.demand) == scenario.ticks() == len(rec.unserved["prescaler"])
+    for run in render.RUNS:  # the live scorecard of the dry-run Reconciler, read from its registry
+        assert np.isfinite(rec.unserved[run][-1]) and rec.cost[run] > 0
+        assert set(rec.elasticity[run]) == set(render.ELASTICITY)
+    assert rec.window_seconds == 60 * scenario.ticks()  # every replayed minute had a demand and a read
     assert rec.events > 0 and set(rec.reasons) >= {"Forecast"}
     out = tmp_path / "dashboard.png"
     render.draw(rec, scenario, "test", out)

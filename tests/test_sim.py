@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autoscaler.loop.reconcile
-from autoscaler.sim.cluster import SimulatedPods
+from autoscaler.core.pods import SimulatedPods
 from autoscaler.sim.engine import Scenario, SimulationError, sim_config, simulate
 from autoscaler.sim.frontier import (
     cost_at_unserved,

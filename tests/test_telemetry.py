@@ -41,7 +41,7 @@ def populate(telemetry: Telemetry, t) -> None:
     telemetry.set_forecast(t, {(0.5, 4): 8.0, (0.9, 4): 10.0, (0.9, 5): 11.0})
     telemetry.set_observed(t, 9.0)
     for gauge in (telemetry.recommended, telemetry.current, telemetry.ready, telemetry.error_ratio,
-                  telemetry.history_hours):
+                  telemetry.history_hours, telemetry.paused):
         gauge.labels(*key).set(1.0)
     telemetry.set_quality(t, True, 0.8, 0.91)
     telemetry.set_reason(t, "ScaleUpLimit")

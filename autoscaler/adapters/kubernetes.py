@@ -13,9 +13,14 @@ promises the Reconciler relies on:
   workload comes back as `ScaleState.conflicting_autoscaler` (the Reconciler refuses to
   write in `replicas` mode). HPA and ScaledObject lists are fetched once per namespace
   and cached briefly, so 500 targets do not cost 500 lists per cycle.
-- hpaFloor only ever touches the HPA's `minReplicas` (within [1, maxReplicas]); the first
-  raise records the original in the `prescaler.io/original-min-replicas` annotation, and
-  `release` puts it back.
+- hpaFloor only ever touches the HPA's `minReplicas` (within [1, maxReplicas]), or, for
+  a workload a KEDA ScaledObject scales, the ScaledObject's `spec.minReplicaCount` (within
+  [0, maxReplicaCount]; KEDA then updates the HPA it generated, which Prescaler never
+  touches). The first raise records the original in the `prescaler.io/original-min-replicas`
+  annotation on the object it changed, and `release` (or `prescaler release`) puts it back.
+  The ScaledObject is read from the namespace's list (no `get` is needed); a write against
+  a stale list gets 409, and the next read lists again.
+- The workload's `prescaler.io/paused` annotation is read into `ScaleState.paused`.
 """
 
 from __future__ import annotations
@@ -36,11 +41,13 @@ from autoscaler.adapters.api_calls import (
     LIST_SCALED_OBJECTS,
     PATCH_DEPLOYMENT_SCALE,
     PATCH_HPA,
+    PATCH_SCALED_OBJECT,
     PATCH_STATEFULSET_SCALE,
     ApiCall,
 )
 from autoscaler.adapters.kube_client import KubeApi
 from autoscaler.config.schema import Target
+from autoscaler.core.state import PAUSED_ANNOTATION
 from autoscaler.loop.ports import InvalidObject, ScaleState, TargetGone, WriteConflict
 
 log = logging.getLogger(__name__)
@@ -49,7 +56,31 @@ ORIGINAL_MIN_ANNOTATION = "prescaler.io/original-min-replicas"
 MERGE_PATCH = "application/merge-patch+json"
 HPA = "HorizontalPodAutoscaler"
 SCALED_OBJECT = "ScaledObject"
+KEDA = ("keda.sh", "v1alpha1", "scaledobjects")
+KEDA_DEFAULT_MIN, KEDA_DEFAULT_MAX = 0, 100
+"""KEDA's defaults for an omitted minReplicaCount / maxReplicaCount."""
 RELEASE_ATTEMPTS = 3
+
+
+def _pointer(*parts: str) -> str:
+    """An RFC 6901 JSON Pointer: `~` and `/` inside a part escaped."""
+    return "".join("/" + part.replace("~", "~0").replace("/", "~1") for part in parts)
+
+
+WRITTEN_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("apps", "Deployment"): (_pointer("spec", "replicas"),
+                             _pointer("metadata", "annotations", "prescaler.io/recommendation")),
+    ("apps", "StatefulSet"): (_pointer("spec", "replicas"),
+                              _pointer("metadata", "annotations", "prescaler.io/recommendation")),
+    ("autoscaling", "HorizontalPodAutoscaler"): (_pointer("spec", "minReplicas"),
+                                                 _pointer("metadata", "annotations", ORIGINAL_MIN_ANNOTATION)),
+    ("keda.sh", "ScaledObject"): (_pointer("spec", "minReplicaCount"),
+                                  _pointer("metadata", "annotations", ORIGINAL_MIN_ANNOTATION)),
+}
+"""Every field of another object Prescaler writes, per (API group, kind), as JSON Pointers: what a GitOps tool
+must leave alone (deploy/examples/gitops). `replicas` mode writes `spec.replicas` (through the scale
+subresource), `annotate: true` the recommendation annotation, hpaFloor an HPA's or ScaledObject's floor and
+its original. tests/kubernetes/test_written_fields.py checks that no write touches anything else."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +109,7 @@ WORKLOADS = {
 
 @dataclass(frozen=True)
 class Autoscaler:
-    """An HPA or ScaledObject and the workload it scales (HPA fields are unused for ScaledObjects)."""
+    """An HPA or ScaledObject, the workload it scales and its floor (minReplicas / minReplicaCount)."""
 
     kind: str
     name: str
@@ -88,10 +119,17 @@ class Autoscaler:
     min_replicas: int = 1
     max_replicas: int = 0
     original_min: str | None = None
-    """Our annotation: the HPA's minReplicas before hpaFloor first changed it."""
+    """Our annotation: the floor before hpaFloor first changed it ("" when the field was not set)."""
+    namespace: str = ""
+    min_set: bool = True
+    """Whether the floor field is set (a ScaledObject may omit minReplicaCount; the API always sets an HPA's)."""
 
     def scales(self, target: Target) -> bool:
         return (self.target_kind, self.target_name) == (target.kind, target.name)
+
+    @property
+    def floor_field(self) -> str:
+        return "minReplicaCount" if self.kind == SCALED_OBJECT else "minReplicas"
 
     def __str__(self) -> str:
         return f"{self.kind}/{self.name}"
@@ -102,8 +140,39 @@ def _hpa_of(item) -> Autoscaler:
     return Autoscaler(
         HPA, meta.name, ref.kind, ref.name, meta.resource_version or "",
         item.spec.min_replicas if item.spec.min_replicas is not None else 1,  # the API defaults it to 1
-        item.spec.max_replicas, (meta.annotations or {}).get(ORIGINAL_MIN_ANNOTATION),
+        item.spec.max_replicas, (meta.annotations or {}).get(ORIGINAL_MIN_ANNOTATION), meta.namespace or "",
     )
+
+
+def _whole(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else default
+
+
+def _scaled_object_of(item: dict) -> Autoscaler:
+    meta, spec = item.get("metadata") or {}, item.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    return Autoscaler(
+        SCALED_OBJECT, meta.get("name", ""), ref.get("kind") or "Deployment", ref.get("name", ""),
+        meta.get("resourceVersion") or "", _whole(spec.get("minReplicaCount"), KEDA_DEFAULT_MIN),
+        _whole(spec.get("maxReplicaCount"), KEDA_DEFAULT_MAX),
+        (meta.get("annotations") or {}).get(ORIGINAL_MIN_ANNOTATION), meta.get("namespace") or "",
+        spec.get("minReplicaCount") is not None,
+    )
+
+
+def original_floor(owner: Autoscaler) -> int | None:
+    """The floor recorded in our annotation (None: the field was unset); `ValueError` naming it when unreadable."""
+    text = owner.original_min or ""
+    if text == "" and owner.kind == SCALED_OBJECT:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{owner} in {owner.namespace}: annotation {ORIGINAL_MIN_ANNOTATION}={text!r} is not a whole "
+                         f"number; cannot restore {owner.floor_field}")
+    return value
 
 
 def _replicas_of(target: Target, scale, workload) -> int:
@@ -174,18 +243,22 @@ class KubernetesScaleTarget:
         workload = self.api.call(calls.get, ns, name, getattr(self.api.apps, calls.read_method), name, ns)
         replicas, ready = _replicas_of(target, scale, workload), _ready_of(target, workload)
         others = [a for a in self.autoscalers_in(ns) if a.scales(target)]
-        hpa = None
-        if target.mode == "hpaFloor":
+        floor = None
+        if target.mode == "hpaFloor":  # KEDA's own HPA is KEDA's: the floor goes on its ScaledObject
+            floor = next((a for a in others if a.kind == SCALED_OBJECT), None)
             listed = next((a for a in others if a.kind == HPA), None)
-            hpa = None if listed is None else self._get_hpa(ns, listed.name)
+            if floor is None and listed is not None:
+                floor = self._get_hpa(ns, listed.name)
+        annotations = (workload.metadata.annotations if workload.metadata else None) or {}
         with self._lock:
-            self._reads[target.key] = _Read(scale.metadata.resource_version or "", hpa)
+            self._reads[target.key] = _Read(scale.metadata.resource_version or "", floor)
         return ScaleState(
             replicas=replicas,
             ready_replicas=ready,
             conflicting_autoscaler=str(others[0]) if others else None,
-            hpa_min_replicas=None if hpa is None else hpa.min_replicas,
-            hpa_max_replicas=None if hpa is None else hpa.max_replicas,
+            hpa_min_replicas=None if floor is None else floor.min_replicas,
+            hpa_max_replicas=None if floor is None else floor.max_replicas,
+            paused=str(annotations.get(PAUSED_ANNOTATION, "")).strip().lower() == "true",
         )
 
     def write(self, target: Target, replicas: int) -> None:
@@ -201,38 +274,24 @@ class KubernetesScaleTarget:
             raise ValueError(f"{target.kind} {target.key} is in {target.mode} mode: refusing to write")
 
     def release(self, target: Target) -> None:
-        """Restore the original minReplicas of the HPA hpaFloor changed (other modes changed nothing to undo)."""
+        """Restore the floor hpaFloor changed, on the HPA or ScaledObject (other modes changed nothing to undo)."""
         with self._lock:
             self._reads.pop(target.key, None)
         if target.mode != "hpaFloor":
             return
         for _ in range(RELEASE_ATTEMPTS):
             self._forget_autoscalers(target.namespace)
-            hpa = next(
-                (a for a in self.autoscalers_in(target.namespace)
-                 if a.kind == HPA and a.scales(target) and a.original_min is not None),
-                None,
-            )
-            if hpa is None:
+            owner = next((a for a in self.autoscalers_in(target.namespace)
+                          if a.scales(target) and a.original_min is not None), None)
+            if owner is None:
                 return
             try:
-                original = int(hpa.original_min or "")
-            except ValueError:
-                raise ValueError(
-                    f"{hpa} in {target.namespace}: annotation {ORIGINAL_MIN_ANNOTATION}={hpa.original_min!r} "
-                    "is not an integer; cannot restore minReplicas"
-                ) from None
-            body = {
-                "metadata": {"resourceVersion": hpa.resource_version, "annotations": {ORIGINAL_MIN_ANNOTATION: None}},
-                "spec": {"minReplicas": original},
-            }
-            try:
-                self._patch_hpa(target.namespace, hpa.name, body)
+                done = restore_floor(self.api, owner)
             except WriteConflict:
                 continue  # changed since listed (e.g. the HPA controller's status update): list again
-            log.info("restored %s minReplicas=%d for %s", hpa, original, target.key, extra={"target": target.key})
+            log.info("%s for %s", done, target.key, extra={"target": target.key})
             return
-        raise WriteConflict(f"{HPA} for {target.kind} {target.key} kept changing while restoring its minReplicas")
+        raise WriteConflict(f"the autoscaler of {target.kind} {target.key} kept changing while restoring its floor")
 
     # --- autoscalers -----------------------------------------------------------------
 
@@ -257,26 +316,10 @@ class KubernetesScaleTarget:
             self._autoscalers.pop(namespace, None)
 
     def _list_hpas(self, namespace: str) -> list[Autoscaler]:
-        listing = self.api.call(
-            LIST_HPAS, namespace, None, self.api.autoscaling.list_namespaced_horizontal_pod_autoscaler, namespace
-        )
-        return [_hpa_of(item) for item in listing.items]
+        return list_hpas(self.api, namespace)
 
     def _list_scaled_objects(self, namespace: str) -> list[Autoscaler]:
-        try:
-            listing = self.api.call(
-                LIST_SCALED_OBJECTS, namespace, None,
-                self.api.custom.list_namespaced_custom_object, "keda.sh", "v1alpha1", namespace, "scaledobjects",
-            )
-        except TargetGone:  # the KEDA CRD is not installed: nothing can conflict
-            return []
-        found = []
-        items = listing.get("items", []) if isinstance(listing, dict) else []  # a custom object list is a dict
-        for item in items:
-            ref = item.get("spec", {}).get("scaleTargetRef", {})
-            found.append(Autoscaler(SCALED_OBJECT, item["metadata"]["name"], ref.get("kind") or "Deployment",
-                                    ref.get("name", "")))
-        return found
+        return list_scaled_objects(self.api, namespace)
 
     def _get_hpa(self, namespace: str, name: str) -> Autoscaler:
         try:
@@ -301,6 +344,9 @@ class KubernetesScaleTarget:
     def _raise_floor(self, target: Target, replicas: int, hpa: Autoscaler | None) -> None:
         if hpa is None:
             raise TargetGone(f"no {HPA} scales {target.kind} {target.key}, which is in hpaFloor mode")
+        if hpa.kind == SCALED_OBJECT:
+            self._raise_keda_floor(target, replicas, hpa)
+            return
         floor = max(1, min(replicas, hpa.max_replicas))
         if floor != replicas:
             log.warning("%s floor for %s clamped to [1, maxReplicas=%d]: %d instead of %d",
@@ -310,8 +356,72 @@ class KubernetesScaleTarget:
             metadata["annotations"] = {ORIGINAL_MIN_ANNOTATION: str(hpa.min_replicas)}
         self._patch_hpa(target.namespace, hpa.name, {"metadata": metadata, "spec": {"minReplicas": floor}})
 
+    def _raise_keda_floor(self, target: Target, replicas: int, scaled: Autoscaler) -> None:
+        floor = max(0, min(replicas, scaled.max_replicas))
+        metadata: dict = {"resourceVersion": scaled.resource_version}
+        if scaled.original_min is None:
+            metadata["annotations"] = {ORIGINAL_MIN_ANNOTATION: str(scaled.min_replicas) if scaled.min_set else ""}
+        try:
+            patch_scaled_object(self.api, target.namespace, scaled.name,
+                                {"metadata": metadata, "spec": {"minReplicaCount": floor}})
+        except WriteConflict:
+            self._forget_autoscalers(target.namespace)  # read from a list: the re-read must list again
+            raise
+
     def _patch_hpa(self, namespace: str, name: str, body: dict) -> None:
-        self.api.call(
-            PATCH_HPA, namespace, name, self.api.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
-            name, namespace, body, _content_type=MERGE_PATCH,
-        )
+        patch_hpa(self.api, namespace, name, body)
+
+
+# --- shared with `prescaler release` ----------------------------------------------------
+
+
+def list_hpas(api: KubeApi, namespace: str) -> list[Autoscaler]:
+    """The HPAs in `namespace` ("" for every namespace)."""
+    if namespace:
+        listing = api.call(LIST_HPAS, namespace, None, api.autoscaling.list_namespaced_horizontal_pod_autoscaler,
+                           namespace)
+    else:
+        listing = api.call(LIST_HPAS, "", None, api.autoscaling.list_horizontal_pod_autoscaler_for_all_namespaces)
+    return [_hpa_of(item) for item in listing.items]
+
+
+def list_scaled_objects(api: KubeApi, namespace: str) -> list[Autoscaler]:
+    """The KEDA ScaledObjects in `namespace` ("" for every namespace); none when the KEDA CRD is not installed."""
+    try:
+        if namespace:
+            listing = api.call(LIST_SCALED_OBJECTS, namespace, None, api.custom.list_namespaced_custom_object,
+                               *KEDA[:2], namespace, KEDA[2])
+        else:
+            listing = api.call(LIST_SCALED_OBJECTS, "", None, api.custom.list_cluster_custom_object, *KEDA)
+    except TargetGone:  # the KEDA CRD is not installed: nothing can conflict
+        return []
+    items = listing.get("items", []) if isinstance(listing, dict) else []  # a custom object list is a dict
+    return [_scaled_object_of(item) for item in items if isinstance(item, dict)]
+
+
+def patch_hpa(api: KubeApi, namespace: str, name: str, body: dict) -> None:
+    api.call(PATCH_HPA, namespace, name, api.autoscaling.patch_namespaced_horizontal_pod_autoscaler,
+             name, namespace, body, _content_type=MERGE_PATCH)
+
+
+def patch_scaled_object(api: KubeApi, namespace: str, name: str, body: dict) -> None:
+    api.call(PATCH_SCALED_OBJECT, namespace, name, api.custom.patch_namespaced_custom_object,
+             *KEDA[:2], namespace, KEDA[2], name, body, _content_type=MERGE_PATCH)
+
+
+def restore_floor(api: KubeApi, owner: Autoscaler, *, dry_run: bool = False) -> str:
+    """Put back the floor recorded in `owner`'s annotation and remove the annotation, against the version listed
+    (`WriteConflict` when it changed since). Returns what was (or, in a dry run, would be) done."""
+    original = original_floor(owner)
+    shown = "unset" if original is None else str(original)
+    done = (f"{owner.floor_field} {owner.min_replicas} → {shown}, annotation {ORIGINAL_MIN_ANNOTATION} "
+            "removed")
+    if dry_run:
+        return f"would restore {done}"
+    body = {"metadata": {"resourceVersion": owner.resource_version, "annotations": {ORIGINAL_MIN_ANNOTATION: None}},
+            "spec": {owner.floor_field: original}}
+    if owner.kind == SCALED_OBJECT:
+        patch_scaled_object(api, owner.namespace, owner.name, body)
+    else:
+        patch_hpa(api, owner.namespace, owner.name, body)
+    return f"restored {done}"

@@ -5,7 +5,10 @@ history at each retrain. At 200+ services per cluster this must stay cheap, and 
 that Prometheus does not have must be reported as missing, never as zero.
 
 - `current_rates`: one instant query per distinct query template, at `time=now`, for all
-  targets sharing it (`autoscaler.config.promql.QueryTemplate.batch`). The answer is split back
+  targets sharing it (`autoscaler.config.promql.QueryTemplate.batch`), when the template
+  keeps its placeholder labels on every series (`promql_syntax.query_path`). Any other
+  query (e.g. `sum(rate(x{deployment="{name}"}[2m]))`) runs once per target
+  (`QueryTemplate.single`), at most `MAX_PARALLEL_QUERIES` at a time. The answer is split back
   by label; a target with no series is missing. Freshness (`observed_at`) is the time of
   the newest raw sample of the template's selectors, read with PromQL `timestamp()` in the
   same query; Prometheus only sees raw samples within its lookback window (5 min by
@@ -43,6 +46,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
@@ -61,7 +65,8 @@ from autoscaler.adapters.prometheus_http import (
     HTTPStatusError,
     PrometheusSession,
 )
-from autoscaler.config.promql import Collected, QueryTemplate, TemplateError, describe_labels
+from autoscaler.config.promql import BatchQuery, Collected, QueryTemplate, TemplateError, describe_labels
+from autoscaler.config.promql_syntax import QueryPath, query_path
 from autoscaler.config.schema import PrometheusSettings, Target
 from autoscaler.logs import HIDDEN_USERINFO, REDACTED, scrub_userinfo, without_userinfo
 from autoscaler.loop.ports import MAX_PLAUSIBLE_RATE, RateSample
@@ -69,6 +74,10 @@ from forecasting.series import STEP_SECONDS, Series
 
 log = logging.getLogger(__name__)
 
+MAX_PARALLEL_QUERIES = 4
+"""Per-target queries (templates that cannot be batched) in flight at once, per sync: enough to keep a sync of
+a few hundred such targets within seconds, few enough that Prometheus sees a handful of queries at a time (its
+own default `--query.max-concurrency` is 20) and that they fit the session's connection pool (10)."""
 MAX_POINTS_PER_REQUEST = 11_000
 """Prometheus refuses range queries of more than 11,000 points per series."""
 MIN_SCRUBBED_CHARS = 4
@@ -145,6 +154,15 @@ def _template(text: str) -> QueryTemplate:
         raise PrometheusConfigError(f"query template {text!r}: {exc}") from None
 
 
+@lru_cache(maxsize=1024)
+def path_of(text: str) -> QueryPath:
+    """How a template's rate is fetched: batched with the targets sharing it, or per target."""
+    try:
+        return query_path(text, _parse_template(text).group_labels)
+    except ValueError as exc:  # not PromQL (refused at config load): one batched request, whose error names it
+        return QueryPath(True, f"not parsed: {exc}")
+
+
 def plausible(values: np.ndarray) -> np.ndarray:
     """Which of `values` are plausible request rates: finite, at least 0 and at most `MAX_PLAUSIBLE_RATE`."""
     with np.errstate(invalid="ignore"):
@@ -208,20 +226,42 @@ class PrometheusMetrics:
         for target in targets:
             groups.setdefault(target.query, []).append(target)
         out: dict[str, RateSample] = {}
+        alone: list[Target] = []
         for text, members in groups.items():
-            out.update(self._group_rates(text, members, now))
+            if path_of(text).batched:
+                out.update(self._group_rates(text, members, now))
+            else:
+                alone += members
+        if len(alone) > 1:
+            with ThreadPoolExecutor(min(MAX_PARALLEL_QUERIES, len(alone)), thread_name_prefix="promql") as pool:
+                for key, sample in pool.map(lambda t: self._target_rate(t, now), alone):
+                    out[key] = sample
+        elif alone:
+            key, sample = self._target_rate(alone[0], now)
+            out[key] = sample
         return out
 
     def _group_rates(self, text: str, members: list[Target], now: float) -> dict[str, RateSample]:
         try:
             template = _template(text)
             batch = template.batch(members)
-            what = f"query template {text!r} (batched for {len(members)} target(s))"
-            answer = self._call(what, lambda: self._client.custom_query(batch.query, params={"time": now}))
-            collected = batch.collect(self._parsed(_instant_values, answer, what))
+            collected = self._instant(batch, f"query template {text!r} (batched for {len(members)} target(s))", now)
         except PrometheusError as exc:
             return {t.key: RateSample(None, None, self.scrub(str(exc))) for t in members}
         return {t.key: self._sample(template, t, collected, now) for t in members}
+
+    def _target_rate(self, target: Target, now: float) -> tuple[str, RateSample]:
+        """One target's rate from its own query (a template that cannot be batched); never raises."""
+        try:
+            template = _template(target.query)
+            collected = self._instant(template.single(target), f"query {template.render(target)!r}", now)
+        except PrometheusError as exc:
+            return target.key, RateSample(None, None, self.scrub(str(exc)))
+        return target.key, self._sample(template, target, collected, now)
+
+    def _instant(self, query: BatchQuery, what: str, now: float) -> Collected:
+        answer = self._call(what, lambda: self._client.custom_query(query.query, params={"time": now}))
+        return query.collect(self._parsed(_instant_values, answer, what))
 
     def _sample(self, template: QueryTemplate, target: Target, found: Collected, now: float) -> RateSample:
         rate, observed = found.rates.get(target.key), found.observed.get(target.key)

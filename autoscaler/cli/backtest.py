@@ -2,7 +2,7 @@
 
 Runs the rolling-origin backtest of `forecasting.backtest` (train on the first 7 days,
 retrain daily) for LightGBM and every baseline on one trace, then prints a table, or
-with `--json` exactly one JSON object on stdout. Progress goes to stderr. A trace that
+with `-o json` (alias `--json`) exactly one JSON object on stdout, or `-o yaml`. Progress goes to stderr. A trace that
 cannot be used (missing columns, unparsable timestamps, under 2 days, nothing
 to score) exits 2.
 """
@@ -10,15 +10,14 @@ to score) exits 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from autoscaler.cli.output import add_output_option, emit, table
 from forecasting.backtest import BacktestResult, backtest
 from forecasting.errors import NotEnoughHistory
 from forecasting.registry import compared_models
@@ -62,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quantile", type=_quantile, default=0.9, help="upper quantile to score (default 0.9)"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_output_option(parser, json_alias=True)
     parser.add_argument(
         "--threads",
         type=_positive_int,
@@ -112,10 +111,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"prescaler backtest: {args.trace}: nothing to score: {_why_unscored(result)}", file=sys.stderr)
         return 2
     payload = _payload(args.trace, result, horizon, args.quantile) | {"step_minutes": step_minutes}
-    if args.json:
-        print(json.dumps(payload))
-    else:
-        _print_table(payload)
+    emit(args.output, payload, lambda wide: _table(payload, wide), data_maps=DATA_MAPS)
     return 0
 
 
@@ -142,35 +138,27 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _print_table(payload: dict[str, Any]) -> None:
+DATA_MAPS = frozenset({"models", "pinballByQuantile", "coverageByQuantile"})
+"""Maps whose keys are data (model names, quantiles): JSON keeps them as they are."""
+
+
+def _table(payload: dict[str, Any], wide: bool) -> list[RenderableType | str]:
     q = payload["quantile"]
-    table = Table(
-        title=(
-            f"{payload['trace']}: {payload['horizon_minutes']} min ahead, "
-            f"{payload['eval_points']} minutes scored"
-        )
-    )
-    table.add_column("model", no_wrap=True)
-    table.add_column(f"pinball q={q:g}", justify="right")
-    table.add_column("MASE", justify="right")
-    table.add_column(f"coverage q={q:g}", justify="right")
-    table.add_column("fit s", justify="right")
-    table.add_column("predict ms", justify="right")
-    table.add_column("gate open", justify="right")
+    title = (f"{payload['trace']}: {payload['horizon_minutes']} min ahead, "
+             f"{payload['eval_points']} minutes scored")
+    columns = ["model", f"pinball q={q:g}", "MASE", f"coverage q={q:g}", "fit s", "predict ms", "gate open"]
+    if wide:
+        columns += ["fits", "fit s total", "failed fits"]
+    rows = []
     for name, m in payload["models"].items():
         gate = m.get("gate_open_share")
-        table.add_row(
-            name,
-            _fmt(m["pinball"], ".4f"),
-            _fmt(m["mase"], ".3f"),
-            _fmt(m["coverage"], ".3f"),
-            _fmt(m["fit_seconds"], ".3f"),
-            _fmt(m["predict_ms"], ".2f"),
-            "-" if gate is None else f"{gate:.0%}",
-        )
-    console = Console()
-    console.print(table)
-    console.print(
+        row = [name, _fmt(m["pinball"], ".4f"), _fmt(m["mase"], ".3f"), _fmt(m["coverage"], ".3f"),
+               _fmt(m["fit_seconds"], ".3f"), _fmt(m["predict_ms"], ".2f"), "-" if gate is None else f"{gate:.0%}"]
+        if wide:
+            row += [str(m["fits"]), _fmt(m["fit_seconds_total"], ".3f"), str(m.get("failed_fits", 0))]
+        rows.append(row)
+    return [
+        table(title, columns, rows, left={"model"}),
         "pinball: mean pinball loss over mean demand; MASE: median's error over the in-sample naive error;"
-        " fit s: mean per daily retrain; predict ms: median single call; gate open: share of retrains"
-    )
+        " fit s: mean per daily retrain; predict ms: median single call; gate open: share of retrains",
+    ]

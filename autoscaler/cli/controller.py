@@ -2,7 +2,10 @@
 
 - `run` is the in-cluster process: probes, metrics, leader election and the scheduled
   sync/retrain/reload jobs until SIGTERM.
-- `recommend` runs one read-only cycle and prints what it would do.
+- `recommend` runs one read-only cycle in its own process and prints what it would do: for
+  a laptop without a running controller (it pulls the history and retrains every model,
+  which a running controller has already done: there, `prescaler status` reads its
+  decisions instead).
 - `whatif` pulls one target's history from Prometheus and replays it through the
   simulator with the target's own bounds, capacity and behavior.
 """
@@ -10,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -19,10 +21,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+from rich.console import RenderableType
 
+from autoscaler.cli.output import add_output_option, emit, number, table
 from autoscaler.config.messages import ConfigError
 from autoscaler.loop.reconcile import TargetResult
 from autoscaler.runtime.plan import Plan, build_plan
@@ -43,16 +44,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_p.add_argument("--log-level", default="INFO")
     run_p.set_defaults(func=run)
 
-    rec_p = subparsers.add_parser("recommend", help="one read-only cycle: what would be recommended now")
+    rec_p = subparsers.add_parser(
+        "recommend", help="for a laptop without a running controller: one read-only cycle in this process",
+        description="One read-only cycle in this process: pulls each target's history from Prometheus, retrains "
+                    "every model and decides once, writing nothing. For a laptop without a running controller; "
+                    "where one runs, `prescaler status` reads its live decisions without a second controller's "
+                    "memory and CPU. Exit 1 when every target failed (its cycle failed or its rate is missing).")
     _common(rec_p)
-    rec_p.add_argument("--output", choices=["table", "json"], default="table")
+    add_output_option(rec_p)
     rec_p.set_defaults(func=recommend)
 
     what_p = subparsers.add_parser("whatif", help="replay a target's Prometheus history through the simulator")
     what_p.add_argument("--config", required=False, help="config file")
     what_p.add_argument("--target", required=True, metavar="NAMESPACE/NAME")
     what_p.add_argument("--days", type=float, default=14.0, help="days of history to pull (default 14)")
-    what_p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    add_output_option(what_p, json_alias=True)
     what_p.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")
     what_p.set_defaults(func=whatif)
 
@@ -163,34 +169,50 @@ def recommendation_rows(results: dict[str, TargetResult]) -> list[dict]:
             "observedRate": None if result.observed is None else result.observed.value,
             "forecast": None if result.forecast is None else result.forecast.rate,
             "recommendedReplicas": result.recommended,
+            "action": result.action,
             "reason": result.reason,
+            "paused": result.action == "Paused",
             "detail": _detail(result),
         })
     return rows
 
 
 def _detail(result: TargetResult) -> str | None:
-    """Why the cycle failed, or why the observed rate is missing, as the adapters said (secrets scrubbed)."""
+    """Why the cycle failed, why the observed rate is missing, or why there is no forecast (secrets scrubbed)."""
     if result.error:
         return result.error
     if result.observed is not None and result.observed.value is None:
         return result.observed.error
+    if result.forecast is not None and result.forecast.rate is None and result.forecast.detail:
+        return result.forecast.detail
     return None
 
 
-def print_recommendations(rows: list[dict], console: Console) -> None:
-    table = Table(title="prescaler recommend (read-only)")
-    for name in ("target", "current", "ready", "observed/s", "forecast/s", "recommended", "reason", "detail"):
-        table.add_column(name, justify="left" if name in ("target", "reason", "detail") else "right")
+RECOMMEND_NOTE = ("prescaler recommend: one read-only cycle in this process (history pulled, every model retrained); "
+                  "where a controller runs, `prescaler status` shows its live decisions instead")
 
-    def num(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3g}"
 
+def recommendation_view(rows: list[dict], wide: bool) -> list[RenderableType | str]:
+    """The recommend table: names whole, the detail of every failure or missing rate in full."""
+    columns = ["target", "current", "ready", "observed/s", "forecast/s", "recommended", "reason", "detail"]
+    if wide:
+        columns.insert(6, "action")
+    cells = []
     for r in rows:
-        table.add_row(f"{r['namespace']}/{r['name']}", num(r["currentReplicas"]), num(r["readyReplicas"]),
-                      num(r["observedRate"]), num(r["forecast"]), num(r["recommendedReplicas"]), r["reason"],
-                      Text(r["detail"] or ""))  # plain text: a PromQL `[2m]` is no markup
-    console.print(table)
+        row = [f"{r['namespace']}/{r['name']}", number(r["currentReplicas"]), number(r["readyReplicas"]),
+               number(r["observedRate"]), number(r["forecast"]), number(r["recommendedReplicas"]), r["reason"],
+               r["detail"] or ""]
+        if wide:
+            row.insert(6, r["action"])
+        cells.append(row)
+    return [table("prescaler recommend (read-only)", columns, cells, left={"target", "action", "reason", "detail"}),
+            RECOMMEND_NOTE]
+
+
+def every_target_failed(rows: list[dict]) -> bool:
+    """True when no target got a usable recommendation: each cycle failed or had no request rate."""
+    return bool(rows) and all(r["action"] == "Failed" or r["reason"] in ("MetricsMissing", "MissingMetricsFallback")
+                              for r in rows)
 
 
 def recommend(args: argparse.Namespace) -> int:
@@ -209,17 +231,20 @@ def recommend(args: argparse.Namespace) -> int:
         rows = recommendation_rows(controller.recommend_once())
     finally:
         controller.metrics.close()
-    if args.output == "json":
-        sys.stdout.write(json.dumps(rows) + "\n")
-    else:
-        print_recommendations(rows, Console())
+    emit(args.output, rows, lambda wide: recommendation_view(rows, wide))
+    if args.output in ("json", "yaml"):
+        print(RECOMMEND_NOTE, file=sys.stderr)
+    if every_target_failed(rows):
+        print(f"prescaler recommend: every target failed ({len(rows)}): no request rate or no read; see detail",
+              file=sys.stderr)
+        return 1
     return 0
 
 
 def whatif(args: argparse.Namespace) -> int:
     from autoscaler.adapters.prometheus import PrometheusError
     from autoscaler.cli.errors import prometheus_exit_code
-    from autoscaler.cli.simulate import print_result
+    from autoscaler.cli.simulate import sweep_view
     from autoscaler.sim.engine import Scenario, SimulationError
     from autoscaler.sim.report import write_report
     from autoscaler.sim.sweep import run_sweep
@@ -252,8 +277,5 @@ def whatif(args: argparse.Namespace) -> int:
                        num_threads=target.forecast.model.num_threads, base=target)
     if args.report is not None:
         write_report(result, args.report)
-    if args.json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        print_result(result, Console())
+    emit(args.output, result.to_json(), lambda wide: sweep_view(result, wide))
     return 0

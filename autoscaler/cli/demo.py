@@ -18,7 +18,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from autoscaler.cli.simulate import load_scenario, print_result
+from autoscaler.cli.output import show
+from autoscaler.cli.simulate import load_scenario, sweep_view
 from autoscaler.sim.engine import Replay, SimulationError, sim_config
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.report import write_report
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     console.print("sweeping target utilizations for the matched comparison…")
     sweep = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
                       num_threads=args.threads, shared=shared)
-    print_result(sweep, console)
+    show(sweep_view(sweep))
     summary = write_report(sweep, args.report)
     console.print(f"report: {summary} (+ timeline.png, frontier.png)")
     return 0

@@ -8,14 +8,13 @@ write the Markdown/PNG report.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from autoscaler.cli.output import add_output_option, emit, table
 from autoscaler.sim.engine import Scenario, SimulationError
 from autoscaler.sim.report import HEADER, table_rows, write_report
 from autoscaler.sim.sweep import SweepResult, run_sweep
@@ -34,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default=DEFAULT_KIND, choices=KIND_NAMES,
                         help=f"forecaster of the predictive policy (default {DEFAULT_KIND})")
     parser.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: the CPU limit)")
-    parser.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    add_output_option(parser, json_alias=True)
     parser.add_argument("--report", type=Path, metavar="DIR", help="write summary.md and PNGs into DIR")
     parser.set_defaults(func=run)
 
@@ -44,17 +43,19 @@ def load_scenario(trace: str, peak_replicas: float) -> Scenario:
     return Scenario.from_trace(read_trace_csv(trace), peak_replicas)
 
 
-def print_result(result: SweepResult, console: Console) -> None:
-    table = Table(title=f"{result.trace}: startup {result.startup_seconds:g}s, {result.scenario.ticks()} minutes")
-    for name in HEADER:
-        table.add_column(name, justify="right" if name != "policy" else "left")
-    for row in table_rows(result):
-        table.add_row(*row)
-    console.print(table)
-    console.print(
-        f"unserved ratio at matched cost: {result.unserved_ratio_at_matched_cost}\n"
-        f"cost ratio at matched unserved: {result.cost_ratio_at_matched_unserved}"
-    )
+def sweep_view(result: SweepResult, wide: bool = False) -> list[RenderableType | str]:
+    """The sweep's table (wide: with replica-minutes) and its two matched comparisons."""
+    columns, rows = list(HEADER), table_rows(result)
+    if wide:
+        columns.append("replica-minutes")
+        outcomes = [*result.reactive, *result.predictive]
+        rows = [[*row, f"{o.replica_minutes:,.0f}"] for row, o in zip(rows, outcomes, strict=True)]
+    title = f"{result.trace}: startup {result.startup_seconds:g}s, {result.scenario.ticks()} minutes"
+    return [
+        table(title, columns, rows, left={"policy"}),
+        f"unserved ratio at matched cost: {result.unserved_ratio_at_matched_cost}",
+        f"cost ratio at matched unserved: {result.cost_ratio_at_matched_unserved}",
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,8 +83,5 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         summary = write_report(result, args.report)
         err.print(f"report written to {summary}")
-    if args.json:
-        sys.stdout.write(json.dumps(result.to_json()) + "\n")
-    else:
-        print_result(result, Console())
+    emit(args.output, result.to_json(), lambda wide: sweep_view(result, wide))
     return 0

@@ -1,17 +1,26 @@
 """`prescaler validate-config FILE`: check a config before it reaches the cluster.
 
 It goes through the same `build_plan` as `prescaler run` and every hot reload, so a
-config it accepts is one the controller can start with.
+config it accepts is one the controller can start with. For each target it also says
+how its query is fetched: batched with the targets sharing its template, or per target.
+`-o json|yaml` prints the verdict as one document (`valid`, the targets, or every error by
+its path), for CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
+from rich.console import RenderableType
+
+from autoscaler.adapters.prometheus import path_of
+from autoscaler.cli.output import add_output_option, emit, table
 from autoscaler.config.durations import format_duration
 from autoscaler.config.loading import load_config_file
 from autoscaler.config.messages import ConfigError
+from autoscaler.config.schema import Config
 from autoscaler.runtime.plan import build_plan
 
 
@@ -21,6 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate a config file (exit 0 when valid, 2 with every error when not)",
     )
     parser.add_argument("file", help="path to config.yaml")
+    add_output_option(parser)
     parser.set_defaults(func=run)
 
 
@@ -28,22 +38,47 @@ def run(args: argparse.Namespace) -> int:
     try:
         plan = build_plan(load_config_file(args.file), args.file)
     except ConfigError as exc:
-        print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
-        for line in exc.errors:
-            print(f"  {line}", file=sys.stderr)
+        if args.output in ("json", "yaml"):
+            emit(args.output, {"file": args.file, "valid": False, "errors": exc.errors}, lambda wide: [])
+        else:
+            print(f"{args.file}: {len(exc.errors)} error(s)", file=sys.stderr)
+            for line in exc.errors:
+                print(f"  {line}", file=sys.stderr)
         return 2
     plan.close()
     config = plan.config
-    mode = "dry-run (global)" if config.dry_run else "live"
-    print(f"{args.file}: valid, {len(config.targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}")
-    if not config.targets:
-        print("  no targets: Prescaler will scale nothing until a config with targets is loaded")
-    for t in config.targets:
-        effective = "dryRun" if config.dry_run else t.mode
-        print(
-            f"  {t.kind}/{t.key}: mode={effective} replicas=[{t.min_replicas},{t.max_replicas}] "
-            f"capacity={t.capacity_per_replica:g}/s u={t.target_utilization:g} "
-            f"startup={format_duration(t.startup_seconds)} q={t.forecast.quantile:g} "
-            f"horizons={len(plan.horizons[t.key])}"
-        )
+    targets = [{
+        "kind": t.kind, "namespace": t.namespace, "name": t.name,
+        "mode": "dryRun" if config.dry_run else t.mode,
+        "minReplicas": t.min_replicas, "maxReplicas": t.max_replicas,
+        "capacityPerReplica": t.capacity_per_replica, "targetUtilization": t.target_utilization,
+        "startupSeconds": t.startup_seconds, "quantile": t.forecast.quantile, "horizons": len(plan.horizons[t.key]),
+        "paused": t.paused, "queryPath": str(path_of(t.query)),
+    } for t in config.targets]
+    payload = {"file": args.file, "valid": True, "dryRun": config.dry_run,
+               "syncIntervalSeconds": config.sync_interval, "targets": targets}
+    emit(args.output, payload, lambda wide: _lines(args.file, config, targets, wide))
     return 0
+
+
+def _lines(file: str, config: Config, targets: list[dict[str, Any]], wide: bool) -> list[RenderableType | str]:
+    mode = "dry-run (global)" if config.dry_run else "live"
+    lines: list[RenderableType | str] = [
+        f"{file}: valid, {len(targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}"]
+    if not targets:
+        lines.append("  no targets: Prescaler will scale nothing until a config with targets is loaded")
+        return lines
+    columns = ["target", "mode", "replicas", "capacity/s", "u", "startup", "q", "query"]
+    if wide:
+        columns.append("horizons")
+    rows = []
+    for t in targets:
+        mode = t["mode"] + (" (paused)" if t["paused"] else "")
+        row = [f"{t['kind']}/{t['namespace']}/{t['name']}", mode, f"[{t['minReplicas']}, {t['maxReplicas']}]",
+               f"{t['capacityPerReplica']:g}", f"{t['targetUtilization']:g}", format_duration(t["startupSeconds"]),
+               f"{t['quantile']:g}", t["queryPath"]]
+        if wide:
+            row.append(str(t["horizons"]))
+        rows.append(row)
+    lines.append(table(None, columns, rows, left={"target", "mode"}))
+    return lines

@@ -10,14 +10,17 @@ here, after each model validated on its own.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import re
+import types
+import typing
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from autoscaler.config.durations import format_duration
@@ -44,10 +47,54 @@ def _path(loc: Iterable[Any]) -> str:
     return out
 
 
+_STRICT_TYPES = {"bool_type": "true or false", "int_type": "a whole number", "float_type": "a number"}
+
+
+def _nested_models(annotation: Any) -> list[type[BaseModel]]:
+    """The models a field's annotation holds, directly or in a list, dict or union."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, list, dict, typing.Annotated):
+        return [m for arg in typing.get_args(annotation) for m in _nested_models(arg)]
+    return []
+
+
+def _model_at(loc: Iterable[Any]) -> type[BaseModel] | None:
+    """The model whose mapping sits at `loc` (the path of one of its keys), or None where it is not known."""
+    models: list[type[BaseModel]] = [Config]
+    for part in loc:
+        if isinstance(part, int) or part in ("MissingMetricsReplicas", "literal['hold']"):
+            continue
+        found = [info for model in models for name, info in model.model_fields.items() if part in (name, info.alias)]
+        if not found:
+            return None
+        models = _nested_models(found[0].annotation)
+    return models[0] if models else None
+
+
+def did_you_mean(loc: tuple[Any, ...]) -> str:
+    """' (did you mean 'syncInterval'?)' for an unknown key close to one its mapping knows, else ''."""
+    key, model = loc[-1], _model_at(loc[:-1])
+    if not isinstance(key, str) or model is None:
+        return ""
+    known = [info.alias or name for name, info in model.model_fields.items()]
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    if not close:
+        lowered = {k.lower(): k for k in known}
+        close = [lowered[key.lower().replace("_", "").replace("-", "")]] if key.lower().replace("_", "").replace(
+            "-", "") in lowered else []
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _describe(error: ErrorDetails, variables: list[str]) -> str:
     kind, msg = error["type"], error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
-        return "unknown key"
+        return "unknown key" + did_you_mean(tuple(p for p in error["loc"] if p not in ("function-after",
+                                                                                        "function-before")))
+    if kind in _STRICT_TYPES and isinstance(error.get("input"), str) and not variables:
+        value = error["input"]
+        return (f"must be {_STRICT_TYPES[kind]}, written without quotes: the quoted {shown(value)} is a string"
+                if len(value) < 40 else f"must be {_STRICT_TYPES[kind]}, got a string")
     if kind == "missing":
         return "required field is missing"
     if any(isinstance(p, str) and (p == "headers" or looks_secret(p)) for p in error["loc"]):
@@ -80,6 +127,13 @@ def _target_errors(targets: list[tuple[int, Target]], allowlist: list[str]) -> l
         where = f"targets[{i}]"
         if t.min_replicas > t.max_replicas:
             errors.append(f"{where}.minReplicas: {t.min_replicas} is greater than maxReplicas ({t.max_replicas})")
+        if t.min_replicas == 0 and not t.zero_when_absent:
+            errors.append(
+                f"{where}.minReplicas: 0 needs zeroWhenAbsent: true. At zero replicas a metric that comes from the "
+                "pods has no series, so the rate is missing and the target would hold at zero forever. Set "
+                "zeroWhenAbsent: true if the query's series come from the workload's own pods (no pods means no "
+                "demand), or keep minReplicas at 1 or more"
+            )
         if isinstance(t.on_missing_metrics, MissingMetricsReplicas) and not (
             t.min_replicas <= t.on_missing_metrics.replicas <= t.max_replicas
         ):
@@ -152,7 +206,14 @@ def parse_config(data: Any, source: str = "config", env: EnvValues | None = None
     return config
 
 
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's safe loader when present, which also reads YAML 1.2 exponent floats such as `1e3` as numbers
+    (YAML 1.1 wants a dot, `1.0e3`; Kubernetes reads both): with strict numbers, a plain `1e3` must not be a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+_YAML_LOADER = _Loader
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _ENV_OR_LITERAL = re.compile(r"\$?" + _ENV_REF.pattern)
 _COMMENT = re.compile(r"(?:^|\s)#")

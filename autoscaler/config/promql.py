@@ -10,7 +10,9 @@ the CLI and the tests share one definition of what a template means:
   for the regular expression, so a name holding `"` or `\\` cannot leave its matcher.
 - `QueryTemplate.batch(targets)` turns those matchers into `=~` alternations of every
   target's value and aggregates `sum by (<their labels>)`, so all targets sharing a
-  template come back in one query. The same query also returns, per group, the time of
+  template come back in one query. That is right only for a template whose series keep
+  those labels (`autoscaler.config.promql_syntax.query_path` decides); any other
+  template runs once per target (`QueryTemplate.single`). The same query also returns, per group, the time of
   the newest raw sample of the template's selectors (`timestamp()`), the freshness.
   `BatchQuery.collect()` maps the answer back to targets by label.
 
@@ -302,6 +304,26 @@ class QueryTemplate:
         )
         return BatchQuery(query, self, tuple(targets))
 
+    def single(self, target: Workload) -> BatchQuery:
+        """One query answering one target's rate and freshness, for a template that cannot be batched.
+
+        The rate is `sum(<template filled in>)`, the quantity `history` reads too, so a
+        template that aggregates away the placeholder labels (`sum(rate(...))`) or yields
+        several series per target still gives one rate; its freshness is the newest raw
+        sample of the template's selectors, as for a batch.
+        """
+
+        def filled(m: _Matcher) -> str:
+            return f"{m.label}{m.op}{quote(m.expected(target))}"
+
+        rates = f"sum({self._fill(0, len(self.text), filled)})"
+        stamps = " or ".join(f"timestamp({self._fill(sel.start, sel.end, filled)})" for sel in self.selectors)
+        query = (
+            f'label_replace({rates}, "{PART_LABEL}", "{RATE_PART}", "", "")'
+            f' or label_replace(max({stamps}), "{PART_LABEL}", "{OBSERVED_PART}", "", "")'
+        )
+        return BatchQuery(query, self, (target,), single=True)
+
     def _fill(self, start: int, end: int, replace: Callable[[_Matcher], str]) -> str:
         edits = sorted([(m.start, m.end, replace(m)) for m in self.matchers] + [(s, e, "") for s, e in self.comments])
         out, pos = [], start
@@ -334,12 +356,16 @@ class BatchQuery:
     query: str
     template: QueryTemplate
     targets: tuple[Workload, ...]
+    single: bool = False
+    """The query of one target (`QueryTemplate.single`): its answer holds no grouping labels."""
 
     def collect(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
         """Assign each answered `(labels, value)` to the targets that one of the template's selectors picks.
 
         A group answered more than once is refused for every target it maps to (see the module).
         """
+        if self.single:
+            return self._collect_single(series)
         pickers = [_Picker.build(sel, self.targets) for sel in self.template.selectors]
         out = Collected()
         answered: dict[tuple[str | None, ...], list[tuple[Mapping[str, str], float, list[str]]]] = {}
@@ -370,6 +396,26 @@ class BatchQuery:
             out.rates.pop(key, None)
             out.observed.pop(key, None)
         return out
+
+    def _collect_single(self, series: Iterable[tuple[Mapping[str, str], float]]) -> Collected:
+        return _collect_one(series, self.targets[0].key)
+
+
+def _collect_one(series: Iterable[tuple[Mapping[str, str], float]], key: str) -> Collected:
+    """A single target's answer: one series per part; a part answered twice is refused, as a repeated group is."""
+    parts: dict[str | None, list[tuple[Mapping[str, str], float]]] = {}
+    for labels, value in series:
+        parts.setdefault(labels.get(PART_LABEL), []).append((labels, value))
+    out = Collected()
+    if any(len(copies) > 1 for copies in parts.values()):
+        out.repeated[key] = [labels for copies in parts.values() if len(copies) > 1 for labels, _ in copies]
+        return out
+    for part, copies in parts.items():
+        if part == RATE_PART:
+            out.rates[key] = copies[0][1]
+        elif part == OBSERVED_PART:
+            out.observed[key] = copies[0][1]
+    return out
 
 
 @dataclass(frozen=True)

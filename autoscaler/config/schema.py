@@ -8,8 +8,10 @@ is rejected with every problem named by its path, e.g.
 Keys are camelCase as in Kubernetes; the `behavior:` block has the shape, defaults and
 limits of HPA v2 `behavior`, so it can be copy-pasted from an existing HPA.
 
-Every number is finite and within the range its field's docstring states. This module
-holds the models only; reading YAML, `${VAR}` expansion and the path-named errors are in
+Every number is finite and within the range its field's docstring states. Booleans and
+numbers are strict: `dryRun: "false"` is an error, not `false` (a quoted YAML value is a
+string, and reading it as a boolean hides the mistake); durations may be strings such as
+`30s`. This module holds the models only; reading YAML, `${VAR}` expansion and the path-named errors are in
 `autoscaler.config.loading`, so the decision core can import the models without them.
 """
 
@@ -19,11 +21,20 @@ import re
 from functools import cached_property
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from autoscaler.config.messages import SHOWN_CHARACTERS, EnvValues
 from autoscaler.config.promql import QueryTemplate, TemplateError
+from autoscaler.config.promql_syntax import query_problem
 from autoscaler.config.values import (
     CONTROL_CHARACTERS,
     FilePath,
@@ -46,25 +57,39 @@ MAX_CAPACITY = 1_000_000.0
 LEASE_JITTER = 1.2
 """client-go's JitterFactor: a candidate retries after retryPeriod × U(1, 1.2), so renewDeadline must exceed
 1.2 × retryPeriod (the same constant as `autoscaler.adapters.leader.JITTER`; a test keeps them equal)."""
-_OUTER_AGGREGATION = re.compile(
-    r"\s*(?P<op>sum|avg|min|max|count|group|stddev|stdvar|topk|bottomk|quantile)\s*"
-    r"(?:by\s*\((?P<by>[^)]*)\))?\s*\(",
-)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 DEFAULT_QUERY = 'rate(http_requests_total{namespace="{namespace}", deployment="{name}"}[2m])'
 
 
 class _Model(BaseModel):
-    """Shared model settings: camelCase keys, unknown keys rejected, immutable, no NaN or infinity."""
+    """Shared model settings: camelCase keys, unknown keys rejected, immutable, strict types, no NaN or infinity."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
+        strict=True,
         allow_inf_nan=False,
         use_attribute_docstrings=True,
     )
+
+
+_QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(m?)")
+
+
+def _quantity(value: object) -> object:
+    """A Kubernetes quantity as HPA's `tolerance` takes it: a number, or a string such as "0.05" or "50m"."""
+    if isinstance(value, str):
+        match = _QUANTITY.fullmatch(value.strip())
+        if match is None:
+            raise ValueError("must be a number such as 0.05, or a quantity such as '50m'")
+        return float(match.group(1)) / (1000 if match.group(2) else 1)
+    return value
+
+
+Tolerance = Annotated[float, BeforeValidator(_quantity), Field(ge=0, lt=1)]
+"""A tolerance fraction, 0 <= t < 1, written as a number or a Kubernetes quantity ("50m" is 0.05)."""
 
 
 # --- HPA v2 behavior -----------------------------------------------------------------
@@ -91,6 +116,10 @@ class ScalingRules(_Model):
     """Which policy wins when several apply: the one allowing the most change, the least, or none."""
     policies: list[ScalingPolicy] | None = None
     """Rate policies; HPA's defaults apply when omitted."""
+    tolerance: Tolerance | None = None
+    """This direction's tolerance (0 <= t < 1, a number or a quantity such as "50m"), as in HPA v2 on Kubernetes
+    1.33+: scale up only when demand exceeds the current replicas' capacity by more than `scaleUp.tolerance`,
+    down only when it falls short by more than `scaleDown.tolerance`. Omitted: the target's `tolerance`."""
 
 
 def _default_scale_up() -> ScalingRules:
@@ -143,6 +172,7 @@ def _filled(rules: ScalingRules, default: ScalingRules) -> ScalingRules:
         ),
         select_policy=rules.select_policy,
         policies=default.policies if rules.policies is None else rules.policies,
+        tolerance=rules.tolerance,
     )
 
 
@@ -223,19 +253,28 @@ class Target(_Model):
     target_utilization: float = Field(default=0.7, gt=0, le=1)
     """Headroom: size replicas so each runs at this fraction of its capacity (0 < u <= 1)."""
     min_replicas: int = Field(default=1, ge=0, le=MAX_REPLICAS)
-    """Never recommend fewer replicas (0..100,000)."""
+    """Never recommend fewer replicas (0..100,000; 0 only with `zeroWhenAbsent: true`)."""
     max_replicas: int = Field(ge=1, le=MAX_REPLICAS)
     """Never recommend more replicas (1..100,000)."""
     startup_seconds: float = Field(default=120, ge=0, le=3600)
     """Seconds (0..3600) a new pod needs to become ready: how far ahead to forecast."""
-    tolerance: float = Field(default=0.1, ge=0, lt=1)
-    """Ignore changes smaller than this fraction of the current replicas (0 <= t < 1; HPA's 10%)."""
+    tolerance: Tolerance = 0.1
+    """Ignore changes smaller than this fraction of the current replicas (0 <= t < 1; HPA's 10%); the default of
+    both directions, which `behavior.scaleUp.tolerance` / `scaleDown.tolerance` override."""
     forecast: ForecastSettings = Field(default_factory=ForecastSettings)
     """Forecast settings."""
     behavior: Behavior = Field(default_factory=Behavior)
     """HPA v2-compatible scaling behavior."""
     on_missing_metrics: Literal["hold"] | MissingMetricsReplicas = "hold"
     """`hold` keeps the current replicas (never scales down); `{replicas: N}` moves toward N."""
+    zero_when_absent: bool = False
+    """Scale from zero: at 0 replicas, a missing rate counts as no demand. Set it only when the query's series
+    come from the workload's own pods (no pods, no series); a forecast above zero then wakes the workload one
+    start-up ahead, and any observed request does. Required for `minReplicas: 0`. No effect in `hpaFloor` mode,
+    where the HPA owns the size and a floor is never lowered on missing metrics."""
+    paused: bool = False
+    """Hold the target: nothing is written to it (its recommendation is still computed and reported, with
+    reason `Paused`). The workload annotation `prescaler.io/paused: "true"` does the same without a config change."""
 
     @field_validator("query")
     @classmethod
@@ -243,15 +282,12 @@ class Target(_Model):
         if "{name}" not in value:
             raise ValueError("query must contain the {name} placeholder")
         try:
-            template = QueryTemplate.parse(value)
+            QueryTemplate.parse(value)
         except TemplateError as exc:
             raise ValueError(f"query is not a usable template: {exc}") from None
-        outer = _OUTER_AGGREGATION.match(value)
-        if outer and not all(label in (outer.group("by") or "") for label in template.group_labels):
-            raise ValueError(
-                f"query aggregates away the labels {list(template.group_labels)} with {outer.group('op')}(...); "
-                "write the per-series rate: Prescaler adds `sum by (...)` itself"
-            )
+        problem = query_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         return value
 
     @property
@@ -367,6 +403,22 @@ class MetricsSettings(_Model):
         return value
 
 
+class ScorecardSettings(_Model):
+    """Where the live shadow scorecard (7 days of what each workload had against what Prescaler would have given
+    it) is kept across restarts."""
+
+    persist: bool = True
+    """Keep the scorecard in a ConfigMap, so a restart keeps its 7-day window; off, each start begins a new one."""
+    config_map: KubernetesName = "prescaler-scorecard"
+    """Name of the ConfigMap, in the controller's namespace. Only the leader writes it (the shipped Role grants
+    get and patch on this name, and create)."""
+    namespace: NamespaceName | None = None
+    """Namespace of the ConfigMap; defaults to POD_NAMESPACE (the controller's own)."""
+    save_interval: Annotated[float, duration_between(60, 3600)] = 300.0
+    """How often the leader saves it: 1m..1h. A crash loses at most this much; each save is one ConfigMap write of at
+    most 900 KiB (about 0.4 MiB at 500 targets)."""
+
+
 class Config(_Model):
     """The whole Prescaler configuration (ConfigMap key `config.yaml`)."""
 
@@ -394,6 +446,8 @@ class Config(_Model):
     """HTTP endpoint settings."""
     max_concurrent_writes: int = Field(default=8, ge=1, le=256)
     """Bound (1..256) on concurrent Kubernetes API writes per cycle."""
+    scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
+    """The live shadow scorecard's storage."""
     targets: list[Target] = Field(default_factory=list)
     """Workloads to manage. A hot reload that would drop every target is refused unless it says `targets: []`."""
 

@@ -20,20 +20,25 @@ _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def duration_between(low: float, high: float) -> BeforeValidator:
-    """The validator of a duration field in [low, high] seconds ('30s', '1h30m' or a number of seconds):
-    `Annotated[float, duration_between(5, 600)]`."""
+class DurationRange:
+    """The check of a duration field in [low, high] seconds ('30s', '1h30m' or a number of seconds)."""
 
-    def check(value: object) -> float:
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def __call__(self, value: object) -> float:
         try:
             seconds = parse_duration(value)
         except DurationError as exc:
             raise ValueError(exc.reason) from None
-        if not low <= seconds <= high:
-            raise ValueError(f"must be between {format_duration(low)} and {format_duration(high)}")
+        if not self.low <= seconds <= self.high:
+            raise ValueError(f"must be between {format_duration(self.low)} and {format_duration(self.high)}")
         return seconds
 
-    return BeforeValidator(check)
+
+def duration_between(low: float, high: float) -> BeforeValidator:
+    """The validator of a duration field in [low, high] seconds: `Annotated[float, duration_between(5, 600)]`."""
+    return BeforeValidator(DurationRange(low, high))
 
 
 def kubernetes_name(value: str) -> str:

@@ -4,12 +4,15 @@
 depends on the target's mode and on what the cluster showed (`ScaleState`):
 
 - `replicas`: the workload's own replica count (the scale subresource);
-- `hpaFloor`: the HPA's minReplicas, so the HPA keeps scaling above it; never above the
-  HPA's maxReplicas, and never lowered while metrics are missing;
+- `hpaFloor`: the HPA's minReplicas (for a workload KEDA scales, its ScaledObject's
+  minReplicaCount, which KEDA copies to its HPA), so the HPA keeps scaling above it;
+  never above the HPA's maxReplicas, and never lowered while metrics are missing;
 - `dryRun` (or a global dry run, `--dry-run`, a read-only command): nothing.
 
 Whatever the mode, nothing is written over another autoscaler that owns the workload,
-and only the leader writes. `actuate` applies these rules in a fixed order and returns
+nothing is written to a paused target (the workload's `prescaler.io/paused: "true"`
+annotation, or `paused: true` in its config), and only the leader writes. `actuate`
+applies these rules in a fixed order and returns
 the one write to make, or none, with the rule that decided each step (`Actuation.stages`),
 so `explain` can show why a recommendation was or was not written. It reads no clock
 and does no I/O: whether this instance may write now is an input (`Permission`).
@@ -31,6 +34,7 @@ class Action:
 
     SCALED = "Scaled"
     UNCHANGED = "Unchanged"
+    PAUSED = "Paused"
     DRY_RUN = "DryRun"
     STANDBY = "Standby"
     CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
@@ -41,7 +45,9 @@ class ActuationReason:
     """Why a step of `actuate` came out as it did; one code per rule."""
 
     CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
-    """Another autoscaler owns the workload (an HPA in `replicas` mode, a KEDA ScaledObject in either)."""
+    """Another autoscaler owns the workload, in `replicas` mode (an HPA or a KEDA ScaledObject)."""
+    PAUSED = "Paused"
+    """The target is paused (annotation or config): its recommendation is not written."""
     CAPPED_AT_HPA_MAX = "CappedAtHpaMaxReplicas"
     """hpaFloor: the floor cannot exceed the HPA's maxReplicas."""
     FLOOR_HELD = "FloorHeldOnMissingMetrics"
@@ -83,17 +89,23 @@ class Actuation:
 
 
 def _conflicts(mode: Mode, owner: str | None) -> bool:
-    return owner is not None and (mode == "replicas" or (mode == "hpaFloor" and owner.startswith("ScaledObject")))
+    """`replicas` mode never writes over another autoscaler; hpaFloor works through it (its HPA or ScaledObject)."""
+    return owner is not None and mode == "replicas"
 
 
-def actuate(mode: Mode, decision: Decision, state: ScaleState, max_replicas: int, permission: Permission) -> Actuation:
+def actuate(
+    mode: Mode, decision: Decision, state: ScaleState, max_replicas: int, permission: Permission,
+    paused: str | None = None,
+) -> Actuation:
     """What to write for `decision` on a target in `mode` whose cluster showed `state`.
 
-    `max_replicas` is the target's configured maximum (a held floor never exceeds it).
-    The rules, in order: another autoscaler owns the workload → nothing; hpaFloor never
-    lowers the floor already applied while metrics are missing, and caps the floor at
-    the HPA's maxReplicas; the size already applied → nothing; `dryRun` mode or writing
-    off → nothing; not the leader → nothing; else write.
+    `max_replicas` is the target's configured maximum (a held floor never exceeds it);
+    `paused` says why the target is paused by its config, if it is (the workload's
+    annotation is `state.paused`). The rules, in order: another autoscaler owns the
+    workload → nothing; hpaFloor never lowers the floor already applied while metrics
+    are missing, and caps the floor at the HPA's maxReplicas; paused → nothing; the size
+    already applied → nothing; `dryRun` mode or writing off → nothing; not the leader →
+    nothing; else write.
     """
     stages: list[tuple[str, int | None, str]] = []
     if _conflicts(mode, state.conflicting_autoscaler):
@@ -111,6 +123,9 @@ def actuate(mode: Mode, decision: Decision, state: ScaleState, max_replicas: int
             stages.append(("hpaMax", wanted, ActuationReason.CAPPED_AT_HPA_MAX))
     else:
         applied = state.replicas
+    if paused is not None or state.paused:
+        stages.append(("paused", applied, ActuationReason.PAUSED))
+        return Actuation(Action.PAUSED, None, wanted, applied, tuple(stages))
     if wanted == applied:
         stages.append(("applied", wanted, ActuationReason.ALREADY_APPLIED))
         return Actuation(Action.UNCHANGED, None, wanted, applied, tuple(stages))

@@ -134,10 +134,18 @@ def _proposal(inputs: DecisionInputs, policy: Policy) -> tuple[int, str]:
     else:
         demand = observed
         source = Reason.REACTIVE_FLOOR if _valid(inputs.forecast_rate) else inputs.no_forecast_reason
-    if current > 0 and abs(demand / (current * policy.per_replica_rate) - 1.0) <= policy.tolerance:
+    if current > 0 and _within_tolerance(demand / (current * policy.per_replica_rate), policy):
         return current, Reason.WITHIN_TOLERANCE
     needed = min(demand / policy.per_replica_rate, MAX_PROPOSAL)  # an absurd rate may overflow to inf
     return math.ceil(needed - 1e-9), source
+
+
+def _within_tolerance(ratio: float, policy: Policy) -> bool:
+    """HPA's tolerance test (Kubernetes 1.33+): 1 - down <= ratio <= 1 + up, where a direction's
+    `behavior` tolerance overrides the target's."""
+    up, down = policy.behavior.up().tolerance, policy.behavior.down().tolerance
+    return (1.0 - (policy.tolerance if down is None else down) <= ratio
+            <= 1.0 + (policy.tolerance if up is None else up))
 
 
 def _rate_limited(desired: int, current: int, history: ScaleHistory, policy: Policy, now: float) -> tuple[int, str]:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+PAUSED_ANNOTATION = "prescaler.io/paused"
+"""A workload annotated `prescaler.io/paused: "true"` is paused: nothing is written to it."""
+
 
 @dataclass(frozen=True)
 class ScaleState:
@@ -20,6 +23,8 @@ class ScaleState:
     conflicting_autoscaler: str | None = None
     """e.g. 'HorizontalPodAutoscaler/web' when another autoscaler targets the object."""
     hpa_min_replicas: int | None = None
-    """The HPA's current minReplicas, in hpaFloor mode."""
+    """The floor applied now, in hpaFloor mode: the HPA's minReplicas, or a KEDA ScaledObject's minReplicaCount."""
     hpa_max_replicas: int | None = None
-    """The HPA's maxReplicas, in hpaFloor mode: the floor can never be raised above it."""
+    """The HPA's maxReplicas (a ScaledObject's maxReplicaCount), in hpaFloor mode: the floor never exceeds it."""
+    paused: bool = False
+    """The workload carries the annotation `prescaler.io/paused: "true"`: nothing may be written to it."""

@@ -24,6 +24,8 @@ posted when nothing happened. Per target:
   `REPEAT_INTERVAL`. The Kubernetes adapter aggregates an identical Event into the
   existing one (`count` + 1, a new `lastTimestamp`), as client-go's recorder does, so
   `kubectl describe` shows "(x4 over 30m)" on one Event and whether it still holds.
+- A pause (`paused: true`, or the workload's `prescaler.io/paused` annotation) posts
+  `Paused` when it begins, naming where it comes from, and `Resumed` when it ends.
 - Nothing else: an unchanged recommendation posts nothing.
 
 `target_events` decides from one cycle's result and the target's `EventMemory`; it
@@ -59,6 +61,8 @@ class EventReason:
     CONFLICTING_AUTOSCALER = "ConflictingAutoscaler"
     RECONCILE_FAILED = "ReconcileFailed"
     INVALID_CONFIG = "InvalidConfig"
+    PAUSED = "Paused"
+    RESUMED = "Resumed"
 
 
 @dataclass(frozen=True)
@@ -93,13 +97,22 @@ class EventMemory:
     """The (from, to) of the last `WouldRescale`, until the workload matches a recommendation."""
     would_at: float | None = None
     """When the last `WouldRescale` was posted."""
+    paused: bool = False
+    """Whether the last cycle that read the target found it paused."""
 
 
 def target_events(
-    result: TargetResult, memory: EventMemory, now: float, quality: TargetQuality | None = None
+    result: TargetResult, memory: EventMemory, now: float, quality: TargetQuality | None = None,
+    paused: str | None = None,
 ) -> list[Event]:
-    """The Events one cycle's `result` posts (state changes first), updating `memory`."""
+    """The Events one cycle's `result` posts (state changes first), updating `memory`.
+
+    `paused` says why the target is paused (None when it is not).
+    """
     events = _states(result, memory, now)
+    pause = _pause_event(result, memory, paused)
+    if pause is not None:
+        events.append(pause)
     gate = _gate_event(result, memory, quality)
     if gate is not None:
         events.append(gate)
@@ -190,6 +203,18 @@ def _ended(reason: str, result: TargetResult) -> str:
     if reason == EventReason.CONFLICTING_AUTOSCALER:
         return "no other autoscaler owns the workload; Prescaler manages it again"
     return "the target reconciles again"
+
+
+def _pause_event(result: TargetResult, memory: EventMemory, why: str | None) -> Event | None:
+    """Paused when a pause begins, Resumed when it ends (a failed cycle says nothing either way)."""
+    if result.action == Action.FAILED:
+        return None
+    was, memory.paused = memory.paused, why is not None
+    if why is not None and not was:
+        return Event(EventReason.PAUSED, f"paused ({why}): recommending {result.recommended}, not writing")
+    if was and why is None:
+        return Event(EventReason.RESUMED, "no longer paused: writing recommendations again")
+    return None
 
 
 # --- the quality gate -------------------------------------------------------------------

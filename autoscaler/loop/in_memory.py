@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from autoscaler.config.schema import Target
-from autoscaler.loop.ports import RateSample, ScaleState, TargetGone
+from autoscaler.loop.ports import RateSample, ScaleState, StoreUnavailable, TargetGone
 from forecasting.series import STEP_SECONDS, Series
 
 
@@ -98,3 +98,22 @@ class InMemoryEvents:
     def reasons(self, key: str | None) -> list[str]:
         return [reason for k, reason, _, _ in self.events if k == key]
 
+
+
+@dataclass
+class InMemoryScorecardStore:
+    """A scorecard store in a field; `failing` makes every call raise `StoreUnavailable` with that message."""
+
+    blob: bytes | None = None
+    saves: int = 0
+    failing: str | None = None
+
+    def load(self) -> bytes | None:
+        if self.failing:
+            raise StoreUnavailable(self.failing)
+        return self.blob
+
+    def save(self, blob: bytes) -> None:
+        if self.failing:
+            raise StoreUnavailable(self.failing)
+        self.blob, self.saves = blob, self.saves + 1

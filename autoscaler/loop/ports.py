@@ -104,6 +104,22 @@ class EventSink(Protocol):
         ...
 
 
+class StoreUnavailable(Exception):
+    """The scorecard store could not be read or written (API errors, RBAC); the message says which and why."""
+
+
+class ScorecardStore(Protocol):
+    """Where the live scorecard is kept across restarts (a ConfigMap in the cluster)."""
+
+    def load(self) -> bytes | None:
+        """The last saved scorecard, or None when none was ever saved (raises `StoreUnavailable`)."""
+        ...
+
+    def save(self, blob: bytes) -> None:
+        """Replace the saved scorecard with `blob` (raises `StoreUnavailable`)."""
+        ...
+
+
 @runtime_checkable
 class Forecaster(Protocol):
     """Fits on history; predicts rate quantiles at future horizons; states whether it may be trusted.

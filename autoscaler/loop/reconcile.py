@@ -16,9 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from autoscaler.config.schema import Config, Target
-from autoscaler.core.actuation import Action, Actuation, Permission, actuate
+from autoscaler.core.actuation import Action, Actuation, ActuationReason, Permission, actuate
 from autoscaler.core.behavior import ScaleHistory
 from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
+from autoscaler.core.state import PAUSED_ANNOTATION
 from autoscaler.loop.events import EventMemory, target_events
 from autoscaler.loop.forecasts import Forecast, ForecastService
 from autoscaler.loop.observed import ObservedRates
@@ -35,6 +36,7 @@ from autoscaler.loop.ports import (
     WriteConflict,
     WriteForbidden,
 )
+from autoscaler.loop.scorecard import Scorecards
 from autoscaler.loop.telemetry import Telemetry, target_labels
 from forecasting.series import STEP_SECONDS
 
@@ -66,6 +68,8 @@ class TargetResult:
     def reason(self) -> str:
         if self.action == Action.CONFLICTING_AUTOSCALER:
             return Reason.CONFLICTING_AUTOSCALER
+        if self.action == Action.PAUSED:
+            return ActuationReason.PAUSED
         if self.decision is None:
             return self.action
         return self.decision.reason
@@ -96,6 +100,24 @@ def _trusted(target: Target, state: ScaleState) -> ScaleState:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InvalidObject(f"{target.kind} {target.key}: read {field_name}={value!r}, not a whole number ≥ 0")
     return state
+
+
+def _counted(target: Target, sample: RateSample, state: ScaleState) -> RateSample:
+    """The sample a decision uses: with `zeroWhenAbsent`, a missing rate at 0 replicas is no demand (a metric
+    that comes from the pods has no series while there are none); anything else as it came. Not in hpaFloor
+    mode: there the HPA owns the size, and a floor is never lowered on missing metrics."""
+    if sample.value is None and target.zero_when_absent and state.replicas == 0 and target.mode != "hpaFloor":
+        return RateSample(0.0, sample.observed_at)
+    return sample
+
+
+def paused_by(target: Target, state: ScaleState | None) -> str | None:
+    """Why a target is paused (its config, or its workload's annotation), or None."""
+    if target.paused:
+        return "paused: true in the config"
+    if state is not None and state.paused:
+        return f'the annotation {PAUSED_ANNOTATION}: "true" on the {target.kind}'
+    return None
 
 
 def _unusable(sample: RateSample, now: float, stale_after: float) -> str | None:
@@ -152,6 +174,10 @@ class Reconciler:
         self.memory: dict[str, _TargetMemory] = {}
         self.last_results: dict[str, TargetResult] = {}
         self.telemetry.sync_interval.set(config.sync_interval)
+        self.synced_at: float | None = None
+        """The `now` of the last finished sync."""
+        self.scorecard = Scorecards(self.telemetry.registry)
+        """The live shadow scorecard of every target (exported on the telemetry registry)."""
 
     # --- config ----------------------------------------------------------------------
 
@@ -159,14 +185,18 @@ class Reconciler:
         """Switch to a new validated config; returns the targets that are no longer managed.
 
         A removed target is released (hpaFloor restores the HPA's original minReplicas)
-        and forgotten; nothing is scaled on its way out.
+        and forgotten; nothing is scaled on its way out. A target its config paused is not
+        released: a pause means no writes (`prescaler release` restores it on purpose).
         """
         kept = {t.key: t for t in config.targets}
         removed = [t for t in self.config.targets if t.key not in kept]
         left_floor = [t for t in self.config.targets
                       if t.key in kept and t.mode == "hpaFloor" and kept[t.key].mode != "hpaFloor"]
         for target in removed + left_floor:
-            if not self.read_only and self.can_write():
+            if target.paused:
+                log.warning("paused target left the config: its floor is not restored (run prescaler release)",
+                            extra={"target": target.key})
+            elif not self.read_only and self.can_write():
                 try:
                     self.scaler.release(target)  # hpaFloor: put the HPA's own minReplicas back
                 except Exception as exc:
@@ -175,6 +205,7 @@ class Reconciler:
             self.memory.pop(target.key, None)
             self.last_results.pop(target.key, None)
             self.telemetry.forget(target)
+            self.scorecard.forget(target.key)
         self.config = config
         self.telemetry.sync_interval.set(config.sync_interval)
         if config.sync_interval != self.forecasts.sync_interval:
@@ -230,6 +261,7 @@ class Reconciler:
         else:
             results = [self._reconcile(t, samples[t.key], now) for t in targets]
         self.last_results = {r.target.key: r for r in results}
+        self.synced_at = now
         self.telemetry.duration.observe(self.timer() - started)
         self.telemetry.last_sync.set(now)
         return self.last_results
@@ -269,13 +301,14 @@ class Reconciler:
                 result.state = state
                 if mem.history is None:
                     mem.history = ScaleHistory.starting(now, state.replicas)
+                counted = result.observed = _counted(target, sample, state)
                 inputs = DecisionInputs(
                     current_replicas=state.replicas,
-                    observed_rate=sample.value,
+                    observed_rate=counted.value,
                     forecast_rate=forecast.rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,
-                    missing_reason=sample.error if sample.value is None else None,
+                    missing_reason=counted.error if counted.value is None else None,
                 )
                 decision = decide(inputs, policy, mem.history, now)
                 result.decision = decision
@@ -302,6 +335,7 @@ class Reconciler:
         except Exception as exc:  # one target's failure never stops the others
             self._fail(result, "internal", f"{type(exc).__name__}: {exc}", count=True)
             log.exception("reconcile failed", extra={"target": target.key})
+        self.scorecard.record(target, now, self.config.sync_interval, sample.value, result.state, result.recommended)
         self._publish(result, mem, now)
         return result
 
@@ -320,7 +354,8 @@ class Reconciler:
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
     ) -> Actuation:
-        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission())
+        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission(),
+                            paused="paused: true in the config" if target.paused else None)
         if actuation.write is not None:
             self.scaler.write(target, actuation.write)
             if target.mode == "replicas":
@@ -357,6 +392,9 @@ class Reconciler:
         if result.decision is not None:
             tel.recommended.labels(*key).set(result.decision.replicas)
         tel.set_reason(t, result.reason)
+        why_paused = paused_by(t, result.state)
+        if result.state is not None or t.paused:
+            tel.paused.labels(*key).set(1 if why_paused else 0)
         record = {
             "target": t.key,
             "action": result.action,
@@ -372,9 +410,9 @@ class Reconciler:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
         may_write = not self.read_only and self.can_write()
-        if result.decision is not None and self.config.annotate and may_write:
-            self._annotate(result, result.decision, mem, now)
-        events = target_events(result, mem.events, now, self.forecasts.quality(t))
+        if result.decision is not None and self.config.annotate and why_paused is None and may_write:
+            self._annotate(result, result.decision, mem, now)  # a paused workload gets no write, not even this
+        events = target_events(result, mem.events, now, self.forecasts.quality(t), why_paused)
         if not may_write:
             return  # a standby or a read-only run keeps the Event state, and posts nothing
         for event in events:

@@ -143,6 +143,29 @@ WRITES = MetricSpec(
     "prescaler_scale_writes", "counter", "Successful writes of a target's size (replicas or HPA minReplicas).",
     per_target=True)
 
+PAUSED = MetricSpec(
+    "prescaler_paused", "gauge",
+    "1 while the target is paused (paused: true, or the annotation prescaler.io/paused on the workload): "
+    "recommended, nothing written.", per_target=True)
+
+SCORECARD_UNSERVED = MetricSpec(
+    "prescaler_scorecard_unserved_ratio", "gauge",
+    "Unserved demand over demand in the last 7 days: run=actual is what the workload had, run=prescaler what "
+    "its recommendations would have given it.", ("run",), per_target=True)
+SCORECARD_COST = MetricSpec(
+    "prescaler_scorecard_replica_minutes", "gauge",
+    "Replica-minutes (ready or starting) each run cost over the minutes scored in the last 7 days.",
+    ("run",), per_target=True)
+SCORECARD_ELASTICITY = MetricSpec(
+    "prescaler_scorecard_elasticity", "gauge",
+    "SPEC RG elasticity metrics of each run over the last 7 days: theta_u, theta_o, tau_u, tau_o and "
+    "instability in %, jitter in adaptations per minute.", ("run", "metric"), per_target=True)
+SCORECARD_WINDOW = MetricSpec(
+    "prescaler_scorecard_window_seconds", "gauge",
+    "How much of the 7-day scorecard window is scored (minutes with a demand and a read).", per_target=True)
+SCORECARD_METRICS = (SCORECARD_UNSERVED, SCORECARD_COST, SCORECARD_ELASTICITY, SCORECARD_WINDOW)
+"""The live shadow scorecard's families (`autoscaler.loop.scorecard` exports them on the same registry)."""
+
 ERROR_KINDS = ("conflict", "notFound", "forbidden", "invalidObject", "apiUnavailable", "internal", "history")
 """Every `kind` of prescaler_reconcile_errors_total: each target's counters start at 0 for all of them, so an
 `increase()` sees the first error."""
@@ -150,7 +173,7 @@ ERROR_KINDS = ("conflict", "notFound", "forbidden", "invalidObject", "apiUnavail
 METRICS: tuple[MetricSpec, ...] = (
     BUILD_INFO, LAST_SYNC, LAST_RETRAIN, SYNC_INTERVAL, DURATION, CONFIG_VALID, CONFIG_ERRORS, LEADER,
     OBSERVED, METRICS_MISSING, FORECAST, ERROR_RATIO, RECOMMENDED, CURRENT, READY, REASON,
-    GATE_OPEN, PINBALL_RATIO, COVERAGE_RATIO, HISTORY_HOURS, ERRORS, WRITES,
+    GATE_OPEN, PINBALL_RATIO, COVERAGE_RATIO, HISTORY_HOURS, ERRORS, WRITES, PAUSED,
 )
 """Every family `Telemetry` registers (besides the standard process metrics)."""
 PROCESS_SAMPLES = (
@@ -225,6 +248,7 @@ class Telemetry:
         self.history_hours = self._gauge(HISTORY_HOURS)
         self.errors = self._counter(ERRORS)
         self.writes = self._counter(WRITES)
+        self.paused = self._gauge(PAUSED)
         self._reasons: dict[tuple[str, ...], str] = {}
         self._forecasts: dict[tuple[str, ...], set[tuple[str, str]]] = {}
 
@@ -337,7 +361,7 @@ def reference() -> str:
     lines = [
         "# Metrics reference",
         "",
-        "Generated from `autoscaler/loop/telemetry.py` (`METRICS`) by `python scripts/metrics_reference.py`;",
+        "Generated from `autoscaler/loop/telemetry.py` (`METRICS`, `SCORECARD_METRICS`) by `python scripts/metrics_reference.py`;",
         "tests/test_metrics_reference.py fails when this file is out of date. The conventions (target labels,",
         "units, reasons, absent values) are in that module's docstring and in",
         "[running-in-a-cluster.md](running-in-a-cluster.md#metrics).",
@@ -349,7 +373,7 @@ def reference() -> str:
         "| metric | type | labels | meaning |",
         "|---|---|---|---|",
     ]
-    for spec in METRICS:
+    for spec in METRICS + SCORECARD_METRICS:
         names = spec.name if spec.kind == "histogram" else " / ".join(spec.samples)
         labels = ["per target"] if spec.per_target else []
         labels += [f"`{label}`" for label in spec.labels + (("le",) if spec.kind == "histogram" else ())]
@@ -359,8 +383,8 @@ def reference() -> str:
         "Also on the endpoint: the standard process metrics of the Prometheus Python client",
         f"({', '.join(f'`{s}`' for s in PROCESS_SAMPLES)}).",
         "",
-        "The shadow scorecard's metrics (`prescaler_scorecard_*`) are registered on the same endpoint by",
-        "`autoscaler/loop/scorecard.py`.",
+        "The shadow scorecard's families (`prescaler_scorecard_*`) are exported by `autoscaler/loop/scorecard.py`",
+        "on the same registry, from the definitions in `SCORECARD_METRICS`.",
         "",
     ]
     return "\n".join(lines)

@@ -8,11 +8,15 @@ run with in-memory adapters.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib.metadata import version
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -20,11 +24,14 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.adapters.kube_client import KubeApi, build_api_client
 from autoscaler.adapters.kube_events import KubernetesEvents, ObjectRef
+from autoscaler.adapters.kube_scorecard import ConfigMapScorecardStore, scorecard_namespace
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config.schema import Config
 from autoscaler.loop.reconcile import Reconciler
+from autoscaler.loop.scorecard import ScorecardPersistence
+from autoscaler.loop.status import status_document
 from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.http import Endpoint, Probes, serve
 from autoscaler.runtime.plan import Plan
@@ -56,8 +63,14 @@ class Controller:
     """Where `start` serves the HTTP endpoint: the plan's (address, port)."""
     triggers: Mapping[str, IntervalTrigger]
     """The scheduler triggers `start` schedules the jobs on: the plan's."""
+    api: KubeApi | None = None
+    """The Kubernetes client the adapters share (the scorecard's store is rebuilt on it when its settings change)."""
+    read_only: bool = False
+    scorecard_note: str = ""
+    """Why the scorecard is not kept across restarts, when it is not."""
     server: Endpoint | None = None
     scheduler: BackgroundScheduler | None = None
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or socket.gethostname())
 
     @classmethod
     def build(
@@ -94,9 +107,19 @@ class Controller:
             force_dry_run=force_dry_run,
         )
         jobs = Jobs(reconciler, WallClock(), watcher)
-        controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers)
-        jobs.on_config = controller.reconnect_prometheus
+        controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers, api=api,
+                         read_only=read_only)
+        if elector is not None:
+            controller.identity = elector.identity
+        controller.keep_scorecard(config)
+        jobs.on_config = controller.reconfigure
         return controller
+
+    def reconfigure(self, old: Config, plan: Plan) -> None:
+        """What a reload changes beyond the Reconciler's config: the Prometheus adapter, the scorecard's store."""
+        if plan.config.scorecard != old.scorecard:
+            self.keep_scorecard(plan.config)
+        self.reconnect_prometheus(old, plan)
 
     def reconnect_prometheus(self, old: Config, plan: Plan) -> None:
         """A reload that changes `prometheus:` takes effect at once: swap in the adapter the plan built."""
@@ -106,6 +129,46 @@ class Controller:
         previous, self.metrics = self.metrics, plan.prometheus
         self.reconciler.metrics = plan.prometheus
         previous.close()
+
+    def keep_scorecard(self, config: Config) -> None:
+        """Where the scorecard is kept across restarts (a ConfigMap), or why it is not (`scorecard_note`).
+
+        A read-only command keeps nothing; a new store is loaded before its first save (see
+        `ScorecardPersistence`), so a changed ConfigMap name starts from what that ConfigMap holds.
+        """
+        settings = config.scorecard
+        namespace = scorecard_namespace(settings)
+        self.jobs.scorecard, self.scorecard_note = None, ""
+        if self.read_only:
+            self.scorecard_note = "a read-only command keeps no scorecard"
+        elif not settings.persist:
+            self.scorecard_note = "scorecard.persist is false: the 7-day window starts afresh at each start"
+        elif namespace is None or self.api is None:
+            self.scorecard_note = ("scorecard.namespace is not set, POD_NAMESPACE is empty and this is not a pod: "
+                                   "the 7-day window starts afresh at each start")
+        else:
+            store = ConfigMapScorecardStore(self.api, namespace, settings.config_map)
+            can_write = self.elector.is_leader if self.elector is not None else (lambda: True)
+            self.jobs.scorecard = ScorecardPersistence(self.reconciler.scorecard, store, can_write, store.where)
+        if self.scorecard_note:
+            log.info("scorecard not kept across restarts", extra={"reason": self.scorecard_note})
+
+    def instance(self) -> dict:
+        """Who answers /status: this instance, whether it leads, and where its scorecard is kept."""
+        persistence = self.jobs.scorecard
+        return {
+            "identity": self.identity,
+            "leader": self.elector.is_leader() if self.elector is not None else not self.read_only,
+            "version": version("prescaler"),
+            "scorecardStore": persistence.to_json() if persistence is not None else {"disabled": self.scorecard_note},
+        }
+
+    def status(self, target: str | None = None) -> bytes | None:
+        """The /status document (JSON), or None when `target` is given and not managed."""
+        document = status_document(self.reconciler, self.instance(), target)
+        if target is not None and not document["targets"]:
+            return None
+        return json.dumps(document, allow_nan=False).encode()
 
     def recommend_once(self) -> dict:
         """Retrain on the configured history, then run one read-only cycle."""
@@ -134,10 +197,12 @@ class Controller:
             ready=self.jobs.synced_once.is_set,
         )
         try:
-            self.server = serve(self.reconciler.telemetry.registry, probes, *self.bind)
+            self.server = serve(self.reconciler.telemetry.registry, probes, *self.bind, status=self.status)
             self.scheduler = self.jobs.scheduler = build_scheduler(self.jobs, self.triggers)
             if self.elector is not None:
                 self.elector.start()
+            if self.jobs.scorecard is not None:
+                self.jobs.scorecard.load(self.reconciler.config.targets)
             self.jobs.retrain()
             self.jobs.sync()
             self.scheduler.start()
@@ -152,6 +217,7 @@ class Controller:
         log.info("shutting down: finishing the current cycle")
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=True)
+            self.jobs.save_scorecard()  # while still leading: the minutes since the last save are kept
         if self.elector is not None:
             self.elector.stop(release=True)
         if self.server is not None:

@@ -1,9 +1,11 @@
-"""The controller's HTTP endpoint: /metrics, /healthz and /readyz for Kubernetes probes.
+"""The controller's HTTP endpoint: /metrics, /status, and /healthz and /readyz for Kubernetes probes.
 
 /healthz says the process is alive and its sync loop is not stuck; /readyz says the
 config has loaded and the first sync has finished; /metrics is the injected
-prometheus_client registry. Nothing else is served, so no config value (and no
-credential) can leak through it.
+prometheus_client registry; /status (JSON, `autoscaler.loop.status`) is what the
+controller knows about each target, for `prescaler status` and `prescaler explain`
+(`/status?target=NAMESPACE/NAME` for one). Nothing else is served, and /status holds
+no config value beyond target identities and numbers (and no credential).
 
 The kubelet restarts the pod when /healthz stops answering, so whoever else connects
 must not be able to starve it. Connections are bounded (`Limits`):
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import selectors
 import socket
@@ -35,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
@@ -253,8 +257,13 @@ def _close(conn: socket.socket) -> None:
     conn.close()
 
 
+StatusSource = Callable[[str | None], bytes | None]
+"""/status: the JSON document for every target (None) or for one `NAMESPACE/NAME`; None when that target is not managed."""
+JSON = "application/json"
+
+
 def serve(registry: CollectorRegistry, probes: Probes, address: str, port: int,
-          limits: Limits | None = None) -> Endpoint:
+          limits: Limits | None = None, status: StatusSource | None = None) -> Endpoint:
     """Start the endpoint in a daemon thread; returns it (call `shutdown()` to stop).
 
     Raises `ListenError` when the address and port cannot be listened on.
@@ -262,8 +271,10 @@ def serve(registry: CollectorRegistry, probes: Probes, address: str, port: int,
 
     class Handler(_BufferedRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            path, _, query = self.path.partition("?")
+            if path == "/status" and status is not None:
+                self._status(parse_qs(query).get("target", [None])[-1])
+            elif path == "/metrics":
                 self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 ok = probes.healthy()
@@ -274,8 +285,21 @@ def serve(registry: CollectorRegistry, probes: Probes, address: str, port: int,
             else:
                 self._send(404, b"not found\n")
 
-        def _send(self, status: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
-            self.send_response(status)
+        def _status(self, target: str | None) -> None:
+            assert status is not None
+            try:
+                body = status(target)
+            except Exception:
+                log.exception("status endpoint: building the document failed")
+                self._send(500, b'{"error": "the status document could not be built; see the controller log"}\n', JSON)
+                return
+            if body is None:
+                self._send(404, json.dumps({"error": f"{target} is not a target of this controller"}).encode(), JSON)
+            else:
+                self._send(200, body, JSON)
+
+        def _send(self, code: int, body: bytes, content_type: str = "text/plain; charset=utf-8") -> None:
+            self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

@@ -19,14 +19,16 @@ from typing import TypeVar
 
 import requests
 from apscheduler.triggers.interval import IntervalTrigger
+from pydantic.alias_generators import to_camel
 
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config, PrometheusSettings
 from autoscaler.loop.forecasts import horizons_for
 
-JOB_INTERVALS = {"sync": "sync_interval", "retrain": "retrain_interval", "reload": "config_reload_interval"}
-"""Each scheduled job and the config field that holds its interval."""
+JOB_INTERVALS = {"sync": "sync_interval", "retrain": "retrain_interval", "reload": "config_reload_interval",
+                 "scorecard": "scorecard.save_interval"}
+"""Each scheduled job and the config field (a dotted path of attributes) that holds its interval."""
 
 _T = TypeVar("_T")
 
@@ -48,6 +50,20 @@ class Plan:
     def close(self) -> None:
         """Release the Prometheus adapter: call it when the plan is not run, or once it is replaced."""
         self.prometheus.close()
+
+
+def interval(config: Config, job: str) -> float:
+    """The interval of `job` (a key of JOB_INTERVALS) in `config`, in seconds."""
+    value: object = config
+    for attr in JOB_INTERVALS[job].split("."):
+        value = getattr(value, attr)
+    assert isinstance(value, int | float), f"{JOB_INTERVALS[job]} is not a number"
+    return float(value)
+
+
+def interval_path(job: str) -> str:
+    """The config path of `job`'s interval as a user writes it, e.g. `scorecard.saveInterval`."""
+    return ".".join(to_camel(attr) for attr in JOB_INTERVALS[job].split("."))
 
 
 def _prometheus(settings: PrometheusSettings) -> PrometheusMetrics:
@@ -74,9 +90,8 @@ def build_plan(config: Config, source: str = "config") -> Plan:
 
     prometheus = built("prometheus", partial(_prometheus, config.prometheus))
     triggers = {
-        job: built(Config.model_fields[attr].alias or attr,
-                   partial(IntervalTrigger, seconds=getattr(config, attr), timezone=UTC))
-        for job, attr in JOB_INTERVALS.items()
+        job: built(interval_path(job), partial(IntervalTrigger, seconds=interval(config, job), timezone=UTC))
+        for job in JOB_INTERVALS
     }
     horizons = {
         t.key: built(f"targets[{i}].startupSeconds", partial(horizons_for, t, config.sync_interval))

@@ -28,7 +28,8 @@ from autoscaler.config.schema import Config
 from autoscaler.loop.events import Event, config_recovered, config_rejected
 from autoscaler.loop.ports import Clock
 from autoscaler.loop.reconcile import Reconciler, TargetResult
-from autoscaler.runtime.plan import JOB_INTERVALS, Plan, build_plan
+from autoscaler.loop.scorecard import ScorecardPersistence
+from autoscaler.runtime.plan import JOB_INTERVALS, Plan, build_plan, interval
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,8 @@ class Jobs:
     on_config: Callable[[Config, Plan], None] | None = None
     """Called with (old config, new plan) once the plan's config is applied: it takes over the adapters the plan
     built (and closes them if it keeps its own); without it, the plan is closed."""
+    scorecard: ScorecardPersistence | None = None
+    """Where the live scorecard is saved (None: it is not kept across restarts)."""
 
     def sync(self) -> dict[str, TargetResult]:
         results = self.reconciler.sync(self.clock.now())
@@ -95,6 +98,12 @@ class Jobs:
 
     def retrain(self) -> None:
         self.reconciler.retrain(self.clock.now())
+
+    def save_scorecard(self) -> bool:
+        """Save the live scorecard (the leader only); True when saved."""
+        if self.scorecard is None:
+            return False
+        return self.scorecard.save(self.clock.now(), self.reconciler.config.targets)
 
     def reload(self) -> bool:
         """Apply a changed config once everything it needs is built; else keep the last good one whole.
@@ -147,8 +156,8 @@ class Jobs:
         self.reconciler.telemetry.config_valid.set(1)
         log.info("config reloaded", extra={"targets": len(config.targets), "removed": [t.key for t in removed]})
         if self.scheduler is not None:
-            for job_id, attr in JOB_INTERVALS.items():
-                if getattr(config, attr) != getattr(old, attr) and self.scheduler.get_job(job_id):
+            for job_id in JOB_INTERVALS:
+                if interval(config, job_id) != interval(old, job_id) and self.scheduler.get_job(job_id):
                     self.scheduler.reschedule_job(job_id, trigger=plan.triggers[job_id])
         if {t.key for t in config.targets} - {t.key for t in old.targets}:
             self.retrain()  # new targets need their history and a model now, not in an hour
@@ -165,7 +174,7 @@ def _refuse_dropping_every_target(old: Config, new: Config, source: str) -> None
 
 
 def build_scheduler(jobs: Jobs, triggers: Mapping[str, BaseTrigger]) -> BackgroundScheduler:
-    """APScheduler 3 with one interval job each for sync, retrain and reload, on `triggers` (a plan's).
+    """APScheduler 3 with one interval job each for sync, retrain, reload and the scorecard's save, on `triggers`.
 
     Each job runs at most once at a time and missed runs are coalesced, so a slow
     cycle delays the next one instead of stacking them.
@@ -175,4 +184,5 @@ def build_scheduler(jobs: Jobs, triggers: Mapping[str, BaseTrigger]) -> Backgrou
     scheduler.add_job(jobs.retrain, triggers["retrain"], id="retrain")
     if jobs.watcher is not None:
         scheduler.add_job(jobs.reload, triggers["reload"], id="reload")
+    scheduler.add_job(jobs.save_scorecard, triggers["scorecard"], id="scorecard")
     return scheduler

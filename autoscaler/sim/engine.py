@@ -18,13 +18,14 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
 from autoscaler.config.schema import Behavior, Config, Target
+from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.in_memory import InMemoryEvents, ManualClock
 from autoscaler.loop.ports import Forecaster
 from autoscaler.loop.reconcile import Reconciler, TargetResult
 from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.runner import Jobs
-from autoscaler.sim.cluster import SimulatedPods, SimulatedScaleTarget
+from autoscaler.sim.cluster import SimulatedScaleTarget
 from autoscaler.sim.replay import TraceMetrics
 from forecasting.registry import DEFAULT_KIND
 from forecasting.series import STEP_SECONDS, Series
@@ -128,6 +129,7 @@ def sim_config(
         "capacityPerReplica": scenario.capacity,
         "targetUtilization": target_utilization,
         "minReplicas": base.min_replicas if base else 1,
+        "zeroWhenAbsent": base.zero_when_absent if base else False,
         "maxReplicas": base.max_replicas if base else max(2, int(math.ceil(peak * 100))),
         "startupSeconds": startup_seconds,
         "forecast": {

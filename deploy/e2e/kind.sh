@@ -16,7 +16,7 @@
 #
 # Checks, in order (the script stops at the first failure, exit status 1):
 #   dry-run     the controller becomes Ready, a replica holds the Lease, Prescaler Events
-#               appear on checkout, `prescaler recommend` answers, RBAC refuses a scale
+#               appear on checkout, `prescaler recommend`, `status` and `explain` answer, RBAC refuses a scale
 #               write, and nothing was scaled;
 #   production  RBAC allows the scale write, checkout is scaled up to its minReplicas (2)
 #               and the search-api HPA's minReplicas is raised to at least 3, with the
@@ -282,6 +282,8 @@ would_rescale() { prescaler_events | grep -q '^prescaler WouldRescale: would sca
 wait_for 300 "a WouldRescale Event on shop/checkout (dry run: minReplicas 2, 1 running)" would_rescale
 prescaler_events | tail -n 5
 kubectl exec -n prescaler deploy/prescaler -- prescaler recommend --config /etc/prescaler/config.yaml
+kubectl exec -n prescaler deploy/prescaler -- prescaler status -o wide
+kubectl exec -n prescaler deploy/prescaler -- prescaler explain shop/checkout
 [[ $(can_scale) == no ]] || fail "the dry-run overlay lets the controller patch deployments/scale"
 [[ $(replicas shop checkout) == 1 ]] || fail "checkout was scaled in dry-run"
 echo "ok: dry run wrote nothing"

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -105,7 +108,7 @@ def test_the_wheel_is_built_in_the_first_stage_and_installed_offline_in_the_last
     assert set(PYPROJECT["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]) <= copied
     (install,) = [run for run in arguments(FINAL, "RUN") if "pip install" in run]
     assert f"from={build_name}" in install and "--no-index" in install and "--find-links=/wheels" in install
-    assert install.split()[-1] == "prescaler", "the project alone: its runtime dependencies come with it, no extras"
+    assert install.split()[-1] == '"prescaler==${VERSION}"', "the project alone, at VERSION: no extras"
 
 
 def test_final_stage_has_no_compiler_no_tests_and_no_source() -> None:
@@ -170,7 +173,7 @@ IGNORE = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlin
           if line.strip() and not line.strip().startswith("#")]
 
 
-@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "autoscaler/config/schema.py",
+@pytest.mark.parametrize("path", ["pyproject.toml", "README.md", "LICENSE", "autoscaler/config/schema.py",
                                   "autoscaler/adapters/api_calls.py", "forecasting/__init__.py"])
 def test_build_context_holds_what_the_build_copies(path: str) -> None:
     assert sent_to_builder(path, IGNORE)
@@ -187,3 +190,55 @@ def test_every_copied_source_is_in_the_build_context() -> None:
                                   "autoscaler/__pycache__/config.cpython-311.pyc", "forecasting/x.pyc", "Dockerfile"])
 def test_build_context_leaves_out_everything_else(path: str) -> None:
     assert not sent_to_builder(path, IGNORE)
+
+
+# --- one version, labels -------------------------------------------------------------
+
+
+def args_of(stage: list[Instruction]) -> dict[str, str]:
+    return dict(a.partition("=")[::2] for a in arguments(stage, "ARG"))
+
+
+def labels_of(stage: list[Instruction]) -> dict[str, str]:
+    (label,) = arguments(stage, "LABEL")
+    return {key: value.strip('"') for key, _, value in (item.partition("=") for item in shlex.split(label, posix=False))}
+
+
+def test_the_version_is_pyprojects_everywhere() -> None:
+    """pyproject's `version` is the one source: the image's VERSION default, its label, the wheel it installs
+    and `prescaler --version` all say the same."""
+    version = PYPROJECT["project"]["version"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), "a SemVer release version"
+    assert args_of(FINAL)["VERSION"] == version
+    assert labels_of(FINAL)["org.opencontainers.image.version"] == "${VERSION}"
+    done = subprocess.run([sys.executable, "-m", "autoscaler.cli", "--version"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    assert done.stdout.strip() == f"prescaler {version}", done.stderr
+
+
+def test_oci_labels_name_the_source_license_and_revision() -> None:
+    labels = labels_of(FINAL)
+    project = PYPROJECT["project"]
+    assert labels["org.opencontainers.image.title"] == project["name"]
+    assert labels["org.opencontainers.image.licenses"] == project["license"]["text"] == "Apache-2.0"
+    assert labels["org.opencontainers.image.source"] == project["urls"]["Source"]
+    assert labels["org.opencontainers.image.revision"] == "${REVISION}" and "REVISION" in args_of(FINAL)
+    base = FINAL[0].arguments.split()[0]
+    assert labels["org.opencontainers.image.base.name"] == f"docker.io/library/{base}"
+    assert (REPO / "LICENSE").read_text().startswith("\n                                 Apache License\n")
+    assert "Version 2.0, January 2004" in (REPO / "LICENSE").read_text()
+
+
+def test_the_changelog_has_an_unreleased_section_and_this_version() -> None:
+    text = (REPO / "CHANGELOG.md").read_text()
+    headings = re.findall(r"^## \[([^\]]+)\]", text, flags=re.M)
+    assert headings[0] == "Unreleased"
+    assert PYPROJECT["project"]["version"] in headings
+
+
+def test_hadolint_passes_on_the_dockerfile() -> None:
+    """`make lint` runs the same check; here it also says which rule failed."""
+    hadolint = Path(sys.executable).parent / "hadolint"
+    done = subprocess.run([str(hadolint), "--no-color", str(REPO / "Dockerfile")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -5,7 +5,7 @@
 - Every PromQL expression of the dashboard is parsed by promtool too (as recording rules,
   Grafana's range variables replaced by durations).
 - Every metric name and matcher label in the dashboard and the rules is one the code exports
-  (`autoscaler.loop.telemetry.METRICS`, the scorecard's metrics) or the scrape adds, so a
+  (`autoscaler.loop.telemetry.METRICS` and `SCORECARD_METRICS`) or the scrape adds, so a
   renamed metric or label breaks this test.
 - The dashboard has the per-target panels the issue asks for, and the with-monitoring
   overlay ships the rule and the dashboard unchanged.
@@ -21,8 +21,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 
-from autoscaler.loop.telemetry import TARGET_LABELS, exported_samples
+from autoscaler.config.loading import parse_config
+from autoscaler.core.state import ScaleState
+from autoscaler.loop.scorecard import Scorecards
+from autoscaler.loop.telemetry import SCORECARD_METRICS, exported_samples
 from testing.prometheus_server import PrometheusMissing, binaries
 
 from .manifests import DEPLOY, one
@@ -38,21 +42,9 @@ SCRAPE_LABELS = ("job", "instance", "namespace", "pod", "service", "endpoint", "
 PROMETHEUS_SAMPLES = {"up": ()}
 """Series Prometheus itself writes for each scrape."""
 
-SCORECARD_SAMPLES = {
-    "prescaler_scorecard_unserved_ratio": (*TARGET_LABELS, "run"),
-    "prescaler_scorecard_replica_minutes": (*TARGET_LABELS, "run"),
-    "prescaler_scorecard_elasticity": (*TARGET_LABELS, "run", "metric"),
-    "prescaler_scorecard_window_seconds": TARGET_LABELS,
-}
-"""The shadow scorecard's metrics, as agreed with its module (autoscaler/loop/scorecard.py, written in parallel).
-
-Kept here only until that module exists in this tree: then replace this with the names it exports (as
-`exported_samples` gives them for Telemetry); `test_the_scorecard_names_come_from_its_module` says so."""
-
-
 def known_samples() -> dict[str, tuple[str, ...]]:
     """Every sample name a query may use, with the labels it may match on."""
-    samples = exported_samples() | SCORECARD_SAMPLES | PROMETHEUS_SAMPLES
+    samples = exported_samples() | exported_samples(SCORECARD_METRICS) | PROMETHEUS_SAMPLES
     return {name: (*labels, *SCRAPE_LABELS) for name, labels in samples.items()}
 
 
@@ -166,9 +158,18 @@ def test_the_name_check_catches_a_rename(expr: str, problems: list[str]) -> None
     assert unknown_names(expr) == problems
 
 
-def test_the_scorecard_names_come_from_its_module() -> None:
-    assert importlib.util.find_spec("autoscaler.loop.scorecard") is None, (
-        "autoscaler/loop/scorecard.py exists: replace SCORECARD_SAMPLES with the names it exports")
+def test_the_scorecard_exports_what_scorecard_metrics_declares() -> None:
+    """A scored target's scrape carries every declared scorecard family, with exactly the declared labels."""
+    registry = CollectorRegistry()
+    cards = Scorecards(registry)
+    target = parse_config({"targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10,
+                                        "maxReplicas": 20}]}).targets[0]
+    for minute in range(3):
+        cards.record(target, 1_700_000_040.0 + 60 * minute, 60.0, 50.0, ScaleState(5, 5), 6)
+    scraped = {(s.name, tuple(sorted(s.labels))) for family in registry.collect() for s in family.samples}
+    declared = {(name, tuple(sorted(labels))) for name, labels in exported_samples(SCORECARD_METRICS).items()
+                if name.startswith("prescaler_")}
+    assert scraped == declared
 
 
 PER_TARGET_PANELS = {

@@ -20,7 +20,9 @@ from autoscaler.adapters.api_calls import (
     ANNOTATION_CALLS,
     API_CALLS,
     GET_HPA,
+    KEDA_CALLS,
     PATCH_HPA,
+    RELEASE_CALLS,
     ApiCall,
 )
 from autoscaler.config.loading import load_config_text
@@ -33,9 +35,9 @@ NAMELESS_VERBS = frozenset({"create", "list", "deletecollection"})
 """Verbs a resourceNames rule never allows: no name is known when they are authorized (a list
 could be, with a metadata.name field selector, which the adapters do not send)."""
 
-NOT_GRANTED = frozenset(ANNOTATION_CALLS)
-"""Declared calls the manifests deliberately do not grant (the annotation patches); see
-test_calls_not_granted_are_exactly_the_annotation_patches."""
+NOT_GRANTED = frozenset(ANNOTATION_CALLS) | frozenset(RELEASE_CALLS)
+"""Declared calls no manifest grants: the annotation patches and `release --all`'s workload lists; see
+test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists."""
 
 
 # --- who may do what, where ----------------------------------------------------------
@@ -94,9 +96,13 @@ def where(call: ApiCall, config: Config, resources: list[dict[str, Any]], deploy
     """(namespace, object name) of every object the controller makes `call` on; name None for lists/creates."""
     own_namespace = one(resources, "Deployment", deployment)["metadata"]["namespace"]
     targets = [(t.namespace, t.name) for t in config.targets]
-    if call.resource == "configmaps":
+    if call.resource == "configmaps":  # the mounted config (read through the API with --config-map) and the scorecard
+        scorecard = (config.scorecard.namespace or own_namespace, None if call.verb in NAMELESS_VERBS
+                     else config.scorecard.config_map)
+        if call.verb != "get":
+            return [scorecard]
         pod = one(resources, "Deployment", deployment)["spec"]["template"]["spec"]
-        return [(own_namespace, v["configMap"]["name"]) for v in pod["volumes"] if "configMap" in v]
+        return [(own_namespace, v["configMap"]["name"]) for v in pod["volumes"] if "configMap" in v] + [scorecard]
     if call.resource == "leases":
         lease = config.leader_election
         return [(lease.lease_namespace or own_namespace, lease.lease_name)]
@@ -118,18 +124,21 @@ def denied(resources: list[dict[str, Any]], deployment: str, calls) -> list[str]
 def required_calls(name: str) -> set[ApiCall]:
     """The declared calls kustomization `name` must grant, and the only ones it may.
 
-    The controller: every call but the annotation patches. Dry-run: only its reads, Events and
-    Lease. The sidecar: what one `replicas`-mode Deployment target with a mounted config makes.
+    The controller: every call but the annotation patches, `release --all`'s lists and (but in the keda
+    overlay) the ScaledObject patch. Dry-run: only its reads, Events, Lease and scorecard. The sidecar: what one
+    `replicas`-mode Deployment target with a mounted config and no persisted scorecard makes.
     """
     calls = set(API_CALLS) - NOT_GRANTED
+    if name != "keda":
+        calls -= set(KEDA_CALLS)  # only the keda overlay patches ScaledObjects
     if name == "dry-run":
-        return {c for c in calls if c.verb in READ_VERBS or c.resource in ("events", "leases")}
+        return {c for c in calls if c.verb in READ_VERBS or c.resource in ("events", "leases", "configmaps")}
     if name == "sidecar":
         return {
             c for c in calls
             if not c.resource.startswith("statefulsets")  # no StatefulSet target
             and c not in (GET_HPA, PATCH_HPA)              # no hpaFloor target (HPAs are only listed)
-            and c.resource != "configmaps"                 # the config is a mounted file
+            and c.resource != "configmaps"                 # the config is a mounted file; scorecard.persist: false
         }
     return calls
 
@@ -164,15 +173,16 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 # --- the controller ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring"])
+@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring", "keda"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
     assert denied(rendered[name], "prescaler", required_calls(name)) == []
 
 
-def test_calls_not_granted_are_exactly_the_annotation_patches(rendered) -> None:
+def test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists(rendered) -> None:
     resources = rendered["base"]
-    assert set(API_CALLS) >= NOT_GRANTED, "an ungranted call is no longer declared: drop it from ANNOTATION_CALLS"
-    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED)
+    assert set(API_CALLS) >= NOT_GRANTED | set(KEDA_CALLS), "an ungranted call is no longer declared"
+    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED) | set(KEDA_CALLS)
+    assert {c for c in API_CALLS if denied(rendered["keda"], "prescaler", [c])} == set(NOT_GRANTED)
     for name, resources in rendered.items():
         deployment = "prescaler" if name in CONTROLLER_KUSTOMIZATIONS else "web"
         assert rendered_config(resources, deployment).annotate is False, f"{name}: annotate needs patch on workloads"
@@ -189,7 +199,7 @@ def test_dry_run_grants_every_read_and_event_call_and_no_workload_write(rendered
     resources = rendered["dry-run"]
     assert denied(resources, "prescaler", required_calls("dry-run")) == []
     writes = {t for t in granted_triples(resources) if t[2] not in READ_VERBS}
-    assert {(g, r) for g, r, _ in writes} == {("", "events"), ("coordination.k8s.io", "leases")}
+    assert {(g, r) for g, r, _ in writes} == {("", "events"), ("coordination.k8s.io", "leases"), ("", "configmaps")}
     deployment = one(resources, "Deployment", "prescaler")
     assert "--dry-run" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
@@ -202,4 +212,12 @@ def test_sidecar_has_a_namespaced_role_only_granting_what_its_target_needs(rende
     assert not find(resources, "ClusterRole") and not find(resources, "ClusterRoleBinding")
     config = rendered_config(resources, "web")
     assert {t.kind for t in config.targets} == {"Deployment"} and {t.mode for t in config.targets} == {"replicas"}
+    assert config.scorecard.persist is False, "a persisted scorecard needs create on ConfigMaps in the app namespace"
     assert denied(resources, "web", required_calls("sidecar")) == []
+
+
+def test_only_the_keda_overlay_may_patch_scaledobjects_and_nothing_else_of_keda(rendered) -> None:
+    keda = {t for t in granted_triples(rendered["keda"]) if t[0] == "keda.sh"}
+    assert keda == {("keda.sh", "scaledobjects", "list"), ("keda.sh", "scaledobjects", "patch")}
+    for name in set(KUSTOMIZATIONS) - {"keda"}:
+        assert ("keda.sh", "scaledobjects", "patch") not in granted_triples(rendered[name]), name

@@ -26,6 +26,7 @@ EXPECTED_KINDS = {
 EXPECTED_KINDS["dry-run"] = EXPECTED_KINDS["production"] = EXPECTED_KINDS["base"]
 EXPECTED_KINDS["with-servicemonitor"] = EXPECTED_KINDS["base"] | {"ServiceMonitor"}
 EXPECTED_KINDS["with-monitoring"] = EXPECTED_KINDS["with-servicemonitor"] | {"PrometheusRule"}
+EXPECTED_KINDS["keda"] = EXPECTED_KINDS["base"]
 
 needs_kubectl = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl not used (not on PATH, or PRESCALER_KUSTOMIZE=lite): rendered with kustomize_lite only"

@@ -43,14 +43,15 @@ def test_json_is_one_object_on_stdout(tmp_path: Path, capsys: pytest.CaptureFixt
     assert code == 0
     payload = json.loads(out)  # exactly one JSON document, nothing else on stdout
     assert payload["trace"] == str(trace)
-    assert (payload["horizon_minutes"], payload["quantile"], payload["step_minutes"]) == (3, 0.8, 1)
+    assert (payload["horizonMinutes"], payload["quantile"], payload["stepMinutes"]) == (3, 0.8, 1)
     # Trained on day 1, seasonal-naive has no yesterday to learn residuals from until
     # day 2: only minutes every model forecast are scored, i.e. the last day's.
-    assert payload["eval_points"] == DAY - 2
-    assert payload["models"]["seasonal_naive"]["failed_fits"] == 1
+    assert payload["evalPoints"] == DAY - 2
+    assert payload["models"]["seasonal_naive"]["failedFits"] == 1  # model names are data: kept as they are
     assert {"lightgbm", "seasonal_naive", "last_value"} <= set(payload["models"])
     for scores in payload["models"].values():
-        assert {"pinball", "mase", "coverage", "fit_seconds"} <= set(scores)
+        assert {"pinball", "mase", "coverage", "fitSeconds", "pinballByQuantile"} <= set(scores)
+        assert set(scores["pinballByQuantile"]) == {"0.5", "0.8"}
         assert 0.0 <= scores["coverage"] <= 1.0
 
 

@@ -7,12 +7,15 @@ from prometheus_client import CollectorRegistry
 from autoscaler.adapters.api_calls import API_CALLS, ApiCall
 from autoscaler.adapters.kube_configmap import configmap_reader
 from autoscaler.adapters.kube_events import RECOMMENDATION_ANNOTATION, KubernetesEvents, ObjectRef
+from autoscaler.adapters.kube_release import release
+from autoscaler.adapters.kube_scorecard import ConfigMapScorecardStore
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION, KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
 from autoscaler.config.loading import parse_config
 from autoscaler.core.decision import Reason
 from autoscaler.loop.in_memory import InMemoryMetrics, ManualClock
 from autoscaler.loop.reconcile import Action, Reconciler
+from autoscaler.loop.scorecard import ScorecardPersistence
 from autoscaler.loop.telemetry import Telemetry
 
 T0 = 1_700_000_040.0
@@ -250,19 +253,28 @@ def test_every_declared_api_call_is_used_and_nothing_else(emulator, make_api):
     emulator.add_workload("shop", "db", 5, kind="StatefulSet")
     emulator.add_workload("shop", "api", 3)
     emulator.add_hpa("shop", "api-hpa", "api", min_replicas=2)
+    emulator.add_workload("shop", "queue", 3)
+    emulator.add_scaled_object("shop", "queue-so", "queue", min_replica_count=1)
     emulator.add_configmap("prescaler", "prescaler-config", {"config.yaml": "targets: []\n"})
     configmap_reader(api, "prescaler", "prescaler-config")()
     elector = LeaseElector(api, "prescaler", "prescaler", "a", clock=clock.now)
     elector.try_acquire_or_renew()
     clock.advance(2)
     elector.try_acquire_or_renew()
-    cfg = config(web(), web(name="db", kind="StatefulSet"), web(name="api", mode="hpaFloor"))
+    cfg = config(web(), web(name="db", kind="StatefulSet"), web(name="api", mode="hpaFloor"),
+                 web(name="queue", mode="hpaFloor"))
     rec, metrics = controller(api, cfg, can_write=elector.is_leader)
-    for name in ("web", "db", "api"):
+    for name in ("web", "db", "api", "queue"):
         metrics.set_rate(f"shop/{name}", 70.0, T0)
     rec.sync(T0)
     rec.events.event(None, "InvalidConfig", "bad")
     rec.events.event(None, "InvalidConfig", "bad")  # aggregated: a patch
-    rec.apply_config(config(web(), web(name="db", kind="StatefulSet")))
+    rec.apply_config(config(web(), web(name="db", kind="StatefulSet"), web(name="queue", mode="hpaFloor")))
+    assert all(o.ok for o in release(api, rec.config, every=True))  # `prescaler release --all`
+    store = ConfigMapScorecardStore(api, "prescaler", "prescaler-scorecard")
+    keeper = ScorecardPersistence(rec.scorecard, store, can_write=elector.is_leader)
+    keeper.load(rec.config.targets)
+    assert keeper.save(T0, rec.config.targets)  # creates the ConfigMap
+    assert keeper.save(T0 + 300, rec.config.targets)  # patches it
     used = {ApiCall(r.group, r.resource, r.verb) for r in emulator.requests}
     assert used == set(API_CALLS)

@@ -137,7 +137,9 @@ def _status(url: str) -> int:
 
 
 def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
-    """Prometheus unreachable: every target is held with MetricsMissing, as JSON, and nothing is written."""
+    """Prometheus unreachable: every target is held with MetricsMissing, as JSON, nothing is written, and it exits 1
+    (every target failed), saying on stderr that it is a one-off cycle where `prescaler status` would read a
+    running controller."""
     config_file = tmp_path / "config.yaml"
     config_file.write_text(yaml.safe_dump(config_data(f"http://127.0.0.1:{free_port()}")))
     done = subprocess.run(
@@ -145,14 +147,36 @@ def test_recommend_cli_prints_json_and_never_writes(emulator, tmp_path):
          "--kubeconfig", str(emulator.write_kubeconfig(tmp_path / "kubeconfig")), "--output", "json"],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 1 and "every target failed (2)" in done.stderr, done.stderr
+    assert "`prescaler status` shows its live decisions" in done.stderr
     rows = json.loads(done.stdout)
     assert [(r["namespace"], r["name"]) for r in rows] == [("shop", "web"), ("shop", "api")]
     assert set(rows[0]) == {"namespace", "name", "currentReplicas", "readyReplicas", "observedRate", "forecast",
-                            "recommendedReplicas", "reason", "detail"}
+                            "recommendedReplicas", "action", "reason", "paused", "detail"}
     assert [r["reason"] for r in rows] == [Reason.METRICS_MISSING] * 2
     assert all("gave no answer" in r["detail"] and "Connection" in r["detail"] for r in rows), rows
     assert [r["recommendedReplicas"] for r in rows] == [3, 2]
+    assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
+
+
+def test_recommend_reports_a_paused_target_and_still_recommends(dataset, emulator, tmp_path):
+    workload = emulator.get("deployments", "shop", "web")
+    workload["metadata"]["annotations"] = {"prescaler.io/paused": "true"}
+    emulator.put("deployments", workload)
+    config_file = tmp_path / "config.yaml"
+    data = config_data(dataset.url)
+    data["targets"][1]["paused"] = True
+    config_file.write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [sys.executable, "-m", "autoscaler.cli", "recommend", "--config", str(config_file),
+         "--kubeconfig", str(emulator.write_kubeconfig(tmp_path / "kubeconfig")), "--output", "json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    for name in ("web", "api"):  # by the annotation, and by the config
+        assert (rows[name]["reason"], rows[name]["paused"]) == ("Paused", True)
+        assert rows[name]["recommendedReplicas"] is not None
     assert [r for r in emulator.requests if r.verb in ("patch", "create", "update")] == []
 
 
@@ -171,11 +195,11 @@ def test_whatif_replays_a_targets_prometheus_history_with_its_own_bounds(dataset
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["trace"] == "shop/web" and result["startup_seconds"] == 120
-    assert result["eval_minutes"] > 9000
-    assert result["oracle_replica_minutes"] >= 2 * result["eval_minutes"]  # the target's own minReplicas
+    assert result["trace"] == "shop/web" and result["startupSeconds"] == 120
+    assert result["evalMinutes"] > 9000
+    assert result["oracleReplicaMinutes"] >= 2 * result["evalMinutes"]  # the target's own minReplicas
     for outcome in result["reactive"] + result["predictive"]:
-        assert outcome["replica_minutes"] <= 6 * result["eval_minutes"]  # never above its maxReplicas
+        assert outcome["replicaMinutes"] <= 6 * result["evalMinutes"]  # never above its maxReplicas
     assert (tmp_path / "report" / "summary.md").exists()
 
 

@@ -53,7 +53,7 @@ def decides_with_the_good_config(world) -> None:
 
 def validate_config(path: Path, capsys) -> tuple[int, str]:
     """`prescaler validate-config PATH` as the CLI runs it: (exit code, stdout + stderr)."""
-    code = validate.run(argparse.Namespace(file=str(path)))
+    code = validate.run(argparse.Namespace(file=str(path), output="table"))
     out, err = capsys.readouterr()
     return code, out + err
 

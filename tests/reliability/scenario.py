@@ -87,6 +87,7 @@ class Scenario:
 
         t = {"name": "web", "namespace": "shop", "mode": self.mode, "capacityPerReplica": self.capacity,
              "targetUtilization": 1.0, "minReplicas": self.min_replicas, "maxReplicas": self.max_replicas,
+             "zeroWhenAbsent": self.min_replicas == 0,  # minReplicas 0 needs it (scale from zero)
              "forecast": {"minHistoryHours": 0, "historyDays": 0.1},
              "behavior": {"scaleUp": rules(self.up_pods, self.up_window),
                           "scaleDown": rules(self.down_pods, self.down_window)},

@@ -62,7 +62,7 @@ BAD = [
                  id="max-replicas-1e6"),
     pytest.param(_web(tolerance=RAW), ".nan", "targets[0].tolerance: Input should be a finite number",
                  id="tolerance-nan"),
-    pytest.param(_set("maxConcurrentWrites"), "-.inf", "maxConcurrentWrites: Input should be a finite number",
+    pytest.param(_set("maxConcurrentWrites"), "-.inf", "maxConcurrentWrites: Input should be a valid integer",
                  id="max-concurrent-writes-minus-inf"),
     pytest.param(_set("prometheus", "timeout"), "0s", "prometheus.timeout: must be between 10ms and 5m, got '0s'",
                  id="prometheus-timeout-0s"),

@@ -138,24 +138,25 @@ def test_a_target_deleted_between_read_and_write(make_world, emulator, resource,
 
 @pytest.mark.parametrize("intruder", ["hpa", "scaledobject"])
 def test_another_autoscaler_appearing_on_a_managed_target_stops_the_writes(make_world, emulator, intruder):
-    """After a healthy cycle an HPA appears on the replicas-mode target (or a KEDA ScaledObject on the
-    hpaFloor target): the next cycle, with more load, refuses to write (ConflictingAutoscaler in the
-    result, a Warning Event naming the intruder, the metric) and the target stays at 6."""
+    """After a healthy cycle an HPA (or a KEDA ScaledObject) appears on the replicas-mode target: the next
+    cycle, with more load, refuses to write (ConflictingAutoscaler in the result, a Warning Event naming the
+    intruder, the metric) and the target stays at 6. (An hpaFloor target works through a ScaledObject: its
+    floor becomes the ScaledObject's minReplicaCount, tests/kubernetes/test_keda_and_release.py.)"""
     world = fleet_world(make_world)
     world.sync()
     assert_case(world, ALL_WELL)
+    key = WEB
     if intruder == "hpa":
-        key = WEB
         emulator.add_hpa("shop", "web-hpa", "web")
     else:
-        key = API
-        emulator.add_scaled_object("shop", "api-so", "api")
+        emulator.add_scaled_object("shop", "web-so", "web")
     world.reconciler.metrics.set_rate(key, 10.0, T0 + 30)
     world.sync(after=30)
     refused = Expected(Action.CONFLICTING_AUTOSCALER, Reason.CONFLICTING_AUTOSCALER, size=HEALTHY)
     assert_case(world, {key: refused})
-    assert [w for w in world.cycle_writes() if w.resource in ("deployments/scale", "horizontalpodautoscalers")] == []
-    assert ("web-hpa" if intruder == "hpa" else "api-so") in world.latest_event(key)["message"]
+    assert [w for w in world.cycle_writes()
+            if w.resource in ("deployments/scale", "horizontalpodautoscalers", "scaledobjects")] == []
+    assert ("web-hpa" if intruder == "hpa" else "web-so") in world.latest_event(key)["message"]
 
 
 def test_a_lease_lost_mid_cycle_means_no_write_after_losing_it(make_world, make_api, emulator):

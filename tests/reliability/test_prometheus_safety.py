@@ -184,13 +184,15 @@ def _recommend(emulator, tmp_path, url: str, output: str) -> subprocess.Complete
 
 @pytest.mark.parametrize("output", ["json", "table"])
 def test_recommend_shows_why_a_rate_is_missing(emulator, tmp_path, output):
-    """`prescaler recommend` against a Prometheus that rejects the query (HTTP 400): it exits 0, holds `web`
+    """`prescaler recommend` against a Prometheus that rejects the query (HTTP 400): it exits 1 (no target has a
+    rate: every one failed), still holds `web`
     at 4 (MetricsMissing) and moves `api` to its fallback of 5, and shows the cause — the server's own
     explanation — in the `detail` of each row (JSON field, table column); on stderr the history fetch
     failure names the target and the same cause, not a bare 'history fetch failed'. No password shown."""
     with StubPrometheus(error(400, "bad_data", "1:5: parse error: unexpected '}'")) as stub:
         done = _recommend(emulator, tmp_path, stub.url.replace("http://", f"http://prescaler:{SECRET}@"), output)
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "every target failed (2)" in done.stderr
     cause = "HTTP 400: bad_data: 1:5: parse error: unexpected '}'"
     assert f"history fetch failed for {WEB}: " in done.stderr and cause in done.stderr
     if output == "json":

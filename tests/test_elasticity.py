@@ -1,4 +1,4 @@
-"""SPEC RG elasticity metrics: a hand-computed run, the edge cases, bad input, and invariants."""
+"""SPEC RG elasticity metrics: a hand-computed run, the edge cases, bad input, invariants, additive totals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autoscaler.sim.elasticity import Elasticity, demand_replicas, elasticity
+from autoscaler.core.elasticity import (
+    Elasticity,
+    ElasticityTotals,
+    demand_replicas,
+    elasticity,
+    elasticity_totals,
+)
 
 # Six one-minute steps.
 #   demand d = [2, 3, 3, 1, 1, 1]   supply s = [2, 3, 2, 2, 1, 2]
@@ -121,3 +127,28 @@ def test_invariants(data: st.DataObject) -> None:
     same = elasticity(demand, demand, 60.0)
     assert same.to_json() == dict.fromkeys(same.to_json(), 0.0)
     assert all(math.isfinite(v) for v in m.to_json().values())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_totals_of_consecutive_chunks_add_up_to_the_whole_run(data: st.DataObject) -> None:
+    """Split anywhere, the second chunk told the first's last step: the sums are the whole run's."""
+    demand = data.draw(st.lists(st.floats(min_value=0, max_value=50, allow_nan=False), min_size=2, max_size=60))
+    supply = data.draw(st.lists(st.integers(min_value=0, max_value=50), min_size=len(demand), max_size=len(demand)))
+    cut = data.draw(st.integers(min_value=1, max_value=len(demand) - 1))
+    whole = elasticity_totals(demand, supply)
+    parts = elasticity_totals(demand[:cut], supply[:cut]) + elasticity_totals(
+        demand[cut:], supply[cut:], previous=(demand[cut - 1], supply[cut - 1]))
+    assert parts.as_list() == pytest.approx(whole.as_list())
+    assert parts.elasticity(60.0).to_json() == pytest.approx(elasticity(demand, supply, 60.0).to_json())
+    unjoined = elasticity_totals(demand[:cut], supply[:cut]) + elasticity_totals(demand[cut:], supply[cut:])
+    assert (unjoined.steps, unjoined.intervals) == (whole.steps, whole.intervals - 1)
+
+
+def test_totals_round_trip_through_a_list_and_reject_a_wrong_length() -> None:
+    totals = elasticity_totals(DEMAND, SUPPLY)
+    assert ElasticityTotals.from_list(totals.as_list()) == totals
+    assert totals.elasticity(60.0).to_json() == pytest.approx(HAND)
+    assert ElasticityTotals().elasticity(60.0).to_json() == dict.fromkeys(HAND, 0.0)
+    with pytest.raises(ValueError, match="expected 9 numbers, got 2"):
+        ElasticityTotals.from_list([1.0, 2.0])
