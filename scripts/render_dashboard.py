@@ -31,11 +31,11 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
 from autoscaler.config.schema import Target
+from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.forecasts import ForecastService
 from autoscaler.loop.in_memory import InMemoryEvents
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.telemetry import Telemetry
-from autoscaler.core.pods import SimulatedPods
 from autoscaler.sim.cluster import SimulatedScaleTarget
 from autoscaler.sim.engine import RETRAIN_EVERY, Scenario, sim_config
 from autoscaler.sim.replay import TraceMetrics
