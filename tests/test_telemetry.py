@@ -55,7 +55,7 @@ def of(samples: list[tuple[str, dict[str, str]]], t) -> list[str]:
             if (labels.get("target_namespace"), labels.get("target_name")) == (t.namespace, t.name)]
 
 
-PER_TARGET_SAMPLES = (3 + 2 + 5 + 3 + 1  # forecasts; observed + missing; the five gauges; quality; reason
+PER_TARGET_SAMPLES = (3 + 2 + 6 + 3 + 1  # forecasts; observed + missing; the six gauges; quality; reason
                       + 2 * (7 + 1))  # counters (7 error kinds, writes) export _total and _created
 
 
