@@ -79,6 +79,10 @@ ENV HOME=/tmp \
     PYTHONUNBUFFERED=1 \
     MALLOC_MMAP_THRESHOLD_=65536
 
+# The source revision prescaler_build_info reports (`unknown` when the build passes none).
+ARG REVISION=unknown
+ENV PRESCALER_REVISION=$REVISION
+
 USER 65532:65532
 WORKDIR /tmp
 

@@ -11,7 +11,8 @@ them:
   counter starts at a large base, as a long-running service's does, so `rate()` never
   limits its extrapolation at a zero crossing.
 - `write_openmetrics`, `backfill` (`promtool tsdb create-blocks-from openmetrics`) and
-  `PrometheusServer` (a free 127.0.0.1 port, waits for /-/ready, stops on exit).
+  `PrometheusServer` (a free 127.0.0.1 port, waits for /-/ready, stops on exit; no scrape
+  jobs unless given `scrape_configs`, e.g. the one the ServiceMonitor stands for).
 - `trace_file`: a real trace from ../shared/traces next to the repository clone, or the
   bundled slice in data/traces when the shared set is absent (read-only either way).
 
@@ -29,9 +30,11 @@ import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import requests
+import yaml
 from urllib3.exceptions import InsecureRequestWarning
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,19 +124,22 @@ def free_port() -> int:
 
 
 class PrometheusServer:
-    """`prometheus` serving `data_dir` on a free 127.0.0.1 port, with no scrape jobs.
+    """`prometheus` serving `data_dir` on a free 127.0.0.1 port, with no scrape jobs but `scrape_configs`.
 
     `route_prefix` serves the API under a path (as behind Thanos or a managed service);
-    `tls` = (certificate file, key file) serves HTTPS.
+    `tls` = (certificate file, key file) serves HTTPS; `scrape_configs` are Prometheus
+    `scrape_configs` entries, written into its config as they are.
     """
 
     def __init__(
-        self, data_dir: Path, retention: str = "30d", route_prefix: str = "", tls: tuple[Path, Path] | None = None
+        self, data_dir: Path, retention: str = "30d", route_prefix: str = "", tls: tuple[Path, Path] | None = None,
+        scrape_configs: list[dict[str, Any]] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.retention = retention
         self.route_prefix = route_prefix
         self.tls = tls
+        self.scrape_configs = scrape_configs or []
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -142,7 +148,10 @@ class PrometheusServer:
         """Start and wait for /-/ready; a port taken in the meantime is retried with another."""
         server, _ = binaries()
         config = self.data_dir.parent / f"{self.data_dir.name}.yml"
-        config.write_text("global:\n  scrape_interval: 1m\n", encoding="utf-8")
+        settings: dict[str, Any] = {"global": {"scrape_interval": "1m"}}
+        if self.scrape_configs:
+            settings["scrape_configs"] = self.scrape_configs
+        config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
         flags = [f"--web.route-prefix={self.route_prefix}"] if self.route_prefix else []
         if self.tls:
             web = self.data_dir.parent / f"{self.data_dir.name}-web.yml"

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from autoscaler.config.loading import parse_config
 from autoscaler.config.schema import Target
 from autoscaler.core.decision import Reason
-from autoscaler.loop.forecasts import BrokenForecaster, ForecastService, gate_of
+from autoscaler.loop.forecasts import BrokenForecaster, ForecastService, TargetQuality, gate_of
 from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
 from autoscaler.loop.ports import Forecaster, ScaleState
 from autoscaler.loop.reconcile import Reconciler
@@ -148,7 +148,8 @@ def test_the_loop_scales_reactively_past_a_model_without_a_gate() -> None:
     assert result.decision.proposal_reason == Reason.REACTIVE_FALLBACK
     assert result.recommended == 7
     assert "breaks the Forecaster contract" in result.forecast.detail
-    assert telemetry.registry.get_sample_value("prescaler_quality_gate_open", {"namespace": "shop", "name": "web"}) is None
+    assert telemetry.registry.get_sample_value("prescaler_gate_open", {
+        "target_namespace": "shop", "target_name": "web", "target_kind": "Deployment"}) is None
 
 
 # --- the gate of each target ----------------------------------------------------------------
@@ -219,3 +220,78 @@ def test_a_young_target_is_served_by_its_groups_model_under_the_pooled_gate() ->
     too_young = Series(T0 - 3600, np.full(60, 50.0))
     result = forecasts.forecast(api, too_young, T0)
     assert result.rate is None and "1.0h of history, 2h required" in result.detail
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        pytest.param({"open": True, "ratio": 0.82, "coverage": 0.91, "reason": "beats"},
+                     TargetQuality(True, 0.82, 0.91, "beats"), id="full-report"),
+        pytest.param({"open": False, "ratio": 1.3, "reason": "loses"}, TargetQuality(False, 1.3, None, "loses"),
+                     id="lightgbm-today-no-coverage"),
+        pytest.param({"open": True, "reason": "baselines are not gated"},
+                     TargetQuality(True, None, None, "baselines are not gated"), id="no-comparison"),
+        pytest.param({"open": True, "ratio": float("nan"), "coverage": float("inf"), "reason": "x"},
+                     TargetQuality(True, None, None, "x"), id="non-finite-is-unknown"),
+        pytest.param({"open": True, "ratio": "0.8", "coverage": True, "reason": "x"},
+                     TargetQuality(True, None, None, "x"), id="not-a-number-is-unknown"),
+    ],
+)
+def test_quality_is_what_the_fitted_model_reports(report, expected) -> None:
+    t = target()
+    forecasts = service(lambda: Model(gate_open_=report["open"], gate_report_=report))
+    assert forecasts.quality(t) is None  # nothing fitted yet
+    forecasts.retrain([t], {t.key: history()})
+    assert forecasts.quality(t) == expected
+
+
+def test_quality_of_a_model_that_lost_its_gate_is_a_closed_gate() -> None:
+    t, model = target(), Model(gate_open_=True, gate_report_=REPORT)
+    forecasts = service(lambda: model)
+    forecasts.retrain([t], {t.key: history()})
+    del model.gate_open_
+    quality = forecasts.quality(t)
+    assert quality is not None and quality.gate_open is False and "no attribute 'gate_open_'" in quality.reason
+
+
+def test_the_loop_exports_quality_and_its_timestamps_at_retrain_and_sync() -> None:
+    """Retrain sets the gate, pinball and coverage series from the report and the retrain time; a sync sets the
+    sync time and the hours of history; a model that is gone at the next retrain takes its series with it."""
+    cfg = parse_config({"dryRun": True, "syncInterval": "60s", "maxConcurrentWrites": 1,
+                        "targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10,
+                                     "maxReplicas": 50, "forecast": {"minHistoryHours": 1}}]})
+    metrics, scaler = InMemoryMetrics(), InMemoryScaleTarget()
+    metrics.histories["shop/web"] = history()
+    scaler.states["shop/web"] = ScaleState(5, 5)
+    report = {"open": False, "ratio": 1.25, "coverage": 0.7, "reason": "loses"}
+    telemetry = Telemetry(CollectorRegistry())
+    forecasts = ForecastService(cfg.sync_interval, factory=lambda t, s: Model(gate_open_=False, gate_report_=report))
+    rec = Reconciler(cfg, metrics, scaler, InMemoryEvents(), telemetry, forecasts)
+    labels = {"target_namespace": "shop", "target_name": "web", "target_kind": "Deployment"}
+
+    def value(name: str, **series: str) -> float | None:
+        return telemetry.registry.get_sample_value(name, series)
+
+    rec.retrain(T0)
+    assert (value("prescaler_gate_open", **labels), value("prescaler_forecast_pinball_ratio", **labels),
+            value("prescaler_forecast_coverage_ratio", **labels)) == (0.0, 1.25, 0.7)
+    assert value("prescaler_last_retrain_timestamp_seconds") == T0 and value("prescaler_last_sync_timestamp_seconds") is None
+    metrics.set_rate("shop/web", 50.0, T0 + 60)
+    rec.sync(T0 + 60)
+    assert value("prescaler_last_sync_timestamp_seconds") == T0 + 60
+    assert value("prescaler_history_hours", **labels) == pytest.approx(3.0 + 1 / 60)
+    assert value("prescaler_sync_interval_seconds") == 60
+    metrics.histories.clear()  # the next retrain has no history: no model, no quality series
+    rec.retrain(T0 + 3600)
+    assert value("prescaler_gate_open", **labels) is None and value("prescaler_forecast_pinball_ratio", **labels) is None
+
+
+def test_quality_shows_a_targets_own_verdict_and_gate_when_it_has_one() -> None:
+    """Two targets, one pooled model: `api` lost on its own day (ratio 1.03), so its quality shows its own
+    closed gate and ratio; `web` its own 0.8; the pooled figures are the group's."""
+    web, api = two_targets()
+    report = {"open": True, "ratio": 0.9, "reason": "pooled", "per_series": [verdict(0.8), verdict(1.03)]}
+    forecasts = service(lambda: Model(gate_open_=True, gate_report_=report))
+    forecasts.retrain([web, api], {web.key: history(), api.key: history()})
+    assert forecasts.quality(web) == TargetQuality(True, 0.8, None, "pooled")
+    assert forecasts.quality(api) == TargetQuality(False, 1.03, None, "pooled")

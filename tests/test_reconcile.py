@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
 from autoscaler.core.decision import Reason
-from autoscaler.loop.forecasts import ForecastService, horizons_for
+from autoscaler.loop.forecasts import ForecastService, horizons_for, model_horizons_for
 from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget, ManualClock
 from autoscaler.loop.ports import ScaleState, WriteConflict
 from autoscaler.loop.reconcile import Action, Reconciler
@@ -20,6 +20,8 @@ from autoscaler.runtime.runner import ConfigWatcher, Jobs
 from forecasting.series import Series
 
 T0 = 1_700_000_040.0  # on a minute boundary
+WEB = {"target_namespace": "shop", "target_name": "web", "target_kind": "Deployment"}
+"""The target labels of shop/web's series."""
 
 
 class ConstantForecaster:
@@ -67,9 +69,10 @@ def test_scales_up_reactively_and_writes_once():
     assert result.action == Action.SCALED
     assert scaler.writes == [("shop/web", 10)]  # 4 pods or 100% per 15 s: 5 → 10, one write
     assert result.reason == Reason.UP_LIMIT
-    assert metric(rec, "prescaler_recommended_replicas", namespace="shop", name="web") == 10
-    assert metric(rec, "prescaler_decision_reason_info", namespace="shop", name="web", reason="ScaleUpLimit") == 1
-    assert events.reasons("shop/web") == ["ScaleUpLimit"]
+    assert metric(rec, "prescaler_recommended_replicas", **WEB) == 10
+    assert metric(rec, "prescaler_decision_reason", **WEB, reason="ScaleUpLimit") == 1
+    assert events.events == [("shop/web", "SuccessfulRescale", "scaled 5 → 10: no forecast (no model trained yet), "
+                                                       "observed 120/s, 10/s per replica (ScaleUpLimit)", False)]
 
 
 def test_forecast_prescales_before_load_arrives():
@@ -81,11 +84,13 @@ def test_forecast_prescales_before_load_arrives():
     assert result.decision.proposal_reason == Reason.FORECAST
     assert scaler.states["shop/web"].replicas == 10
     history_end, now, horizons = forecaster.calls[-1]
-    assert now == T0 and history_end == T0 and horizons == horizons_for(rec.config.targets[0], 60)
-    assert horizons == (4,)  # the minute that starts when a pod written now is ready (180 s)
-    assert metric(rec, "prescaler_forecast_requests_per_second", namespace="shop", name="web",
-                  quantile="0.9", horizon="4") == pytest.approx(450.0)
-    assert metric(rec, "prescaler_quality_gate_open", namespace="shop", name="web") == 1
+    assert now == T0 and history_end == T0 and horizons == model_horizons_for(rec.config.targets[0], 60)
+    # sized for the minute that starts when a pod written now is ready (180 s); the minutes before it are
+    # forecast too, for the predictive scale-down (a pod removed now is back only after a start-up)
+    assert horizons_for(rec.config.targets[0], 60) == (4,) and horizons == (1, 2, 3, 4)
+    assert metric(rec, "prescaler_forecast_requests_per_second", **WEB,
+                  quantile="0.9", horizon_seconds="180") == pytest.approx(450.0)
+    assert metric(rec, "prescaler_gate_open", **WEB) == 1
 
 
 def test_closed_quality_gate_falls_back_to_reactive():
@@ -95,7 +100,7 @@ def test_closed_quality_gate_falls_back_to_reactive():
     result = rec.sync(T0)["shop/web"]
     assert result.decision.proposal_reason == Reason.QUALITY_GATE
     assert result.recommended == 7
-    assert metric(rec, "prescaler_quality_gate_open", namespace="shop", name="web") == 0
+    assert metric(rec, "prescaler_gate_open", **WEB) == 0
 
 
 def test_cold_start_is_reactive_until_enough_history():
@@ -168,7 +173,7 @@ def test_conflicting_autoscaler_is_refused():
     assert (result.action, result.reason) == (Action.CONFLICTING_AUTOSCALER, Reason.CONFLICTING_AUTOSCALER)
     assert scaler.writes == []
     assert events.events[-1][1] == Reason.CONFLICTING_AUTOSCALER and events.events[-1][3] is True
-    assert metric(rec, "prescaler_decision_reason_info", namespace="shop", name="web", reason="ConflictingAutoscaler") == 1
+    assert metric(rec, "prescaler_decision_reason", **WEB, reason="ConflictingAutoscaler") == 1
 
 
 def test_409_rereads_and_decides_again():
@@ -193,7 +198,7 @@ def test_409_rereads_and_decides_again():
     assert reads == [5, 7]
     assert scaler.writes == [("shop/web", 12)]  # decided again from 7, not the stale 10
     assert result.action == Action.SCALED
-    assert metric(rec, "prescaler_reconcile_errors_total", namespace="shop", name="web", kind="conflict") == 1
+    assert metric(rec, "prescaler_reconcile_errors_total", **WEB, kind="conflict") == 1
 
 
 def test_no_write_without_the_lease():
@@ -212,7 +217,7 @@ def test_removed_target_is_released_not_scaled():
     assert [t.key for t in removed] == ["shop/web"]
     assert scaler.released == ["shop/web"] and scaler.writes == writes_before
     assert rec.sync(T0 + 60) == {}
-    assert metric(rec, "prescaler_recommended_replicas", namespace="shop", name="web") is None
+    assert metric(rec, "prescaler_recommended_replicas", **WEB) is None
 
 
 def test_loop_on_a_fake_clock_scales_up_then_stabilizes_down(tmp_path):
@@ -227,7 +232,7 @@ def test_loop_on_a_fake_clock_scales_up_then_stabilizes_down(tmp_path):
         clock.advance(60)
     # up 5 → 10 → 12; the last 12-recommendation (t=120 s) holds scale-down for 300 s.
     assert seen == [10, 12, 12, 12, 12, 12, 12, 2, 2, 2, 2]
-    assert metric(rec, "prescaler_scale_writes_total", namespace="shop", name="web") == 3
+    assert metric(rec, "prescaler_scale_writes_total", **WEB) == 3
     assert rec.telemetry.registry.get_sample_value("prescaler_reconcile_duration_seconds_count") == len(rates)
 
 
@@ -254,6 +259,14 @@ def test_reload_keeps_last_good_config_and_reports(tmp_path):
     path.unlink()
     assert jobs.reload() is False and "cannot read" in events.events[-1][2]
     assert rec.config.targets[0].max_replicas == 50
+    assert [(r, w) for _, r, _, w in events.events] == [("InvalidConfig", True)] * 3
+
+    del good["targets"][0]["minReplicas"]
+    good["targets"][0]["maxReplicas"] = 40
+    path.write_text(yaml.safe_dump(good))
+    assert jobs.reload() is True and rec.config.targets[0].max_replicas == 40
+    assert events.events[-1] == (None, "InvalidConfig", "ended: a valid config is in force (1 target(s))", False)
+    assert metric(rec, "prescaler_config_valid") == 1
 
 
 def test_leaving_hpa_floor_mode_restores_the_hpa():
@@ -301,7 +314,7 @@ def test_annotation_is_rewritten_only_when_the_recommendation_changes():
 
 
 def paused_gauge(rec) -> float | None:
-    return metric(rec, "prescaler_paused", namespace="shop", name="web")
+    return metric(rec, "prescaler_paused", **WEB)
 
 
 @pytest.mark.parametrize("how", ["annotation", "config"])
@@ -315,7 +328,7 @@ def test_a_paused_target_is_recommended_but_never_written(how):
     assert [stage for stage, _, _ in result.actuation.stages] == ["paused"]
     assert scaler.writes == [] and events.annotations == {}
     assert paused_gauge(rec) == 1
-    assert metric(rec, "prescaler_decision_reason_info", namespace="shop", name="web", reason="Paused") == 1
+    assert metric(rec, "prescaler_decision_reason", **WEB, reason="Paused") == 1
     (event,) = events.events
     assert event[1] == "Paused" and event[2].startswith("paused (") and "not writing" in event[2]
 
@@ -331,7 +344,7 @@ def test_pausing_and_resuming_each_leave_one_event_and_writing_resumes():
     metrics.set_rate("shop/web", 120.0, T0 + 180)
     result = rec.sync(T0 + 180)["shop/web"]
     assert result.action == Action.SCALED and scaler.writes == [("shop/web", 10)]
-    assert events.reasons("shop/web") == ["Paused", "Resumed", result.reason]
+    assert events.reasons("shop/web") == ["Paused", "Resumed", "SuccessfulRescale"]
     assert paused_gauge(rec) == 0
 
 

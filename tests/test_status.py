@@ -33,7 +33,9 @@ def test_one_target_carries_the_read_the_band_every_stage_the_model_and_the_scor
     assert (web["currentReplicas"], web["readyReplicas"], web["observed"]["rate"]) == (3, 3, 50.0)
     band = web["forecast"]
     assert band["rate"] == pytest.approx(60.0) and band["quantile"] == 0.9
-    assert [h["horizonMinutes"] for h in band["horizons"]] == [3]  # the bin a pod written now serves: 120-180 s
+    # the bin a pod written now serves (120-180 s) sizes; the two before it hold a predictive scale-down
+    assert [(h["horizonMinutes"], h["use"]) for h in band["horizons"]] == [
+        (1, "holdScaleDown"), (2, "holdScaleDown"), (3, "size")]
     assert all(h["median"] == pytest.approx(50) and h["sizing"] == pytest.approx(60) for h in band["horizons"])
     assert web["recommendedReplicas"] == 6 and web["decision"]["replicas"] == 6
     assert [s["stage"] for s in web["decision"]["stages"]] == ["proposal", "stabilization", "ratePolicies", "clamp"]

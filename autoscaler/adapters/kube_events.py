@@ -2,9 +2,12 @@
 
 This is how a decision becomes visible to `kubectl describe` and to anyone auditing a
 dry run. Events follow client-go's recorder: a core/v1 Event on the workload (with its
-uid, so `kubectl describe` lists it), the same reason and message repeated on the same
-object patches the existing Event's count instead of creating another, and recording
-is best effort: a failure is logged, never raised into the loop. An Event that cannot
+uid, so `kubectl describe` lists it); an Event with the same reason, message and type as
+one already recorded on the same object (among the last `MAX_RECORDED`, as client-go's
+correlator keeps) patches that Event's `count` and `lastTimestamp` instead of creating
+another, which `kubectl describe` shows as "(x4 over 30m)"; and recording is best
+effort: a failure is logged, never raised into the loop. Which Events are posted, and
+how often, is decided in the loop (`autoscaler.loop.events`). An Event that cannot
 be created in the workload's namespace (e.g. 403) is re-emitted on Prescaler's own
 object (`self_ref`, its Pod), naming the workload, so a forbidden namespace still shows
 up as an Event an operator can find.
@@ -21,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,6 +47,8 @@ log = logging.getLogger(__name__)
 
 RECOMMENDATION_ANNOTATION = "prescaler.io/recommendation"
 MAX_MESSAGE = 1024
+MAX_RECORDED = 4096
+"""Events remembered for aggregation (client-go's correlator keeps an LRU cache of this size)."""
 _WORKLOAD_CALLS = {
     "Deployment": (GET_DEPLOYMENT, PATCH_DEPLOYMENT, "read_namespaced_deployment", "patch_namespaced_deployment"),
     "StatefulSet": (GET_STATEFULSET, PATCH_STATEFULSET, "read_namespaced_stateful_set", "patch_namespaced_stateful_set"),
@@ -75,9 +81,8 @@ class ObjectRef:
 
 @dataclass
 class _Recorded:
-    """The last Event recorded on an object, for count aggregation."""
+    """An Event recorded on an object, for count aggregation."""
 
-    signature: tuple[str, str, str]
     name: str
     count: int
 
@@ -101,7 +106,8 @@ class KubernetesEvents:
         self.clock = clock
         self._lock = threading.Lock()
         self._uids: dict[str, str] = {}
-        self._recorded: dict[tuple[str, str, str], _Recorded] = {}
+        self._recorded: OrderedDict[tuple[str, ...], _Recorded] = OrderedDict()
+        """(object kind, namespace, name, reason, message, type) → the Event recorded, least recent first."""
         self._sequence = itertools.count()
 
     # --- EventSink -------------------------------------------------------------------
@@ -157,18 +163,16 @@ class KubernetesEvents:
     def _record(self, ref: ObjectRef, reason: str, message: str, warning: bool) -> None:
         kind = "Warning" if warning else "Normal"
         message = message[:MAX_MESSAGE]
-        signature = (reason, message, kind)
         now = datetime.fromtimestamp(self.clock(), UTC)
-        key = (ref.kind, ref.namespace, ref.name)
+        key = (ref.kind, ref.namespace, ref.name, reason, message, kind)
         with self._lock:
             last = self._recorded.get(key)
-        if last is not None and last.signature == signature:
+        if last is not None:
             body = {"count": last.count + 1, "lastTimestamp": now.isoformat()}
             try:
                 self.api.call(PATCH_EVENT, ref.namespace, last.name, self.api.core.patch_namespaced_event,
                               last.name, ref.namespace, body, _content_type="application/merge-patch+json")
-                with self._lock:
-                    self._recorded[key] = _Recorded(signature, last.name, last.count + 1)
+                self._remember(key, _Recorded(last.name, last.count + 1))
                 return
             except TargetGone:
                 pass  # the Event expired (1 h TTL by default): create a new one
@@ -189,5 +193,12 @@ class KubernetesEvents:
             reporting_instance=self.instance or None,
         )
         self.api.call(CREATE_EVENT, ref.namespace, name, self.api.core.create_namespaced_event, ref.namespace, event)
+        self._remember(key, _Recorded(name, 1))
+
+    def _remember(self, key: tuple[str, ...], recorded: _Recorded) -> None:
+        """Record `key` as the most recent, forgetting the least recent beyond `MAX_RECORDED`."""
         with self._lock:
-            self._recorded[key] = _Recorded(signature, name, 1)
+            self._recorded[key] = recorded
+            self._recorded.move_to_end(key)
+            while len(self._recorded) > MAX_RECORDED:
+                self._recorded.popitem(last=False)

@@ -206,6 +206,10 @@ def explain_view(document: Mapping[str, Any], t: Mapping[str, Any], wide: bool =
     yield from _scorecard_words(t)
 
 
+USES = {"size": "size", "holdScaleDown": "hold a scale-down"}
+"""What each forecast horizon is used for, in words (`loop.status.forecast_band`)."""
+
+
 def _forecast_words(t: Mapping[str, Any]) -> Iterator[RenderableType | str]:
     forecast, model, q = t.get("forecast") or {}, t.get("model") or {}, t["sizing"]["quantile"]
     if not model.get("enabled"):
@@ -214,9 +218,9 @@ def _forecast_words(t: Mapping[str, Any]) -> Iterator[RenderableType | str]:
     yield f"Forecast ({model.get('type')}, sized for the {q:g} quantile): {_gate(model)}"
     horizons = forecast.get("horizons") or []
     if horizons:
-        yield table(None, ["minute ahead", "median/s", f"q{q:g}/s"],
+        yield table(None, ["minute ahead", "median/s", f"q{q:g}/s", "used to"],
                     [[f"+{h['horizonMinutes'] - 1}..{h['horizonMinutes']}", number(h.get("median")),
-                      number(h.get("sizing"))] for h in horizons])
+                      number(h.get("sizing")), USES.get(h.get("use", "size"), "size")] for h in horizons])
     if forecast.get("rate") is not None:
         yield (f"  The decision used the peak q{q:g} forecast over the minutes a pod started now would serve: "
                f"{_rate(forecast['rate'])}.")

@@ -18,6 +18,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -138,6 +139,27 @@ class Forecast:
     """(quantile, horizon minutes) → forecast rate, for metrics."""
 
 
+@dataclass(frozen=True)
+class TargetQuality:
+    """How far a target's model may be trusted, as its last fit reported it (for metrics and status)."""
+
+    gate_open: bool
+    """Whether the model passed its quality gate: forecasts drive scaling only then."""
+    pinball_ratio: float | None
+    """The model's pinball loss over the best baseline's on the held-back data (below 1: better); None unknown."""
+    coverage_ratio: float | None
+    """Share of held-back actuals at or below the sizing-quantile forecast; None when the model does not say."""
+    reason: str
+    """Why the gate is open or closed, in words."""
+
+
+def _finite(value: object) -> float | None:
+    """`value` as a float when it is a finite number, else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 @dataclass
 class ForecastService:
     """Holds the fitted models; `retrain` replaces them, `forecast` serves them."""
@@ -148,6 +170,8 @@ class ForecastService:
     failures: dict[tuple, str] = field(default_factory=dict)
     target_gates: dict[str, bool] = field(default_factory=dict)
     """Each target's own gate, from its series' verdict at the last fit, with hysteresis."""
+    target_verdicts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Each target's own verdict at the last fit (its ratio against the best baseline), when it has one."""
 
     def retrain(self, targets: Sequence[Target], histories: Mapping[str, Series]) -> dict[tuple, str]:
         """Fit one model per group on the histories that have enough data; returns failures by group."""
@@ -181,6 +205,7 @@ class ForecastService:
         self.models, self.failures = models, failures
         managed = {t.key for t in targets}
         self.target_gates = {key: gate for key, gate in self.target_gates.items() if key in managed}
+        self.target_verdicts = {key: v for key, v in self.target_verdicts.items() if key in managed}
         return failures
 
     def _judge(self, trained: Sequence[Target], verdicts: object) -> None:
@@ -191,7 +216,10 @@ class ForecastService:
             ratio = verdict.get("ratio") if isinstance(verdict, Mapping) else None
             if verdict is None or not isinstance(verdict, Mapping) or verdict.get("open") is None:
                 self.target_gates.pop(target.key, None)
-            elif ratio is None:
+                self.target_verdicts.pop(target.key, None)
+                continue
+            self.target_verdicts[target.key] = verdict
+            if ratio is None:
                 self.target_gates[target.key] = bool(verdict["open"])
             else:
                 was_open = self.target_gates.get(target.key, True)
@@ -208,6 +236,26 @@ class ForecastService:
         except BrokenForecaster:
             return False
         return self.target_gates.get(target.key, pooled)
+
+    def quality(self, target: Target) -> TargetQuality | None:
+        """The quality of the model serving `target`, from its gate report; None when no model is fitted.
+
+        A target with a verdict of its own (its held-back day scored alone) shows its own gate,
+        with hysteresis, and its own ratio; a young one shows its model group's pooled figures.
+        Today's models report no coverage.
+        """
+        model = self.models.get(model_key(target, self.sync_interval))
+        if model is None:
+            return None
+        try:
+            pooled = gate_of(model)
+        except BrokenForecaster as exc:
+            return TargetQuality(False, None, None, str(exc))
+        own = self.target_verdicts.get(target.key)
+        report = own if own is not None else model.gate_report_
+        reason = str(report.get("reason") or model.gate_report_.get("reason", ""))
+        return TargetQuality(self.target_gates.get(target.key, pooled), _finite(report.get("ratio")),
+                             _finite(report.get("coverage")), reason)
 
     def forecast(self, target: Target, history: Series, now: float) -> Forecast:
         """The peak sizing-quantile forecast over the readiness window, or why there is none."""

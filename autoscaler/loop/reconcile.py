@@ -20,6 +20,7 @@ from autoscaler.core.actuation import Action, Actuation, ActuationReason, Permis
 from autoscaler.core.behavior import ScaleHistory
 from autoscaler.core.decision import Decision, DecisionInputs, Policy, Reason, decide, record_scale
 from autoscaler.core.state import PAUSED_ANNOTATION
+from autoscaler.loop.events import EventMemory, target_events
 from autoscaler.loop.forecasts import Forecast, ForecastService
 from autoscaler.loop.observed import ObservedRates
 from autoscaler.loop.ports import (
@@ -36,7 +37,7 @@ from autoscaler.loop.ports import (
     WriteForbidden,
 )
 from autoscaler.loop.scorecard import Scorecards
-from autoscaler.loop.telemetry import Telemetry
+from autoscaler.loop.telemetry import Telemetry, target_labels
 from forecasting.series import STEP_SECONDS
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class TargetResult:
     actuation: Actuation | None = None
     """What the decision led to writing, rule by rule (None when the cycle failed before that)."""
     error: str | None = None
+    error_kind: str | None = None
+    """The failure's kind, as counted in prescaler_reconcile_errors_total (None unless the cycle failed)."""
 
     @property
     def reason(self) -> str:
@@ -84,11 +87,10 @@ class _TargetMemory:
     """The observed rates of the last `forecast.historyDays`."""
     history: ScaleHistory | None = None
     """None until the first read: then seeded from the replicas found in the cluster."""
-    last_event: tuple[int, str, str] | None = None
+    events: EventMemory = field(default_factory=EventMemory)
+    """What the Event rules remember (`autoscaler.loop.events`)."""
     last_annotation: dict[str, object] | None = None
     pending_median: dict[int, float] = field(default_factory=dict)
-    paused: bool = False
-    """Whether the last cycle found the target paused (an Event marks each change)."""
 
 
 def _trusted(target: Target, state: ScaleState) -> ScaleState:
@@ -171,6 +173,7 @@ class Reconciler:
         self.timer = timer
         self.memory: dict[str, _TargetMemory] = {}
         self.last_results: dict[str, TargetResult] = {}
+        self.telemetry.sync_interval.set(config.sync_interval)
         self.synced_at: float | None = None
         """The `now` of the last finished sync."""
         self.scorecard = Scorecards(self.telemetry.registry)
@@ -201,9 +204,10 @@ class Reconciler:
         for target in removed:
             self.memory.pop(target.key, None)
             self.last_results.pop(target.key, None)
-            self.telemetry.forget(target.namespace, target.name)
+            self.telemetry.forget(target)
             self.scorecard.forget(target.key)
         self.config = config
+        self.telemetry.sync_interval.set(config.sync_interval)
         if config.sync_interval != self.forecasts.sync_interval:
             self.forecasts.sync_interval = config.sync_interval
         return removed
@@ -213,6 +217,7 @@ class Reconciler:
         mem = self.memory.get(target.key)
         if mem is None:
             mem = self.memory[target.key] = _TargetMemory(ObservedRates(minutes))
+            self.telemetry.start(target)
         elif mem.observed.capacity != minutes:
             mem.observed = ObservedRates(minutes)
         return mem
@@ -227,7 +232,7 @@ class Reconciler:
             try:
                 series = self.metrics.history(target, _minute(start), _minute(now))
             except Exception as exc:
-                self.telemetry.errors.labels(target.namespace, target.name, "history").inc()
+                self.telemetry.errors.labels(*target_labels(target), "history").inc()
                 log.warning("history fetch failed for %s: %s", target.key, exc,
                             extra={"target": target.key, "error": repr(exc)})
                 continue
@@ -235,9 +240,12 @@ class Reconciler:
             histories[target.key] = series
         self.forecasts.retrain(self.config.targets, histories)
         for target in self.config.targets:
-            gate = self.forecasts.gate_open(target)
-            if gate is not None:
-                self.telemetry.gate.labels(target.namespace, target.name).set(1 if gate else 0)
+            quality = self.forecasts.quality(target)
+            if quality is None:
+                self.telemetry.set_quality(target, None, None, None)
+            else:
+                self.telemetry.set_quality(target, quality.gate_open, quality.pinball_ratio, quality.coverage_ratio)
+        self.telemetry.last_retrain.set(now)
 
     # --- sync ------------------------------------------------------------------------
 
@@ -255,6 +263,7 @@ class Reconciler:
         self.last_results = {r.target.key: r for r in results}
         self.synced_at = now
         self.telemetry.duration.observe(self.timer() - started)
+        self.telemetry.last_sync.set(now)
         return self.last_results
 
     def _current_rates(self, targets: Sequence[Target], now: float) -> dict[str, RateSample]:
@@ -280,7 +289,9 @@ class Reconciler:
         minute = _minute(now)
         mem.observed.record(minute - STEP_SECONDS, sample.value)
         self._track_error(target, mem, minute, sample.value)
-        forecast = self.forecasts.forecast(target, mem.observed.series(), minute)
+        history = mem.observed.series()
+        self.telemetry.history_hours.labels(*target_labels(target)).set(history.observed_hours())
+        forecast = self.forecasts.forecast(target, history, minute)
         self._track_forecast(target, mem, minute, forecast)
         policy = Policy.from_target(target)
         result = TargetResult(target, Action.FAILED, observed=sample, forecast=forecast)
@@ -307,32 +318,33 @@ class Reconciler:
                     result.actuation = self._actuate(target, state, decision, mem, policy, now)
                     result.action = result.actuation.action
                 except WriteConflict:
-                    self.telemetry.errors.labels(target.namespace, target.name, "conflict").inc()
+                    self.telemetry.errors.labels(*target_labels(target), "conflict").inc()
                     continue  # the object changed: re-read and decide again
                 break
             else:
-                result.action, result.error = Action.FAILED, "object kept changing (409) on every attempt"
+                self._fail(result, "conflict", "object kept changing (409) on every attempt")
         except TargetGone as exc:
-            result.action, result.error = Action.FAILED, f"target not found: {exc}"
-            self.telemetry.errors.labels(target.namespace, target.name, "notFound").inc()
+            self._fail(result, "notFound", f"target not found: {exc}", count=True)
         except WriteForbidden as exc:
-            result.action, result.error = Action.FAILED, f"forbidden: {exc}"
-            self.telemetry.errors.labels(target.namespace, target.name, "forbidden").inc()
+            self._fail(result, "forbidden", f"forbidden: {exc}", count=True)
         except InvalidObject as exc:  # never decide or write from a size the cluster did not really state
-            result.action, result.error = Action.FAILED, f"invalid object: {exc}"
-            self.telemetry.errors.labels(target.namespace, target.name, "invalidObject").inc()
+            self._fail(result, "invalidObject", f"invalid object: {exc}", count=True)
             log.warning("invalid object read; holding", extra={"target": target.key, "error": str(exc)})
         except ApiUnavailable as exc:
-            result.action, result.error = Action.FAILED, f"API unavailable: {exc}"
-            self.telemetry.errors.labels(target.namespace, target.name, "apiUnavailable").inc()
+            self._fail(result, "apiUnavailable", f"API unavailable: {exc}", count=True)
             log.warning("Kubernetes API unavailable", extra={"target": target.key, "error": str(exc)})
         except Exception as exc:  # one target's failure never stops the others
-            result.action, result.error = Action.FAILED, f"{type(exc).__name__}: {exc}"
-            self.telemetry.errors.labels(target.namespace, target.name, "internal").inc()
+            self._fail(result, "internal", f"{type(exc).__name__}: {exc}", count=True)
             log.exception("reconcile failed", extra={"target": target.key})
         self.scorecard.record(target, now, self.config.sync_interval, sample.value, result.state, result.recommended)
         self._publish(result, mem, now)
         return result
+
+    def _fail(self, result: TargetResult, kind: str, error: str, *, count: bool = False) -> None:
+        """The cycle failed: record why (and count it, unless each attempt was counted already)."""
+        result.action, result.error, result.error_kind = Action.FAILED, error, kind
+        if count:
+            self.telemetry.errors.labels(*target_labels(result.target), kind).inc()
 
     def _permission(self) -> Permission:
         """May this instance write now? The lease is asked right before the write: a lost lease never writes."""
@@ -349,14 +361,13 @@ class Reconciler:
             self.scaler.write(target, actuation.write)
             if target.mode == "replicas":
                 mem.history = record_scale(decision.history, policy, now, state.replicas, actuation.write)
-            self.telemetry.writes.labels(target.namespace, target.name).inc()
+            self.telemetry.writes.labels(*target_labels(target)).inc()
         return actuation
 
     # --- outputs ---------------------------------------------------------------------
 
     def _track_forecast(self, target: Target, mem: _TargetMemory, minute: float, forecast: Forecast) -> None:
-        for (q, h), value in forecast.by_horizon.items():
-            self.telemetry.forecast.labels(target.namespace, target.name, f"{q:g}", str(h)).set(value)
+        self.telemetry.set_forecast(target, forecast.by_horizon)
         if forecast.median is not None and forecast.median_horizon is not None:
             due = int(minute // STEP_SECONDS) + forecast.median_horizon  # the bin this median forecast is for
             mem.pending_median[due] = forecast.median
@@ -368,20 +379,22 @@ class Reconciler:
         bin_index = int(minute // STEP_SECONDS) - 1  # the bin the current observation describes
         predicted = mem.pending_median.pop(bin_index, None)
         if predicted is not None and observed is not None and observed > 0:
-            self.telemetry.error_ratio.labels(target.namespace, target.name).set((predicted - observed) / observed)
+            self.telemetry.error_ratio.labels(*target_labels(target)).set((predicted - observed) / observed)
 
     def _publish(self, result: TargetResult, mem: _TargetMemory, now: float) -> None:
         t, tel = result.target, self.telemetry
-        if result.observed is not None and result.observed.value is not None:
-            tel.observed.labels(t.namespace, t.name).set(result.observed.value)
+        key = target_labels(t)
+        if result.observed is not None:
+            tel.set_observed(t, result.observed.value)
         if result.state is not None:
-            tel.current.labels(t.namespace, t.name).set(result.state.replicas)
+            tel.current.labels(*key).set(result.state.replicas)
+            tel.ready.labels(*key).set(result.state.ready_replicas)
         if result.decision is not None:
-            tel.recommended.labels(t.namespace, t.name).set(result.decision.replicas)
-        tel.set_reason(t.namespace, t.name, result.reason)
+            tel.recommended.labels(*key).set(result.decision.replicas)
+        tel.set_reason(t, result.reason)
         why_paused = paused_by(t, result.state)
         if result.state is not None or t.paused:
-            tel.paused.labels(t.namespace, t.name).set(1 if why_paused else 0)
+            tel.paused.labels(*key).set(1 if why_paused else 0)
         record = {
             "target": t.key,
             "action": result.action,
@@ -396,34 +409,17 @@ class Reconciler:
         if result.error:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
-        if (result.decision is not None and self.config.annotate and why_paused is None and not self.read_only
-                and self.can_write()):  # a paused workload gets no write at all, not even the annotation
-            self._annotate(result, result.decision, mem, now)
-        if result.action != Action.FAILED:
-            self._pause_events(t, mem, why_paused)
-        signature = (result.recommended if result.recommended is not None else -1, result.action, result.reason)
-        if signature != mem.last_event and not self.read_only and self.can_write():
-            mem.last_event = signature
-            message = result.error or (result.decision.message if result.decision else result.action)
-            if result.action == Action.CONFLICTING_AUTOSCALER and result.state is not None:
-                message = f"{result.state.conflicting_autoscaler} already scales this workload; not writing. {message}"
-            if result.action == Action.PAUSED:
-                message = f"paused ({why_paused}): recommending, not writing. {message}"
-            warning = result.action in (Action.FAILED, Action.CONFLICTING_AUTOSCALER)
+        may_write = not self.read_only and self.can_write()
+        if result.decision is not None and self.config.annotate and why_paused is None and may_write:
+            self._annotate(result, result.decision, mem, now)  # a paused workload gets no write, not even this
+        events = target_events(result, mem.events, now, self.forecasts.quality(t), why_paused)
+        if not may_write:
+            return  # a standby or a read-only run keeps the Event state, and posts nothing
+        for event in events:
             try:
-                self.events.event(t, result.reason if not result.error else "ReconcileFailed", message, warning)
+                self.events.event(t, event.reason, event.message, event.warning)
             except Exception as exc:
                 log.warning("event emit failed", extra={"target": t.key, "error": repr(exc)})
-
-    def _pause_events(self, target: Target, mem: _TargetMemory, why: str | None) -> None:
-        """A `Resumed` Event when a pause ends (its start is the `Paused` decision Event); the state is kept
-        even when this instance may not record Events, so a new leader does not announce an old change."""
-        was, mem.paused = mem.paused, why is not None
-        if was and why is None and not self.read_only and self.can_write():
-            try:
-                self.events.event(target, "Resumed", "no longer paused: writing recommendations again")
-            except Exception as exc:
-                log.warning("event emit failed", extra={"target": target.key, "error": repr(exc)})
 
     def _annotate(self, result: TargetResult, decision: Decision, mem: _TargetMemory, now: float) -> None:
         """Patch the recommendation annotation when anything but its timestamp changed (each patch bumps resourceVersion)."""

@@ -55,6 +55,7 @@ from autoscaler.core.elasticity import Elasticity, ElasticityTotals, elasticity_
 from autoscaler.core.pods import SimulatedPods
 from autoscaler.core.state import ScaleState
 from autoscaler.loop.ports import ScorecardStore, StoreUnavailable
+from autoscaler.loop.telemetry import SCORECARD_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,6 @@ RUNS = ("actual", "prescaler")
 """The two runs scored: what the workload had, and what Prescaler's recommendations would have given it."""
 ELASTICITY_METRICS = tuple(f.name for f in fields(Elasticity))
 """theta_u, theta_o, tau_u, tau_o, instability, jitter."""
-TARGET_LABELS = ("target_namespace", "target_name", "target_kind")
 FORMAT_VERSION = 1
 MAX_STORED_BYTES = 900 * 1024
 """Most bytes a save writes: a ConfigMap holds 1 MiB, less its metadata."""
@@ -535,22 +535,9 @@ class _ScorecardCollector:
 
 
 def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
-    return (
-        GaugeMetricFamily("prescaler_scorecard_unserved_ratio",
-                          "Unserved demand over demand in the last 7 days: run=actual is what the workload had, "
-                          "run=prescaler what its recommendations would have given it.",
-                          labels=[*TARGET_LABELS, "run"]),
-        GaugeMetricFamily("prescaler_scorecard_replica_minutes",
-                          "Replica-minutes (ready or starting) each run cost over the minutes scored in the last 7 days.",
-                          labels=[*TARGET_LABELS, "run"]),
-        GaugeMetricFamily("prescaler_scorecard_elasticity",
-                          "SPEC RG elasticity metrics of each run over the last 7 days: theta_u, theta_o, tau_u, "
-                          "tau_o and instability in %, jitter in adaptations per minute.",
-                          labels=[*TARGET_LABELS, "run", "metric"]),
-        GaugeMetricFamily("prescaler_scorecard_window_seconds",
-                          "How much of the 7-day scorecard window is scored (minutes with a demand and a read).",
-                          labels=list(TARGET_LABELS)),
-    )
+    unserved, cost, elastic, window = (GaugeMetricFamily(spec.name, spec.help, labels=list(spec.label_names))
+                                       for spec in SCORECARD_METRICS)
+    return unserved, cost, elastic, window
 
 
 # --- persistence ---------------------------------------------------------------------

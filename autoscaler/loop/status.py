@@ -105,9 +105,14 @@ def target_status(reconciler: Reconciler, target: Target, result: TargetResult |
 
 
 def forecast_band(target: Target, forecast: Forecast, shown: _Shown) -> dict[str, Any]:
-    """The peak the decision used (or why there is none), and the median and sizing quantile per horizon."""
+    """The peak the decision used (or why there is none), and the median and sizing quantile per horizon.
+
+    Each horizon says what it is for: `size` (the minutes a pod written now serves) or `holdScaleDown` (the
+    earlier minutes a predictive scale-down must still serve, since a pod removed now is back only after a
+    start-up)."""
     quantile = target.forecast.quantile
     horizons = sorted({h for _, h in forecast.by_horizon})
+    first = forecast.median_horizon if forecast.median_horizon is not None else 1
     return {
         "rate": forecast.rate,
         "reason": forecast.reason,
@@ -115,7 +120,7 @@ def forecast_band(target: Target, forecast: Forecast, shown: _Shown) -> dict[str
         "quantile": quantile,
         "horizons": [
             {"horizonMinutes": h, "median": forecast.by_horizon.get((0.5, h)),
-             "sizing": forecast.by_horizon.get((quantile, h))}
+             "sizing": forecast.by_horizon.get((quantile, h)), "use": "size" if h >= first else "holdScaleDown"}
             for h in horizons
         ],
     }

@@ -25,6 +25,7 @@ from apscheduler.triggers.base import BaseTrigger
 from autoscaler.config.loading import load_config_text
 from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config
+from autoscaler.loop.events import Event, config_recovered, config_rejected
 from autoscaler.loop.ports import Clock
 from autoscaler.loop.reconcile import Reconciler, TargetResult
 from autoscaler.loop.scorecard import ScorecardPersistence
@@ -133,10 +134,19 @@ class Jobs:
         telemetry.config_valid.set(0)
         telemetry.config_errors.inc()
         log.error("config rejected; keeping the last good config", extra={"errors": exc.errors})
-        self.reconciler.events.event(None, "InvalidConfig", "; ".join(exc.errors), warning=True)
+        self._post(config_rejected(exc.errors))
+
+    def _post(self, event: Event) -> None:
+        """An Event on Prescaler's own Pod (best effort, like every Event)."""
+        try:
+            self.reconciler.events.event(None, event.reason, event.message, event.warning)
+        except Exception as exc:
+            log.warning("event emit failed", extra={"error": repr(exc)})
 
     def _apply(self, old: Config, plan: Plan) -> None:
         config = plan.config
+        if self.last_config_error is not None:
+            self._post(config_recovered(len(config.targets)))
         self.last_config_error = None
         removed = self.reconciler.apply_config(config)
         if self.on_config is not None:

@@ -278,7 +278,8 @@ log "dry-run overlay"
 kubectl apply -k "$ROOT/deploy/overlays/dry-run"
 kubectl rollout status -n prescaler deploy/prescaler --timeout=300s
 wait_for 60 "a replica holds the Lease" lease_held
-wait_for 300 "Prescaler Events on shop/checkout" prescaler_events
+would_rescale() { prescaler_events | grep -q '^prescaler WouldRescale: would scale 1 → '; }
+wait_for 300 "a WouldRescale Event on shop/checkout (dry run: minReplicas 2, 1 running)" would_rescale
 prescaler_events | tail -n 5
 kubectl exec -n prescaler deploy/prescaler -- prescaler recommend --config /etc/prescaler/config.yaml
 kubectl exec -n prescaler deploy/prescaler -- prescaler status -o wide

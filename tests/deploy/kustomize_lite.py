@@ -5,9 +5,12 @@ kustomize's semantics, and refuses anything else with `Unsupported` rather than 
 differently:
 
 - `resources`: YAML files (multi-document) and directories holding a kustomization;
+- `components`: directories holding a `kind: Component` kustomization (resources,
+  generators and patches only), applied in order to what `resources` accumulated,
+  before the kustomization's own generators, patches and namespace;
 - `configMapGenerator`: `files` entries (`path` or `key=path`), `behavior` create or
-  replace, and only with `options.disableNameSuffixHash: true` (the name hash is
-  not implemented);
+  replace, `options.labels`, and only with `options.disableNameSuffixHash: true` (the
+  name hash is not implemented);
 - `patches`: RFC 6902 JSON patches (`add`, `remove`, `replace`) from `path`, applied to
   the resources matching `target` (group, version, kind, name);
 - `namespace`: set on every namespaced resource; a Namespace object is renamed to it;
@@ -30,7 +33,10 @@ import yaml
 
 CLUSTER_SCOPED_KINDS = frozenset({"Namespace", "ClusterRole", "ClusterRoleBinding"})
 """The cluster-scoped kinds deploy/ uses; kustomize, too, treats kinds it does not know as namespaced."""
-SUPPORTED_FIELDS = frozenset({"apiVersion", "kind", "namespace", "resources", "configMapGenerator", "patches"})
+SUPPORTED_FIELDS = frozenset({"apiVersion", "kind", "namespace", "resources", "components", "configMapGenerator",
+                              "patches"})
+COMPONENT_FIELDS = frozenset({"apiVersion", "kind", "resources", "configMapGenerator", "patches"})
+COMPONENT = "Component"
 
 
 class Unsupported(ValueError):
@@ -45,10 +51,25 @@ def build(directory: str | Path) -> list[dict[str, Any]]:
 def _build(root: Path, written: dict[int, str]) -> list[dict[str, Any]]:
     """`build`; `written` maps id() of each resource and binding subject to the namespace its file gave it."""
     kustomization = _load_kustomization(root)
+    if kustomization.get("kind") == COMPONENT:
+        raise ValueError(f"{root}: a Component is not a kustomization: list it under `components`")
     unknown = set(kustomization) - SUPPORTED_FIELDS
     if unknown:
         raise Unsupported(f"{root}: kustomization fields not implemented: {sorted(unknown)}")
 
+    resources = _resources(root, kustomization, written)
+    for entry in kustomization.get("components", []):
+        _apply_component(root / entry, resources, written)
+    _generate_and_patch(root, kustomization, resources)
+    if "namespace" in kustomization:
+        for resource in resources:
+            _set_namespace(resource, kustomization["namespace"])
+        _follow_service_accounts(resources, written)
+    return resources
+
+
+def _resources(root: Path, kustomization: dict[str, Any], written: dict[int, str]) -> list[dict[str, Any]]:
+    """The resources a kustomization (or component) lists: files' documents and directories' builds."""
     resources: list[dict[str, Any]] = []
     for entry in kustomization.get("resources", []):
         path = root / entry
@@ -59,15 +80,26 @@ def _build(root: Path, written: dict[int, str]) -> list[dict[str, Any]]:
             if doc:
                 _remember_written_namespaces(doc, written)
                 resources.append(doc)
+    return resources
+
+
+def _generate_and_patch(root: Path, kustomization: dict[str, Any], resources: list[dict[str, Any]]) -> None:
     for generator in kustomization.get("configMapGenerator", []):
         _generate_configmap(root, generator, resources)
     for patch in kustomization.get("patches", []):
         _apply_patch(root, patch, resources)
-    if "namespace" in kustomization:
-        for resource in resources:
-            _set_namespace(resource, kustomization["namespace"])
-        _follow_service_accounts(resources, written)
-    return resources
+
+
+def _apply_component(root: Path, resources: list[dict[str, Any]], written: dict[int, str]) -> None:
+    """A Component adds its resources to those accumulated, then runs its generators and patches on all of them."""
+    component = _load_kustomization(root)
+    if component.get("kind") != COMPONENT:
+        raise ValueError(f"{root}: listed under `components` but its kind is {component.get('kind')!r}")
+    unknown = set(component) - COMPONENT_FIELDS
+    if unknown:
+        raise Unsupported(f"{root}: component fields not implemented: {sorted(unknown)}")
+    resources.extend(_resources(root, component, written))
+    _generate_and_patch(root, component, resources)
 
 
 def _load_kustomization(root: Path) -> dict[str, Any]:
@@ -80,7 +112,8 @@ def _load_kustomization(root: Path) -> dict[str, Any]:
 
 def _generate_configmap(root: Path, generator: dict[str, Any], resources: list[dict[str, Any]]) -> None:
     unknown = set(generator) - {"name", "files", "behavior", "options"}
-    if unknown or set(generator.get("options", {})) != {"disableNameSuffixHash"}:
+    options = set(generator.get("options", {}))
+    if unknown or "disableNameSuffixHash" not in options or options - {"disableNameSuffixHash", "labels"}:
         raise Unsupported(f"configMapGenerator {generator.get('name')}: only files with disableNameSuffixHash")
     if generator["options"]["disableNameSuffixHash"] is not True:
         raise Unsupported(f"configMapGenerator {generator['name']}: the name suffix hash is not implemented")
@@ -94,8 +127,10 @@ def _generate_configmap(root: Path, generator: dict[str, Any], resources: list[d
     if behavior == "create":
         if existing:
             raise ValueError(f"configMapGenerator {generator['name']}: already exists (use behavior: replace)")
-        resources.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": generator["name"]},
-                          "data": data})
+        metadata: dict[str, Any] = {"name": generator["name"]}
+        if generator["options"].get("labels"):
+            metadata["labels"] = dict(generator["options"]["labels"])
+        resources.append({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data})
     elif behavior == "replace":
         if len(existing) != 1:
             raise ValueError(f"configMapGenerator {generator['name']}: replace needs exactly one ConfigMap to replace")

@@ -24,11 +24,14 @@ KUSTOMIZATIONS = {
     "dry-run": DEPLOY / "overlays" / "dry-run",
     "production": DEPLOY / "overlays" / "production",
     "with-servicemonitor": DEPLOY / "overlays" / "with-servicemonitor",
+    "with-monitoring": DEPLOY / "overlays" / "with-monitoring",
     "keda": DEPLOY / "overlays" / "keda",
     "sidecar": DEPLOY / "examples" / "sidecar",
 }
 """Every kustomization in deploy/: tests/deploy/test_render.py checks none is missing from here."""
-CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor", "keda")
+COMPONENTS = {"monitoring": DEPLOY / "monitoring"}
+"""Every kustomize Component in deploy/ (not buildable alone): each is used by a kustomization above."""
+CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor", "with-monitoring", "keda")
 
 KUBECTL = None if os.environ.get("PRESCALER_KUSTOMIZE") == "lite" else shutil.which("kubectl")
 RENDERER = "kubectl kustomize" if KUBECTL else "kustomize_lite"

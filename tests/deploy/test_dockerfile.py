@@ -21,6 +21,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from autoscaler.config.schema import MetricsSettings
+from autoscaler.loop.telemetry import REVISION_ENV
 
 from .manifests import REPO, one
 
@@ -133,6 +134,12 @@ def test_entrypoint_cmd_and_port_match_the_deployment(rendered) -> None:
     container = one(rendered["base"], "Deployment", "prescaler")["spec"]["template"]["spec"]["containers"][0]
     assert container["args"] == json.loads(cmd)
     assert int(expose) == MetricsSettings().port == container["ports"][0]["containerPort"]
+
+
+def test_the_build_revision_reaches_build_info() -> None:
+    """`--build-arg REVISION=…` becomes the environment variable prescaler_build_info reads its revision from."""
+    assert "REVISION=unknown" in arguments(FINAL, "ARG")
+    assert f"{REVISION_ENV}=$REVISION" in arguments(FINAL, "ENV")
 
 
 # --- .dockerignore -------------------------------------------------------------------

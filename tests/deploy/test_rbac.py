@@ -173,7 +173,7 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 # --- the controller ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "keda"])
+@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring", "keda"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
     assert denied(rendered[name], "prescaler", required_calls(name)) == []
 

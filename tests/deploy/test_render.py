@@ -13,9 +13,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 
 from . import kustomize_lite
-from .manifests import DEPLOY, KUBECTL, KUSTOMIZATIONS, RENDERER, identity, kubectl_kustomize
+from .manifests import COMPONENTS, DEPLOY, KUBECTL, KUSTOMIZATIONS, RENDERER, identity, kubectl_kustomize
 
 EXPECTED_KINDS = {
     "base": {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
@@ -24,6 +25,7 @@ EXPECTED_KINDS = {
 }
 EXPECTED_KINDS["dry-run"] = EXPECTED_KINDS["production"] = EXPECTED_KINDS["base"]
 EXPECTED_KINDS["with-servicemonitor"] = EXPECTED_KINDS["base"] | {"ServiceMonitor"}
+EXPECTED_KINDS["with-monitoring"] = EXPECTED_KINDS["with-servicemonitor"] | {"PrometheusRule"}
 EXPECTED_KINDS["keda"] = EXPECTED_KINDS["base"]
 
 needs_kubectl = pytest.mark.skipif(
@@ -33,7 +35,17 @@ needs_kubectl = pytest.mark.skipif(
 
 def test_every_kustomization_in_deploy_is_tested() -> None:
     found = {path.parent for path in DEPLOY.rglob("kustomization.yaml")}
-    assert found == set(KUSTOMIZATIONS.values())
+    assert found == set(KUSTOMIZATIONS.values()) | set(COMPONENTS.values())
+
+
+@pytest.mark.parametrize("name", sorted(COMPONENTS))
+def test_every_component_is_a_component_used_by_a_tested_kustomization(name: str) -> None:
+    path = COMPONENTS[name]
+    assert yaml.safe_load((path / "kustomization.yaml").read_text())["kind"] == "Component"
+    users = [k for k, root in KUSTOMIZATIONS.items()
+             if any((root / entry).resolve() == path.resolve()
+                    for entry in yaml.safe_load((root / "kustomization.yaml").read_text()).get("components", []))]
+    assert users, f"no kustomization in KUSTOMIZATIONS uses the component {name}"
 
 
 @pytest.mark.parametrize("name", sorted(KUSTOMIZATIONS), ids=lambda name: f"{name}[{RENDERER}]")
@@ -164,6 +176,29 @@ def test_overlay_moves_namespace_replaces_a_generated_configmap_and_json_patches
     assert one["template"]["spec"]["containers"][0]["image"] == "i:2"
     assert one["replicas"] == 3 and one["template"]["metadata"] == {}
     assert two["template"]["spec"]["containers"][0] == {"name": "c", "image": "i:1", "args": ["a"]}
+
+
+@pytest.mark.parametrize("build", RENDERERS)
+def test_a_component_adds_resources_and_a_labelled_configmap_before_the_overlay_namespace(tmp_path, build) -> None:
+    write(tmp_path, {
+        "component/kustomization.yaml": """\
+            apiVersion: kustomize.config.k8s.io/v1alpha1
+            kind: Component
+            resources: [extra.yaml]
+            configMapGenerator:
+              - {name: dash, files: [d.json], options: {disableNameSuffixHash: true, labels: {shown: "1"}}}
+            """,
+        "component/extra.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: extra}\n",
+        "component/d.json": '{"a": 1}\n',
+        "base/kustomization.yaml": "resources: [sa.yaml]\n",
+        "base/sa.yaml": "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: base}\n",
+        "overlay/kustomization.yaml": "namespace: team\nresources: [../base]\ncomponents: [../component]\n",
+    })
+    out = {r["metadata"]["name"]: r for r in build(tmp_path / "overlay")}
+    assert set(out) == {"base", "extra", "dash"}
+    assert out["dash"]["metadata"] == {"name": "dash", "namespace": "team", "labels": {"shown": "1"}}
+    assert out["dash"]["data"] == {"d.json": '{"a": 1}\n'}
+    assert out["extra"]["metadata"]["namespace"] == "team"
 
 
 def test_kustomize_lite_refuses_what_it_does_not_implement(tmp_path) -> None:

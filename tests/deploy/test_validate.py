@@ -1,10 +1,12 @@
 """Every rendered object passes `kubernetes-validate --strict` for Kubernetes 1.29 and 1.33.
 
 kubernetes-validate ships its JSON schemas inside the package, so this needs no network.
-Custom resources have no schema there: the ServiceMonitor (Prometheus Operator CRD) is the
-only one deploy/ renders; it is listed in CRDS with the reason, the test checks that its
-schema really is absent (so nothing with a schema can hide in that list), and
-test_manifests.py checks the fields it relies on against the Service it scrapes.
+Custom resources have no schema there: the ServiceMonitor and the PrometheusRule (Prometheus
+Operator CRDs) are the only ones deploy/ renders; they are listed in CRDS with the reason, the
+test checks that their schemas really are absent (so nothing with a schema can hide in that
+list); test_manifests.py
+checks the ServiceMonitor's fields against the Service it scrapes, and test_monitoring.py
+checks the PrometheusRule with promtool.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .manifests import one
 VERSIONS = ("1.29", "1.33")
 CRDS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "a Prometheus Operator CRD: not in the core schemas",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "a Prometheus Operator CRD: not in the core schemas",
 }
 
 

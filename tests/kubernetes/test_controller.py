@@ -41,6 +41,11 @@ def controller(api, cfg, *, can_write=lambda: True):
     return rec, metrics
 
 
+def labels(namespace: str, name: str = "web", **extra: str) -> dict[str, str]:
+    """The labels of a Deployment target's series."""
+    return {"target_namespace": namespace, "target_name": name, "target_kind": "Deployment", **extra}
+
+
 def reasons(emulator, namespace="shop"):
     return [(e["involvedObject"]["name"], e["reason"], e["type"]) for e in emulator.events(namespace)]
 
@@ -52,7 +57,10 @@ def test_replicas_mode_scales_the_workload_and_reports_it(emulator, api):
     result = rec.sync(T0)["shop/web"]
     assert (result.action, result.recommended) == (Action.SCALED, 7)
     assert emulator.replicas("shop", "web") == 7
-    assert reasons(emulator) == [("web", result.reason, "Normal")]
+    assert reasons(emulator) == [("web", "SuccessfulRescale", "Normal")]
+    (event,) = emulator.events("shop")
+    assert event["message"] == "scaled 5 → 7: no forecast (no model trained yet), observed 70/s, 10/s per replica " \
+                               f"({result.reason})"
     annotation = emulator.get("deployments", "shop", "web")["metadata"]["annotations"][RECOMMENDATION_ANNOTATION]
     assert '"replicas":7' in annotation and f'"timestamp":{T0}' in annotation
 
@@ -109,7 +117,7 @@ def test_an_hpa_on_a_replicas_target_is_refused_with_an_event_and_metric(emulato
     assert (event["reason"], event["type"]) == ("ConflictingAutoscaler", "Warning")
     assert "HorizontalPodAutoscaler/web-hpa" in event["message"]
     assert rec.telemetry.registry.get_sample_value(
-        "prescaler_decision_reason_info", {"namespace": "shop", "name": "web", "reason": "ConflictingAutoscaler"}) == 1
+        "prescaler_decision_reason", labels("shop", reason="ConflictingAutoscaler")) == 1
 
 
 def test_an_hpa_created_on_a_managed_target_stops_the_writes(emulator, api):
@@ -141,7 +149,7 @@ def test_a_409_leads_to_a_reread_and_a_fresh_decision(emulator, api):
     assert result.action == Action.SCALED and result.state.replicas == 6
     assert emulator.replicas("shop", "web") == 12  # decided again from 6 (max(100%, 4 pods) up), not from 5
     assert rec.telemetry.registry.get_sample_value(
-        "prescaler_reconcile_errors_total", {"namespace": "shop", "name": "web", "kind": "conflict"}) == 1
+        "prescaler_reconcile_errors_total", labels("shop", kind="conflict")) == 1
 
 
 def test_a_forbidden_namespace_fails_its_target_clearly_and_the_others_proceed(emulator, api, caplog):
@@ -159,7 +167,7 @@ def test_a_forbidden_namespace_fails_its_target_clearly_and_the_others_proceed(e
     (event,) = emulator.events("prescaler")  # the namespace refuses Events too: recorded on Prescaler's Pod
     assert event["reason"] == "ReconcileFailed" and event["message"].startswith("Deployment locked/web: forbidden")
     assert rec.telemetry.registry.get_sample_value(
-        "prescaler_reconcile_errors_total", {"namespace": "locked", "name": "web", "kind": "forbidden"}) == 1
+        "prescaler_reconcile_errors_total", labels("locked", kind="forbidden")) == 1
 
 
 def test_a_target_deleted_between_read_and_write_fails_only_that_target(emulator, api):

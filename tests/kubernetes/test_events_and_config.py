@@ -39,6 +39,24 @@ def test_repeated_event_bumps_the_count_like_client_go(emulator, api, make_targe
     assert len(emulator.writes("events")) == 4  # 2 creates + 2 patches
 
 
+def test_an_event_repeated_after_others_still_aggregates_into_its_own(emulator, api, make_target):
+    """client-go's correlator keys on (object, reason, message, type), not on the last Event only: a lasting
+    state's repeat bumps its own Event's count and lastTimestamp even with other Events in between."""
+    emulator.add_workload("shop", "web", 3)
+    now = [1_700_000_000.0]
+    events = KubernetesEvents(api, clock=lambda: now[0])
+    script = [("MetricsMissing", "no usable request rate: no series", True), ("WouldRescale", "would scale 3 → 4", False),
+              ("MetricsMissing", "no usable request rate: no series", True), ("WouldRescale", "would scale 3 → 5", False)]
+    for reason, message, warning in script:
+        events.event(make_target(), reason, message, warning)
+        now[0] += 600
+    recorded = sorted((e["message"], e["count"], e["lastTimestamp"][:19]) for e in emulator.events("shop"))
+    assert recorded == [("no usable request rate: no series", 2, "2023-11-14T22:33:20"),
+                        ("would scale 3 → 4", 1, "2023-11-14T22:23:20"),
+                        ("would scale 3 → 5", 1, "2023-11-14T22:43:20")]
+    assert [w.verb for w in emulator.writes("events")] == ["create", "create", "patch", "create"]
+
+
 def test_event_forbidden_in_the_namespace_is_recorded_on_prescaler(emulator, api, make_target, caplog):
     emulator.add_workload("locked", "web", 3)
     emulator.forbid_namespace("locked")

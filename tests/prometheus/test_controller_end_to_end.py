@@ -116,11 +116,12 @@ def test_run_serves_probes_and_metrics_until_stopped(dataset, emulator, tmp_path
         assert _status(base + "/healthz") == 200
         body = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
         for family in ("prescaler_observed_requests_per_second", "prescaler_recommended_replicas",
-                       "prescaler_current_replicas", "prescaler_decision_reason_info",
+                       "prescaler_current_replicas", "prescaler_decision_reason",
                        "prescaler_forecast_requests_per_second", "prescaler_reconcile_duration_seconds",
-                       "prescaler_quality_gate_open", "prescaler_config_valid"):
+                       "prescaler_gate_open", "prescaler_config_valid", "prescaler_build_info",
+                       "prescaler_last_sync_timestamp_seconds", "prescaler_last_retrain_timestamp_seconds"):
             assert f"\n{family}" in body or body.startswith(family), family
-        assert 'namespace="shop",quantile="0.9"' in body
+        assert 'quantile="0.9",target_kind="Deployment",target_name="web",target_namespace="shop"' in body
         assert dataset.url not in body  # the endpoint exposes no config values
     finally:
         stop.set()

@@ -3,9 +3,11 @@
 1. The action: what the cycle did to the target (`TargetResult.action`), through which
    proposal — hold (`MetricsMissing`), the configured fallback (`MissingMetricsFallback`)
    or reactive (`ReactiveFallback`) — and the size the cluster shows afterwards.
-2. The reason code: the same code in the Decision, in the latest Event about the
-   target (a failure's Event is a `ReconcileFailed` Warning) and in
-   `prescaler_decision_reason_info`; for a failure, the error counter of its kind.
+2. The reason code: the same code in the Decision and in `prescaler_decision_reason`;
+   the latest Event about the target says what happened (`expected_event`: a write is
+   `SuccessfulRescale`, a failure a `ReconcileFailed` Warning, a hold on missing
+   metrics a `MetricsMissing` Warning, …), and a cycle that changed nothing posts no
+   rescale Event; for a failure, the error counter of its kind.
 3. Nothing lost: the last good config is in force; every HPA Prescaler may touch still
    records its original minReplicas (always, once its minReplicas differs from it); and
    no target is half-scaled: each shows exactly what its result says happened — the
@@ -19,15 +21,20 @@ from dataclasses import dataclass, field
 
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION
 from autoscaler.config.schema import Target
-from autoscaler.core.decision import Reason
+from autoscaler.core.decision import MISSING_METRICS, Reason
+from autoscaler.loop.events import EventReason
 from autoscaler.loop.reconcile import Action, TargetResult
 
 from .world import Seen, World
 
-FAILED_EVENT = "ReconcileFailed"
+FAILED_EVENT = EventReason.RECONCILE_FAILED
 NO_EVENT = "(no Event)"
 """`Expected.event` for a cycle that must write no Event about the target (a standby writes nothing)."""
-WARNING_ACTIONS = (Action.FAILED, Action.CONFLICTING_AUTOSCALER)
+WARNING_EVENTS = (EventReason.RECONCILE_FAILED, EventReason.CONFLICTING_AUTOSCALER, EventReason.METRICS_MISSING)
+RESCALE_EVENTS = (EventReason.SUCCESSFUL_RESCALE, EventReason.WOULD_RESCALE)
+EVENT_OF_ACTION = {Action.SCALED: EventReason.SUCCESSFUL_RESCALE, Action.DRY_RUN: EventReason.WOULD_RESCALE,
+                   Action.FAILED: EventReason.RECONCILE_FAILED,
+                   Action.CONFLICTING_AUTOSCALER: EventReason.CONFLICTING_AUTOSCALER}
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,7 @@ class Expected:
     size: int | None = None
     """The size the cluster must show afterwards (replicas, or the HPA's minReplicas in hpaFloor mode)."""
     event: str | None = None
-    """The latest Event's reason; by default `reason`, or ReconcileFailed when the cycle failed."""
+    """The latest Event's reason; by default `expected_event`'s."""
     errors: Mapping[str, int] = field(default_factory=dict)
     """How much the cycle must raise prescaler_reconcile_errors_total, by kind."""
 
@@ -85,17 +92,33 @@ def _assert_action(world: World, key: str, result: TargetResult, exp: Expected, 
         assert world.after[key].size == exp.size, why
 
 
+def expected_event(result: TargetResult) -> str | None:
+    """The reason of the latest Event about a target after this cycle: what it did (a write, a would-be write,
+    a failure, a conflict), else a hold on missing metrics; None when the cycle changed nothing (then it posts no
+    rescale Event, and the latest Event may be an older one)."""
+    event = EVENT_OF_ACTION.get(result.action)
+    if event is not None:
+        return event
+    if result.decision is not None and result.decision.proposal_reason in MISSING_METRICS:
+        return EventReason.METRICS_MISSING
+    return None
+
+
 def _assert_reason(world: World, key: str, result: TargetResult, exp: Expected, why: str) -> None:
-    namespace, name = key.split("/", 1)
     assert result.reason == exp.reason, why
-    assert world.metric("prescaler_decision_reason_info", namespace=namespace, name=name, reason=exp.reason) == 1
-    event = exp.event or (FAILED_EVENT if result.error else exp.reason)
+    assert world.target_metric("prescaler_decision_reason", key, reason=exp.reason) == 1
+    event = exp.event or expected_event(result)
     if event == NO_EVENT:
         assert [w for w in world.cycle_writes() if w.resource == "events"] == [], "an Event was written"
+    elif event is None:
+        posted = [w for w in world.cycle_writes() if w.resource == "events" and w.verb == "create"
+                  and (w.body or {}).get("reason") in RESCALE_EVENTS
+                  and (w.body or {}).get("involvedObject", {}).get("name") == key.split("/", 1)[1]]
+        assert posted == [], f"{key}: a rescale Event for a cycle that changed nothing"
     else:
         latest = world.latest_event(key)
         assert latest is not None, f"{key}: no Event"
-        assert (latest["reason"], latest["type"]) == (event, "Warning" if exp.action in WARNING_ACTIONS else "Normal")
+        assert (latest["reason"], latest["type"]) == (event, "Warning" if event in WARNING_EVENTS else "Normal")
     for kind, count in exp.errors.items():
         assert world.error_increase(key, kind) == count, f"{key}: prescaler_reconcile_errors_total{{kind={kind!r}}}"
 

@@ -204,14 +204,16 @@ class FaultyCluster(InMemoryScaleTarget):
 
 
 class CountingEvents:
-    """An EventSink that counts Events by reason and keeps the latest annotation per target."""
+    """An EventSink that counts Events by reason (and Warnings apart) and keeps the latest annotation per target."""
 
     def __init__(self) -> None:
         self.reasons: Counter[str] = Counter()
+        self.warnings: Counter[str] = Counter()
         self.annotations: dict[str, dict] = {}
 
     def event(self, target, reason: str, message: str, warning: bool = False) -> None:
         self.reasons[reason] += 1
+        self.warnings[reason] += warning
 
     def annotate(self, target, recommendation: dict) -> None:
         self.annotations[target.key] = recommendation

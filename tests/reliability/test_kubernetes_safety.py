@@ -165,5 +165,6 @@ def test_the_reconciler_holds_on_a_negative_size_from_any_scale_target():
     assert result.action == Action.FAILED and "replicas=-3" in result.error
     assert scaler.writes == []
     value = telemetry.registry.get_sample_value("prescaler_reconcile_errors_total",
-                                                {"namespace": "shop", "name": "web", "kind": "invalidObject"})
+                                                {"target_namespace": "shop", "target_name": "web",
+                                                 "target_kind": "Deployment", "kind": "invalidObject"})
     assert value == 1

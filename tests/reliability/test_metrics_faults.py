@@ -51,7 +51,7 @@ def test_prometheus_down_at_startup_holds_then_recovers(live, make_world):
     world.sync()
     assert_case(world, without_data())
     assert all("Connection" in r.observed.error for r in world.results.values())
-    assert world.metric("prescaler_reconcile_errors_total", namespace="shop", name="web", kind="history") == 1
+    assert world.target_metric("prescaler_reconcile_errors_total", "shop/web", kind="history") == 1
 
     start_at(live.server, live.url)
     world.sync(after=30)
@@ -79,7 +79,7 @@ def test_prometheus_killed_mid_cycle_holds_and_recovers_on_restart(live, make_wo
 
     metrics.history = history_then_kill
     world.jobs.retrain()
-    assert world.metric("prescaler_reconcile_errors_total", namespace="shop", name="api", kind="history") == 1
+    assert world.target_metric("prescaler_reconcile_errors_total", "shop/api", kind="history") == 1
     world.sync(after=30)
     assert_case(world, {WEB: hold(HEALTHY), API: hold(HEALTHY)})
 

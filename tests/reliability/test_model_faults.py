@@ -109,7 +109,7 @@ def test_an_absurd_forecast_is_capped_by_the_rate_policies_then_max_replicas(mak
 
 def test_a_closed_quality_gate_is_reactive_until_it_reopens(make_world):
     """The model loses to seasonal-naive (gate closed): decisions are reactive with ForecastQualityGate as
-    the reason (6 replicas) and prescaler_quality_gate_open is 0; when a retrain reopens the gate, the
+    the reason (6 replicas) and prescaler_gate_open is 0; when a retrain reopens the gate, the
     forecast is used again (8/s: Forecast, 8 replicas) and the gauge is 1."""
     model = ScriptedForecaster(8.0, gate_open=False)
     world = model_world(make_world, scripted(model))
@@ -117,14 +117,14 @@ def test_a_closed_quality_gate_is_reactive_until_it_reopens(make_world):
     world.sync()
     gated = reactive(6, Reason.QUALITY_GATE, proposal=Reason.QUALITY_GATE)
     assert_case(world, {WEB: gated, API: gated})
-    assert world.metric("prescaler_quality_gate_open", namespace="shop", name="web") == 0
+    assert world.target_metric("prescaler_gate_open", "shop/web") == 0
 
     model.gate_open_ = True
     world.jobs.retrain()
     world.sync(after=30)
     forecast = Expected(Action.SCALED, Reason.FORECAST, Reason.FORECAST, 8)
     assert_case(world, {WEB: forecast, API: forecast})
-    assert world.metric("prescaler_quality_gate_open", namespace="shop", name="web") == 1
+    assert world.target_metric("prescaler_gate_open", "shop/web") == 1
 
 
 # --- the model file -------------------------------------------------------------------

@@ -151,7 +151,7 @@ SECRET = "pw-7c1d9e"
 def test_a_missing_rate_carries_its_cause(make_world, caplog, server, cause):
     """Bad JSON, HTTP 400, an HTML page and a `"status": "error"` answer each make the rate missing (`web`
     holds, `api` moves to its fallback), and the cause — not a bare 'observed missing' — is in the
-    Decision's message, in the `reconciled` JSON log record (`observedError`) and in the state-change
+    Decision's message, in the `reconciled` JSON log record (`observedError`) and in the MetricsMissing
     Event; none of them holds the URL's password."""
     caplog.set_level(logging.INFO)
     with server() as stub:
@@ -161,10 +161,10 @@ def test_a_missing_rate_carries_its_cause(make_world, caplog, server, cause):
     assert_case(world, without_data())
     records = {r.decision["target"]: r.decision for r in caplog.records if r.getMessage() == "reconciled"}
     for key, result in world.results.items():
-        event = world.latest_event(key)["message"]
+        (event,) = [e["message"] for e in world.events_of(key) if e["reason"] == "MetricsMissing"]
         for shown in (result.decision.message, records[key]["observedError"], event):
             assert cause in shown and SECRET not in shown, shown
-        assert "observed rate missing: " in result.decision.message and "observed rate missing: " in event
+        assert "observed rate missing: " in result.decision.message and "no usable request rate: " in event
 
 
 def _recommend(emulator, tmp_path, url: str, output: str) -> subprocess.CompletedProcess:
@@ -418,8 +418,8 @@ def test_history_exit_code_says_whose_fault_it_is(tmp_path, capsys, server, code
 
 def test_a_long_cause_is_cut_in_the_decision_message(make_world):
     """A missing-rate cause of 10,000 characters (a server's long explanation) is cut to 400 in the
-    Decision's message, after the whole decision path, so the Event (1 KiB at most) still shows both;
-    `web` holds and `api` falls back as for any missing rate."""
+    Decision's message, after the whole decision path, and in the MetricsMissing Event (1 KiB at most), after
+    what Prescaler does about it; `web` holds and `api` falls back as for any missing rate."""
     world = make_world(config(target("web"), floor_target("api")), InMemoryMetrics(), now=NOW)
     for key in (WEB, API):
         world.reconciler.metrics.rates[key] = RateSample(None, None, "x" * 10_000)
@@ -429,4 +429,6 @@ def test_a_long_cause_is_cut_in_the_decision_message(make_world):
         message = world.results[key].decision.message
         assert message.split("; observed rate missing: ")[1] == "x" * 399 + "…", message
         assert "(MetricsMissing)" in message or "(MissingMetricsFallback)" in message
-        assert world.latest_event(key)["message"] == message
+        (event,) = [e["message"] for e in world.events_of(key) if e["reason"] == "MetricsMissing"]
+        assert event.startswith("no usable request rate: " + "x" * 399 + "…; "), event
+        assert "never scaling down without a rate" in event

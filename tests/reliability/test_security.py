@@ -82,9 +82,9 @@ def test_any_target_name_stays_inside_its_label_matcher(live, names):
         expected = (Action.SCALED, Reason.REACTIVE_FALLBACK) if t.key == WEB else (Action.UNCHANGED,
                                                                                   Reason.METRICS_MISSING)
         assert (result.action, result.reason) == expected, (t.key, result.observed)
-        assert events.reasons(t.key) == [expected[1]]
-        assert registry.get_sample_value("prescaler_decision_reason_info",
-                                         {"namespace": t.namespace, "name": t.name, "reason": expected[1]}) == 1
+        assert events.reasons(t.key) == ["SuccessfulRescale" if t.key == WEB else "MetricsMissing"]
+        assert registry.get_sample_value("prescaler_decision_reason", {
+            "target_namespace": t.namespace, "target_name": t.name, "target_kind": t.kind, "reason": expected[1]}) == 1
         if t.key != WEB:
             assert "no series matched" in result.observed.error, result.observed.error
     assert results[WEB].observed.value == pytest.approx(RATE)
@@ -186,8 +186,8 @@ def test_the_http_endpoint_exposes_no_config_value(make_world, tmp_path):
         server.shutdown()
     assert {path: status for path, (status, _) in answers.items()} == {
         "/metrics": 200, "/healthz": 200, "/readyz": 200} | {path: 404 for path in PROBED}
-    assert 'prescaler_decision_reason_info{name="web",namespace="shop",reason="MetricsMissing"} 1.0' in \
-        answers["/metrics"][1]
+    assert ('prescaler_decision_reason{reason="MetricsMissing",target_kind="Deployment",target_name="web",'
+            'target_namespace="shop"} 1.0') in answers["/metrics"][1]
     values = [SECRET, str(tmp_path / "token"), stub.url.removeprefix("http://"), "X-Api-Key", json.dumps(SECRET)]
     exposed = {path: [v for v in values if v in body] for path, (_, body) in answers.items()}
     assert exposed == {path: [] for path in answers}

@@ -190,12 +190,17 @@ class World:
     def metric(self, sample: str, /, **labels: str) -> float | None:
         return self.reconciler.telemetry.registry.get_sample_value(sample, labels)
 
+    def target_metric(self, sample: str, key: str, /, **labels: str) -> float | None:
+        """A sample of the target `key` (its target labels, then `labels`)."""
+        t = self.target_of(key)
+        return self.metric(sample, target_namespace=t.namespace, target_name=t.name, target_kind=t.kind, **labels)
+
     def errors(self) -> dict[tuple[str, str], float]:
         """prescaler_reconcile_errors_total by (target key, kind)."""
         out = {}
         for t in self.reconciler.config.targets:
             for kind in ERROR_KINDS:
-                value = self.metric("prescaler_reconcile_errors_total", namespace=t.namespace, name=t.name, kind=kind)
+                value = self.target_metric("prescaler_reconcile_errors_total", t.key, kind=kind)
                 out[(t.key, kind)] = value or 0.0
         return out
 
