@@ -1,9 +1,11 @@
 """Ablation benchmark: which lever of the decision rule buys service, and which only costs.
 
-Each variant is the predictive policy with some `forecast:` settings switched on or off,
-replayed through the production Reconciler (the simulator of `prescaler simulate`) on
-every trace, swept over target utilizations (and, for the risk sweep, quantiles), and
-compared with the reactive HPA frontier at matched cost and at matched unserved demand.
+Each variant is the predictive policy with some levers switched on or off, written as the
+config overrides a user would write (validated like any config), replayed through the
+production Reconciler (the simulator of `prescaler simulate`) on every trace, swept over
+its points, and compared with the reactive HPA frontier at matched cost and at matched
+unserved demand. `classic` is the v0.1 rule: q = 0.9 sized at u, HPA's scale-down
+window, swept over u. `prescaler` is what ships (and what the policy benchmark runs).
 
     python bench/ablation_bench.py --traces ../shared/traces --startup-seconds 180 --jobs 2
 """
@@ -18,68 +20,78 @@ import platform
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autoscaler.config.schema import Config
+from autoscaler.sim.contenders import (
+    BY_NAME,
+    PRESCALER,
+    RISK_UTILIZATION,
+    RISKS,
+    SweepPoint,
+    utilization_sweep,
+)
 from autoscaler.sim.engine import Outcome, Scenario, sim_config, simulate
 from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.shared_forecasts import SharedForecasts
-from autoscaler.sim.sweep import UTILIZATIONS
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
+STABILIZED = {"forecast": {"scaleDown": "stabilized"}}
+PREDICTIVE = {"forecast": {"scaleDown": "predictive"}}
 
-Q_SWEEP = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995)
-VARIANTS: dict[str, dict[str, Any]] = {
-    "baseline": {},
-    "sizeAtCapacity": {"sizeAtCapacity": True},
-    "predictiveScaleDown": {"scaleDown": "predictive"},
-    "both": {"sizeAtCapacity": True, "scaleDown": "predictive"},
-    "both-u1-qsweep": {"sizeAtCapacity": True, "scaleDown": "predictive", "_grid": [(1.0, q) for q in Q_SWEEP]},
-    "both-q98": {"sizeAtCapacity": True, "scaleDown": "predictive", "_grid": [(u, 0.98) for u in UTILIZATIONS]},
-    "psd-u09-qsweep": {"scaleDown": "predictive", "_grid": [(0.9, q) for q in Q_SWEEP]},
-    "stab-u09-qsweep": {"_grid": [(0.9, q) for q in Q_SWEEP]},
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of the ablation: the overrides of the predictive policy, and what it is swept over."""
+
+    lever: str
+    """What it changes against `classic`, in words."""
+    overrides: dict[str, Any]
+    points: tuple[SweepPoint, ...] = utilization_sweep()
+
+
+RISK_SWEEP = tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)
+VARIANTS: dict[str, Variant] = {
+    "classic": Variant("v0.1: q0.9 sized at u, HPA's scale-down window, swept over u", STABILIZED),
+    "sizeAtCapacity": Variant("headroom once: the quantile sized at full capacity, not at u",
+                              {"forecast": {"scaleDown": "stabilized", "sizeAtCapacity": True}}),
+    "tolerance0": Variant("no 10% tolerance band", {**STABILIZED, "tolerance": 0.0}),
+    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g}", STABILIZED, RISK_SWEEP),
+    "predictiveScaleDown": Variant("scale down on the forecast until a removed pod could be back", PREDICTIVE),
+    "prescaler": Variant("shipped: predictive scale-down + risk sweep", dict(BY_NAME[PRESCALER].overrides),
+                         BY_NAME[PRESCALER].points),
+    "prescaler-u1": Variant("shipped, at u=1 (headroom strictly once)", PREDICTIVE,
+                            tuple(SweepPoint(1.0, r) for r in RISKS)),
 }
-"""Variant name → `forecast:` overrides of the predictive policy (the baseline is today's default); `_grid`
-gives its own (u, q) sweep instead of u × --quantiles."""
+"""Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""
 
 
-def _config(scenario: Scenario, u: float, startup: float, forecast: dict[str, Any] | None, q: float) -> Config:
-    config = sim_config(scenario, target_utilization=u, startup_seconds=startup, predictive=forecast is not None,
-                        quantile=q, num_threads=1)
-    if not forecast:
-        return config
-    target = config.targets[0]
-    settings = target.forecast.model_copy(update={_snake(k): v for k, v in forecast.items()})
-    return config.model_copy(update={"targets": [target.model_copy(update={"forecast": settings})]})
+def _point(o: Outcome) -> dict[str, float | None]:
+    return {"u": o.target_utilization, "risk": o.risk if o.predictive else None, "cost_ratio": o.cost_ratio,
+            "unserved_fraction": o.unserved_fraction, "scale_actions": o.scale_actions}
 
 
-def _snake(key: str) -> str:
-    return "".join(f"_{c.lower()}" if c.isupper() else c for c in key)
-
-
-def _point(o: Outcome) -> dict[str, float]:
-    return {"u": o.target_utilization, "cost_ratio": o.cost_ratio, "unserved_fraction": o.unserved_fraction,
-            "scale_actions": o.scale_actions}
-
-
-def run_trace(trace: str, startup: float, variants: Sequence[str], quantiles: Sequence[float]) -> dict[str, Any]:
+def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, Any]:
     scenario = Scenario.from_trace(read_trace_csv(trace), 40.0)
     shared = SharedForecasts(observed_rates(scenario.demand))
     started = time.perf_counter()
-    reactive = [simulate(scenario, _config(scenario, u, startup, None, 0.9)) for u in UTILIZATIONS]
+
+    def replay(point: SweepPoint, overrides: dict[str, Any] | None) -> Outcome:
+        config = sim_config(scenario, target_utilization=point.utilization, startup_seconds=startup,
+                            predictive=overrides is not None, quantile=1.0 - (point.risk or 0.1), num_threads=1,
+                            overrides=overrides)
+        return simulate(scenario, config, forecaster_factory=shared if overrides is not None else None)
+
+    reactive = [replay(p, None) for p in utilization_sweep()]
     hpa = [(o.cost_ratio, o.unserved_fraction) for o in reactive]
     out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup,
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
-        points = []
-        overrides = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
-        grid = VARIANTS[name].get("_grid") or [(u, q) for q in quantiles for u in UTILIZATIONS]
-        for u, q in grid:
-            o = simulate(scenario, _config(scenario, u, startup, overrides, q), forecaster_factory=shared)
-            points.append({**_point(o), "q": q})
+        variant = VARIANTS[name]
+        points = [_point(replay(p, variant.overrides)) for p in variant.points]
         pts = [(p["cost_ratio"], p["unserved_fraction"]) for p in points]
         out["variants"][name] = {
             "points": points,
@@ -102,22 +114,33 @@ def fmt(v: float | None) -> str:
     return "null" if v is None else f"{v:.3f}"
 
 
-def render(rows: list[dict[str, Any]], variants: Sequence[str], command: str, quantiles: Sequence[float]) -> str:
-    lines = ["# Ablation: each lever of the decision rule against reactive HPA", "",
-             f"Command: `{command}`  ", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
-             f"{platform.python_version()}; LightGBM num_threads=1.", "",
-             f"Each variant sweeps u ∈ {{{', '.join(f'{u:g}' for u in UTILIZATIONS)}}} × q ∈ "
-             f"{{{', '.join(f'{q:g}' for q in quantiles)}}}; ratios are against the HPA frontier (u sweep).", "",
-             "| variant | overrides | geomean unserved @ matched cost | geomean cost @ matched unserved | traces > 1 |",
-             "|---|---|---|---|---|"]
+def summary_rows(rows: list[dict[str, Any]], variants: Sequence[str]) -> list[str]:
+    """The ablation table: one row per variant, geometric means over the traces (also in policy.md)."""
+    lines = ["| variant | lever | overrides | points | geomean unserved @ matched cost "
+             "| geomean cost @ matched unserved | traces > 1 (either) | scale actions / hpa (geomean) |",
+             "|---|---|---|---|---|---|---|---|"]
     for name in variants:
+        variant = VARIANTS[name]
         u = [r["variants"][name]["unserved_ratio_at_matched_cost"] for r in rows]
         c = [r["variants"][name]["cost_ratio_at_matched_unserved"] for r in rows]
         worse = sum(1 for a, b in zip(u, c, strict=True) if (a or 0) > 1 or (b or 0) > 1)
-        shown = {k: v for k, v in VARIANTS[name].items() if not k.startswith("_")}
-        lines.append(f"| {name} | `{json.dumps(shown)}` | {fmt(geomean(u))} | {fmt(geomean(c))} | {worse} |")
-    lines += ["", "## Per trace", "", "| trace | variant | unserved @ cost | cost @ unserved | scale actions (HPA) |",
-              "|---|---|---|---|---|"]
+        actions = geomean([r["variants"][name]["scale_actions_mean"] / max(r["hpa_scale_actions_mean"], 1e-9)
+                           for r in rows])
+        swept = ("risk " + ", ".join(f"{p.risk:g}" for p in variant.points) + f" at u={variant.points[0].utilization:g}"
+                 if variant.points[0].risk is not None else "u " + ", ".join(f"{p.utilization:g}" for p in variant.points))
+        lines.append(f"| {name} | {variant.lever} | `{json.dumps(variant.overrides)}` | {swept} | {fmt(geomean(u))} "
+                     f"| {fmt(geomean(c))} | {worse} of {len(rows)} | {fmt(actions)} |")
+    return lines
+
+
+def render(rows: list[dict[str, Any]], variants: Sequence[str], command: str) -> str:
+    lines = ["# Ablation: each lever of the decision rule against reactive HPA", "",
+             f"Command: `{command}`  ", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+             f"{platform.python_version()}; LightGBM num_threads=1. Traces: {len(rows)}.", "",
+             "Ratios are each variant's frontier against the HPA frontier (u sweep), below 1 favours the variant.", "",
+             *summary_rows(rows, variants),
+             "", "## Per trace", "", "| trace | variant | unserved @ cost | cost @ unserved | scale actions (HPA) |",
+             "|---|---|---|---|---|"]
     for r in rows:
         for name in variants:
             v = r["variants"][name]
@@ -132,26 +155,28 @@ def main() -> None:
     parser.add_argument("--traces", type=Path, required=True)
     parser.add_argument("--startup-seconds", type=float, default=180.0)
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--quantiles", default="0.9")
     parser.add_argument("--only", default="")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     variants = args.variants.split(",")
-    quantiles = [float(q) for q in args.quantiles.split(",")]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"--variants: unknown {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
     command = (f"python bench/ablation_bench.py --traces {args.traces} --startup-seconds {args.startup_seconds:g} "
-               f"--variants {args.variants} --quantiles {args.quantiles}")
+               f"--variants {args.variants}" + (f" --only {args.only}" if args.only else ""))
     rows: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants, quantiles) for t in traces]
+        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants) for t in traces]
         for future in as_completed(futures):
-            rows.append(future.result())
+            row = future.result()
+            rows.append(row)
             rows.sort(key=lambda r: r["trace"])
-            print(f"{rows[-1]['trace']}: {rows[-1]['wall_seconds']:.0f}s", flush=True)
+            print(f"{row['trace']}: {row['wall_seconds']:.0f}s", flush=True)
             (args.out / "ablation.json").write_text(json.dumps(rows, indent=1))
-            (args.out / "ablation.md").write_text(render(rows, variants, command, quantiles))
+            (args.out / "ablation.md").write_text(render(rows, variants, command))
 
 
 if __name__ == "__main__":

@@ -77,7 +77,64 @@ def points_of(row: dict, name: str) -> list[dict]:
     return {HPA: row["reactive"], PRESCALER: row["predictive"]}.get(name) or row["peers"][name]["points"]
 
 
-def render(rows: list[dict], startups: list[float], command: str, planned: int) -> str:
+TARGETS_VS_HPA = {"unserved": 0.40, "cost": 0.80}
+"""Issue 13's targets for Prescaler against hpa (geometric means over the traces, 180 s)."""
+TARGETS_VS_PEERS = {"unserved": 0.80, "cost": 0.95}
+"""Issue 13's targets for Prescaler against every other peer (geometric means of vs_peers)."""
+REFERENCE_AHEAD = 8
+"""Traces (of 10) on which Prescaler must be ahead of reference-lgbm on each ratio."""
+
+
+def verdict(ok: bool) -> str:
+    return "**met**" if ok else "**missed**"
+
+
+def targets(rows: list[dict], startup: float) -> list[str]:
+    """Issue 13's targets at one start-up, each with its measured value and verdict."""
+    sel = [r for r in rows if r["startup_seconds"] == startup]
+    if not sel:
+        return [f"No run at {startup:g} s."]
+    lines = [f"### {startup:g} s ({len(sel)} traces)", "", "| target | measured | verdict |", "|---|---|---|"]
+    u, c = geomean([r[RATIOS[0]] for r in sel]), geomean([r[RATIOS[1]] for r in sel])
+    lines.append(f"| vs hpa: unserved @ matched cost ≤ {TARGETS_VS_HPA['unserved']:.2f} (geomean) | {fmt(u)} "
+                 f"| {verdict(u is not None and u <= TARGETS_VS_HPA['unserved'])} |")
+    lines.append(f"| vs hpa: cost @ matched unserved ≤ {TARGETS_VS_HPA['cost']:.2f} (geomean) | {fmt(c)} "
+                 f"| {verdict(c is not None and c <= TARGETS_VS_HPA['cost'])} |")
+    above = [r["trace"] for r in sel if any((r[k] or 0) > 1 for k in RATIOS)]
+    lines.append(f"| vs hpa: no trace above 1.0 on either ratio | {', '.join(above) or 'none'} | {verdict(not above)} |")
+    more = [f"{r['trace']} ({r['matched'][PRESCALER]['scale_actions']} vs {r['matched'][HPA]['scale_actions']})"
+            for r in sel if r["matched"][PRESCALER]["scale_actions"] > r["matched"][HPA]["scale_actions"]]
+    lines.append("| scale actions ≤ hpa's on every trace (at the matched point) | "
+                 f"{'above on: ' + ', '.join(more) if more else 'at or below on every trace'} | {verdict(not more)} |")
+    for name in [n for n in sel[0]["vs_peers"] if n not in (HPA, "oracle")]:
+        pu = geomean([r["vs_peers"][name][RATIOS[0]] for r in sel])
+        pc = geomean([r["vs_peers"][name][RATIOS[1]] for r in sel])
+        ok = pu is not None and pc is not None and pu <= TARGETS_VS_PEERS["unserved"] and pc <= TARGETS_VS_PEERS["cost"]
+        lines.append(f"| vs {name}: geomean ≤ {TARGETS_VS_PEERS['unserved']:.2f} unserved and ≤ "
+                     f"{TARGETS_VS_PEERS['cost']:.2f} cost | {fmt(pu)} / {fmt(pc)} | {verdict(ok)} |")
+        if name == "reference-lgbm":
+            ahead = [sum(1 for r in sel if (r["vs_peers"][name][k] is not None and r["vs_peers"][name][k] < 1))
+                     for k in RATIOS]
+            lines.append(f"| vs reference-lgbm: ahead on each ratio on ≥ {REFERENCE_AHEAD} of 10 traces "
+                         f"| unserved {ahead[0]} of {len(sel)}, cost {ahead[1]} of {len(sel)} "
+                         f"| {verdict(min(ahead) >= REFERENCE_AHEAD)} |")
+    return lines
+
+
+def ablation_section(folder: Path) -> list[str]:
+    """The ablation table of `bench/ablation_bench.py`, when its results are in `folder`."""
+    path = folder / "ablation.json"
+    if not path.exists():
+        return ["Not run into this folder (`python bench/ablation_bench.py --out` it)."]
+    from ablation_bench import VARIANTS, summary_rows  # the sibling script (bench/ is on sys.path)
+
+    rows = json.loads(path.read_text())
+    variants = [v for v in VARIANTS if all(v in r["variants"] for r in rows)]
+    return [f"From `ablation.json` ({len(rows)} traces, {rows[0]['startup_seconds']:g} s; per trace in "
+            "[ablation.md](ablation.md)). Each variant against the hpa frontier:", "", *summary_rows(rows, variants)]
+
+
+def render(rows: list[dict], startups: list[float], command: str, planned: int, folder: Path = RESULTS) -> str:
     peers = list(rows[0]["peers"]) if rows else []
     lines = [
         "# Policy benchmark: Prescaler against reactive HPA and the predictive peers on real traces",
@@ -164,6 +221,10 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int) 
                 f"| {fmt(geomean([r['vs_peers'][name][RATIOS[1]] for r in sel]))} "
                 f"| {ahead[0]} | {ahead[1]} | {fmt(actions)} |"
             )
+    lines += ["", "## Targets (issue 13)", ""]
+    for s in startups:
+        lines += [*targets(rows, s), ""]
+    lines += ["## Ablation", "", *ablation_section(folder)]
     lines += ["", "## Elasticity at the matched point", "",
               f"SPEC RG metrics (docs/peers.md) of each contender's point whose cost is closest to hpa's at "
               f"u = {MATCHED_UTILIZATION:g}: θ accuracy and τ timeshare of under- (U) and over-provisioning (O) "
@@ -201,6 +262,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes (each LightGBM single-threaded)")
     parser.add_argument("--only", default="", help="comma-separated trace file names to restrict to")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite policy.md from the policy.json (and ablation.json) in --out")
     args = parser.parse_args()
     try:
         peers = parse_peers(args.peers)
@@ -208,6 +271,14 @@ def main() -> None:
         print(exc, file=sys.stderr)
         sys.exit(2)
     startups = [float(s) for s in args.startup_seconds.split(",")]
+    if args.render:
+        rows = json.loads((args.out / "policy.json").read_text())
+        startups = sorted({r["startup_seconds"] for r in rows}, key=lambda s: (s != 180.0, s))
+        command = (args.out / "policy.md").read_text().split("Command: `", 1)[1].split("`", 1)[0]
+        planned = int((args.out / "policy.md").read_text().split(" of ", 1)[1].split(" ", 1)[0])
+        (args.out / "policy.md").write_text(render(rows, startups, command, planned, args.out))
+        print(f"rewrote {args.out / 'policy.md'}")
+        return
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
     png_dir = args.out / "policy"
     png_dir.mkdir(parents=True, exist_ok=True)
@@ -225,7 +296,7 @@ def main() -> None:
             rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
             print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {row['wall_seconds']:.0f}s", flush=True)
             (args.out / "policy.json").write_text(json.dumps(rows, indent=1))
-            (args.out / "policy.md").write_text(render(rows, startups, command, len(jobs)))
+            (args.out / "policy.md").write_text(render(rows, startups, command, len(jobs), args.out))
     print(f"wrote {args.out / 'policy.md'}")
 
 

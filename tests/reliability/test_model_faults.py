@@ -136,7 +136,7 @@ def saved_model(tmp_path_factory) -> Path:
     minutes = np.arange(3 * 1440)
     history = Series(T0 - 3 * 86400, 6.0 + 3.0 * np.sin(minutes / 1440 * 2 * np.pi))
     params = LightGBMParams(num_boost_round=20, min_history_hours=1, holdout_minutes=360, max_train_rows=2000)
-    model = LightGBMForecaster((3,), (0.5, 0.9), num_threads=1, params=params).fit(history)
+    model = LightGBMForecaster((1, 2, 3), (0.5, 0.9), num_threads=1, params=params).fit(history)  # sizes at 3, holds 1-3
     directory = tmp_path_factory.mktemp("model")
     model.save(directory)
     return directory
