@@ -263,7 +263,10 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated trace file names to restrict to")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     parser.add_argument("--render", action="store_true",
-                        help="only rewrite policy.md from the policy.json (and ablation.json) in --out")
+                        help="only rewrite policy.md from the runs in --out's policy.json and --merge files "
+                        "(and its ablation.json); the runs are written back together into policy.json")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], metavar="JSON",
+                        help="with --render: policy.json files of other runs to include")
     args = parser.parse_args()
     try:
         peers = parse_peers(args.peers)
@@ -272,12 +275,15 @@ def main() -> None:
         sys.exit(2)
     startups = [float(s) for s in args.startup_seconds.split(",")]
     if args.render:
-        rows = json.loads((args.out / "policy.json").read_text())
+        rows = [row for path in [args.out / "policy.json", *args.merge] for row in json.loads(path.read_text())]
         startups = sorted({r["startup_seconds"] for r in rows}, key=lambda s: (s != 180.0, s))
-        command = (args.out / "policy.md").read_text().split("Command: `", 1)[1].split("`", 1)[0]
-        planned = int((args.out / "policy.md").read_text().split(" of ", 1)[1].split(" ", 1)[0])
+        command = "; ".join(f"python bench/policy_bench.py --traces {args.traces} --startup-seconds "
+                            f"{','.join(f'{s:g}' for s in startups)} --peers {args.peers} --only {r['trace']}"
+                            for r in rows)
+        planned = len(list(args.traces.glob("*.csv"))) * len(startups)
+        (args.out / "policy.json").write_text(json.dumps(rows, indent=1))
         (args.out / "policy.md").write_text(render(rows, startups, command, planned, args.out))
-        print(f"rewrote {args.out / 'policy.md'}")
+        print(f"rewrote {args.out / 'policy.md'} from {len(rows)} runs")
         return
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
     png_dir = args.out / "policy"
