@@ -294,10 +294,10 @@ def _why(result: TargetResult) -> str:
 def _at(result: TargetResult) -> str:
     """' at +3 min': when the peak sizing-quantile forecast is for (horizon h is the minute from h - 1 on)."""
     forecast = result.forecast
+    if forecast is None:
+        return ""
     quantile = result.target.forecast.quantile
-    first = forecast.median_horizon if forecast is not None and forecast.median_horizon is not None else 1
-    peaks = {h: value for (q, h), value in (forecast.by_horizon.items() if forecast else ())
-             if q == quantile and h >= first}  # the sizing horizons, not the earlier ones a scale-down holds for
+    peaks = {h: value for (q, h), value in forecast.by_horizon.items() if q == quantile and forecast.sizes(h)}
     if not peaks:
         return ""
     return f" at +{max(peaks, key=lambda h: peaks[h]) - 1} min"

@@ -138,6 +138,10 @@ class Forecast:
     by_horizon: Mapping[tuple[float, int], float] = field(default_factory=dict)
     """(quantile, horizon minutes) → forecast rate, for metrics."""
 
+    def sizes(self, horizon: int) -> bool:
+        """Whether `horizon` is one the decision sizes for (the earlier ones only hold a predictive scale-down)."""
+        return horizon >= (self.median_horizon if self.median_horizon is not None else 1)
+
 
 @dataclass(frozen=True)
 class TargetQuality:

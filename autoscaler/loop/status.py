@@ -112,7 +112,6 @@ def forecast_band(target: Target, forecast: Forecast, shown: _Shown) -> dict[str
     start-up)."""
     quantile = target.forecast.quantile
     horizons = sorted({h for _, h in forecast.by_horizon})
-    first = forecast.median_horizon if forecast.median_horizon is not None else 1
     return {
         "rate": forecast.rate,
         "reason": forecast.reason,
@@ -120,7 +119,7 @@ def forecast_band(target: Target, forecast: Forecast, shown: _Shown) -> dict[str
         "quantile": quantile,
         "horizons": [
             {"horizonMinutes": h, "median": forecast.by_horizon.get((0.5, h)),
-             "sizing": forecast.by_horizon.get((quantile, h)), "use": "size" if h >= first else "holdScaleDown"}
+             "sizing": forecast.by_horizon.get((quantile, h)), "use": "size" if forecast.sizes(h) else "holdScaleDown"}
             for h in horizons
         ],
     }
