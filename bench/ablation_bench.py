@@ -26,16 +26,19 @@ from typing import Any
 
 from autoscaler.sim.contenders import (
     BY_NAME,
+    HPA,
     PRESCALER,
     RISK_UTILIZATION,
     RISKS,
+    Contender,
     SweepPoint,
     utilization_sweep,
 )
-from autoscaler.sim.engine import Outcome, Scenario, sim_config, simulate
+from autoscaler.sim.engine import Outcome, Scenario
 from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates
-from autoscaler.sim.shared_forecasts import SharedForecasts
+from autoscaler.sim.shared_forecasts import SharedForecasts, prescaler_model
+from autoscaler.sim.sweep import SweepSettings, sweep_contender
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -75,23 +78,20 @@ def _point(o: Outcome) -> dict[str, float | None]:
 
 
 def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, Any]:
+    """Every variant of one trace through the policy benchmark's own sweep (`sweep_contender`), as a contender
+    of its own: the variant's overrides and points, Prescaler's model, one `SharedForecasts` for all of them."""
     scenario = Scenario.from_trace(read_trace_csv(trace), 40.0)
     shared = SharedForecasts(observed_rates(scenario.demand))
+    settings = SweepSettings(startup_seconds=startup, num_threads=1)
     started = time.perf_counter()
-
-    def replay(point: SweepPoint, overrides: dict[str, Any] | None) -> Outcome:
-        config = sim_config(scenario, target_utilization=point.utilization, startup_seconds=startup,
-                            predictive=overrides is not None, quantile=1.0 - (point.risk or 0.1), num_threads=1,
-                            overrides=overrides)
-        return simulate(scenario, config, forecaster_factory=shared if overrides is not None else None)
-
-    reactive = [replay(p, None) for p in utilization_sweep()]
+    reactive = sweep_contender(scenario, BY_NAME[HPA], settings)
     hpa = [(o.cost_ratio, o.unserved_fraction) for o in reactive]
     out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup,
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
         variant = VARIANTS[name]
-        points = [_point(replay(p, variant.overrides)) for p in variant.points]
+        contender = Contender(name, variant.lever, variant.overrides, prescaler_model, variant.points)
+        points = [_point(o) for o in sweep_contender(scenario, contender, settings, shared=shared)]
         pts = [(p["cost_ratio"], p["unserved_fraction"]) for p in points]
         out["variants"][name] = {
             "points": points,
