@@ -35,6 +35,7 @@ import lightgbm as lgb
 import numpy as np
 
 from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster
+from forecasting.booster_cache import BoosterCache, TrainedBooster, booster_key, digest
 from forecasting.calibration import conformal_offset, monotone
 from forecasting.cpu import resolve_threads
 from forecasting.errors import ForecastError, NotEnoughHistory
@@ -66,10 +67,13 @@ class LightGBMForecaster(BaseForecaster):
         *,
         num_threads: int | None = None,
         params: LightGBMParams = DEFAULT_PARAMS,
+        booster_cache: BoosterCache | None = None,
     ) -> None:
         super().__init__(horizons, quantiles)
         self.num_threads = num_threads  # where it runs (None: the container's CPU limit), so never saved
         self.params = params
+        self.booster_cache = booster_cache
+        """Boosters other fits trained on the same rows with the same settings (the simulator's sweeps); never saved."""
 
     def _params(self, q: float, threads: int) -> dict[str, Any]:
         return {
@@ -150,27 +154,59 @@ class LightGBMForecaster(BaseForecaster):
         held_set = lgb.Dataset(
             x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params
         )
+        cache = self.booster_cache
+        inputs = b""
+        if cache is not None:  # everything a booster of this horizon is trained and scored on
+            held_rows = [a for p in parts for a in (p.held[h], p.features[h][p.held[h]])]
+            inputs = digest([x_train, y_train, x_held, y_held, *held_rows])
         for q in self.quantiles:
-            booster = lgb.train(
-                self._params(q, threads),
-                train_set,
-                num_boost_round=self.params.num_boost_round,
-                valid_sets=[held_set],
-                valid_names=["held_back"],
-                callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
-            )
-            iterations = int(booster.best_iteration or booster.current_iteration())
-            learned.boosters[(h, q)], learned.iterations[(h, q)] = booster, iterations
-            raw = base_held + booster.predict(x_held, num_iteration=iterations, num_threads=threads)
-            learned.offsets[(h, q)] = conformal_offset(y_held - raw, q)
-            for i, p in enumerate(parts):
-                rows = p.held[h]
-                held_raw[i][(h, q)] = np.full(len(rows), np.nan)
-                if rows.any():
-                    x = p.features[h][rows]
-                    held_raw[i][(h, q)][rows] = base_ratio(x) + booster.predict(
-                        x, num_iteration=iterations, num_threads=threads
-                    )
+
+            def train(q: float = q) -> TrainedBooster:
+                return self._train_booster(h, q, threads, train_set, held_set, x_held, y_held, base_held, parts)
+
+            if cache is None:
+                trained = train()
+            else:
+                settings = {**self._params(q, threads), "horizon": h, "rounds": self.params.num_boost_round,
+                            "early_stopping": self.params.early_stopping_rounds}
+                trained = cache.get(booster_key(inputs, settings), train)
+            learned.boosters[(h, q)], learned.iterations[(h, q)] = trained.booster, trained.iterations
+            learned.offsets[(h, q)] = trained.offset
+            for i, raw in enumerate(trained.held_raw):
+                held_raw[i][(h, q)] = raw
+
+    def _train_booster(
+        self,
+        h: int,
+        q: float,
+        threads: int,
+        train_set: lgb.Dataset,
+        held_set: lgb.Dataset,
+        x_held: np.ndarray,
+        y_held: np.ndarray,
+        base_held: np.ndarray,
+        parts: list[_Part],
+    ) -> TrainedBooster:
+        """Train, early-stop and calibrate one booster; its raw forecasts on each series' held-back rows."""
+        booster = lgb.train(
+            self._params(q, threads),
+            train_set,
+            num_boost_round=self.params.num_boost_round,
+            valid_sets=[held_set],
+            valid_names=["held_back"],
+            callbacks=[lgb.early_stopping(self.params.early_stopping_rounds, verbose=False)],
+        )
+        iterations = int(booster.best_iteration or booster.current_iteration())
+        raw = base_held + booster.predict(x_held, num_iteration=iterations, num_threads=threads)
+        held_raw = []
+        for p in parts:
+            rows = p.held[h]
+            part_raw = np.full(len(rows), np.nan)
+            if rows.any():
+                x = p.features[h][rows]
+                part_raw[rows] = base_ratio(x) + booster.predict(x, num_iteration=iterations, num_threads=threads)
+            held_raw.append(part_raw)
+        return TrainedBooster(booster, iterations, conformal_offset(y_held - raw, q), tuple(held_raw))
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
         """Score the model against last-value and seasonal-naive on every series' held-back day."""

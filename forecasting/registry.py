@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 from forecasting.lgbm_params import DEFAULT_PARAMS, LightGBMParams
 
 if TYPE_CHECKING:
+    from forecasting.booster_cache import BoosterCache
     from forecasting.forecaster import BaseForecaster
 
 
@@ -51,14 +52,16 @@ class ModelKind:
         *,
         num_threads: int | None = None,
         params: LightGBMParams = DEFAULT_PARAMS,
+        booster_cache: BoosterCache | None = None,
     ) -> BaseForecaster:
         """A fresh, unfitted forecaster of this kind for these horizons (minutes) and quantiles.
 
-        `num_threads=None` gives LightGBM the container's CPU limit (`forecasting.cpu`).
+        `num_threads=None` gives LightGBM the container's CPU limit (`forecasting.cpu`);
+        `booster_cache` lets LightGBM reuse boosters other fits trained on the same rows.
         """
         make: Callable[..., BaseForecaster] = self.cls
         if self.takes_lightgbm_params:
-            return make(horizons, quantiles, num_threads=num_threads, params=params)
+            return make(horizons, quantiles, num_threads=num_threads, params=params, booster_cache=booster_cache)
         return make(horizons, quantiles)
 
 
@@ -89,9 +92,11 @@ def make_forecaster(
     *,
     num_threads: int | None = None,
     params: LightGBMParams = DEFAULT_PARAMS,
+    booster_cache: BoosterCache | None = None,
 ) -> BaseForecaster:
     """A fresh, unfitted forecaster of the kind the config calls `name` (see `ModelKind.build`)."""
-    return kind_of(name).build(horizons, quantiles, num_threads=num_threads, params=params)
+    return kind_of(name).build(horizons, quantiles, num_threads=num_threads, params=params,
+                               booster_cache=booster_cache)
 
 
 def compared_models(

@@ -25,6 +25,7 @@ import numpy as np
 from autoscaler.config.schema import Target
 from autoscaler.core.decision import Reason
 from autoscaler.loop.ports import Forecaster
+from forecasting.booster_cache import BoosterCache
 from forecasting.errors import NotEnoughHistory
 from forecasting.forecaster import BaseForecaster
 from forecasting.lgbm_params import LightGBMParams
@@ -84,8 +85,10 @@ def model_key(target: Target, sync_interval: float) -> tuple:
     return (target.forecast.model, model_horizons_for(target, sync_interval), quantiles_for(target))
 
 
-def default_factory(target: Target, sync_interval: float) -> BaseForecaster:
-    """Build the configured forecaster for a target's horizons and quantiles."""
+def default_factory(
+    target: Target, sync_interval: float, booster_cache: BoosterCache | None = None
+) -> BaseForecaster:
+    """Build the configured forecaster for a target's horizons and quantiles (`booster_cache`: the simulator's)."""
     model = target.forecast.model
     params = LightGBMParams(
         num_leaves=model.num_leaves,
@@ -95,7 +98,7 @@ def default_factory(target: Target, sync_interval: float) -> BaseForecaster:
     )
     return make_forecaster(
         model.type, model_horizons_for(target, sync_interval), quantiles_for(target),
-        num_threads=model.num_threads, params=params,
+        num_threads=model.num_threads, params=params, booster_cache=booster_cache,
     )
 
 

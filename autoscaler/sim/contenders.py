@@ -33,8 +33,9 @@ from forecasting.peers.holt_winters import PHPAHoltWintersForecaster
 from forecasting.peers.reference_lgbm import ReferenceLightGBMForecaster
 
 UTILIZATIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
-RISKS = (0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.005)
-"""Prescaler's sweep: `forecast.risk`, the chance a minute's demand exceeds what it sized for."""
+RISKS = (0.5, 0.2, 0.1, 0.03, 0.005)
+"""Prescaler's sweep: `forecast.risk`, the chance a minute's demand exceeds what it sized for. Five points, as
+many as every peer's utilization sweep, from the cheapest (the median) to the safest; 0.1 is the default."""
 RISK_UTILIZATION = 0.9
 """The target utilization Prescaler's risk sweep runs at: the most a replica is loaded once the HPA
 tolerance band (10 %) is kept, 1 / (1 + 0.1) ≈ 0.91, rounded down."""
@@ -93,7 +94,7 @@ def _peer_model(name: str, kind: type[BaseForecaster], **settings: Any) -> Model
     """A peer's recipe: its class at the target's horizons and quantiles, with `settings`."""
     horizons, quantiles = settings.pop("horizons"), settings.pop("quantiles")
     key = (name, horizons, quantiles, tuple(sorted(settings.items())))
-    return ModelRecipe(key, lambda: kind(horizons, quantiles, **settings))
+    return ModelRecipe(key, lambda _cache: kind(horizons, quantiles, **settings))
 
 
 def _shape(target: Target, sync_interval: float) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import numpy as np
 
 from autoscaler.config.schema import Target
 from autoscaler.loop.forecasts import default_factory, model_key
+from forecasting.booster_cache import BoosterCache
 from forecasting.forecaster import BaseForecaster
 from forecasting.series import STEP_SECONDS, Series
 
@@ -36,8 +37,8 @@ class ModelRecipe:
 
     key: Hashable
     """Everything `build` reads (the model's name and its settings)."""
-    build: Callable[[], BaseForecaster]
-    """A fresh, unfitted model."""
+    build: Callable[[BoosterCache], BaseForecaster]
+    """A fresh, unfitted model; a LightGBM model reuses the boosters of the replay's `BoosterCache`."""
 
 
 ModelSpec = Callable[[Target, float], ModelRecipe]
@@ -46,9 +47,10 @@ ModelSpec = Callable[[Target, float], ModelRecipe]
 
 def prescaler_model(target: Target, sync_interval: float) -> ModelRecipe:
     """Prescaler's configured forecaster (`default_factory`), keyed by what builds it (`model_key`): targets that
-    differ only in how they use a forecast (risk aside) share its fits."""
+    differ only in how they use a forecast (risk aside) share its fits, and models that differ in risk share
+    their median boosters through the cache."""
     key = ("prescaler", model_key(target, sync_interval))
-    return ModelRecipe(key, lambda: default_factory(target, sync_interval))
+    return ModelRecipe(key, lambda cache: default_factory(target, sync_interval, booster_cache=cache))
 
 
 @dataclass
@@ -69,6 +71,8 @@ class SharedForecasts:
     fits: dict[Hashable, _Fitted | Exception] = field(default_factory=dict)
     """One fit per (model key, training spans): the fitted model, or the error its fit raised."""
     fit_count: int = 0
+    boosters: BoosterCache = field(default_factory=BoosterCache)
+    """LightGBM boosters by what they were trained on: the fits of the risk sweep's models share their medians."""
 
     def __call__(self, target: Target, sync_interval: float) -> _SharedForecaster:
         return _SharedForecaster(self, self.model(target, sync_interval))
@@ -87,7 +91,7 @@ class _SharedForecaster:
         fitted = self.shared.fits.get(key)
         if fitted is None:
             try:
-                fitted = _Fitted(self.recipe.build().fit(series))
+                fitted = _Fitted(self.recipe.build(self.shared.boosters).fit(series))
             except Exception as exc:  # every later sweep gets the same failure, and the loop reports it
                 fitted = exc
             self.shared.fits[key] = fitted
