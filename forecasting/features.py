@@ -175,6 +175,10 @@ def base_ratio(matrix: np.ndarray) -> np.ndarray:
     return base
 
 
-def target_ratio(values: np.ndarray, ends: np.ndarray, horizon: int, level: np.ndarray) -> np.ndarray:
-    """The training target: the value `horizon` minutes after each origin, over its level."""
-    return Rolling(values).at(np.asarray(ends, dtype=np.int64) + horizon) / level
+def target_ratio(
+    values: np.ndarray, ends: np.ndarray, horizon: int, level: np.ndarray, window: int = 1
+) -> np.ndarray:
+    """The training target: the peak of the `window` minutes centred `horizon` minutes after each origin, over
+    its level (`window` 1: the value at the horizon itself)."""
+    half = window // 2
+    return Rolling(values).max(np.asarray(ends, dtype=np.int64) + horizon + half, window) / level

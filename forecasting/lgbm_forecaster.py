@@ -3,7 +3,8 @@
 One `lightgbm.train` booster per (horizon, quantile) with `objective='quantile'`
 predicts the rate `h` minutes ahead divided by the recent level (see
 `forecasting.features`); the forecast is mapped back by multiplying with the level at
-the origin. Because every series is seen through that ratio, one global model can be
+the origin. With `peak_window` w > 1 the target is the peak rate over the w minutes
+centred on the horizon, which is what capacity ready at that horizon has to serve. Because every series is seen through that ratio, one global model can be
 fitted across many services, and traffic that grows beyond anything in training is
 still forecast.
 
@@ -108,7 +109,7 @@ class LightGBMForecaster(BaseForecaster):
                 f"{observed:.1f} observed hours of history, at least {p.min_history_hours:g} are needed to train"
             )
         threads = resolve_threads(self.num_threads)
-        splits = [_Split.of(s, p.holdout_minutes, p.max_train_days, self.horizons) for s in series]
+        splits = [_Split.of(s, p.holdout_minutes, p.max_train_days, self.horizons, p.peak_window) for s in series]
         candidates = sum(sp.train_candidates for sp in splits)
         stride = max(1, math.ceil(candidates / p.max_train_rows))
         parts = [sp.build(stride, self.horizons) for sp in splits]
@@ -212,9 +213,14 @@ class LightGBMForecaster(BaseForecaster):
         """Score the model against last-value and seasonal-naive on every series' held-back day."""
         before = [Series(sp.start, sp.values[: sp.held_start]) for sp in splits]
         baselines: dict[str, BaseForecaster] = {}
+        # A baseline's forecast of a horizon's peak is the largest of its forecasts over the peak's minutes.
+        half = self.params.peak_window // 2
+        spans = [tuple(max(1, h + k) for k in range(-half, half + 1)) for h in self.horizons]
+        minutes = tuple(sorted({m for span in spans for m in span}))
+        columns = [[minutes.index(m) for m in span] for span in spans]
         for name, make in (("last_value", LastValueForecaster), ("seasonal_naive", SeasonalNaiveForecaster)):
             try:
-                baselines[name] = make(self.horizons, self.quantiles, max_train_days=self.params.max_train_days).fit(before)
+                baselines[name] = make(minutes, self.quantiles, max_train_days=self.params.max_train_days).fit(before)
             except NotEnoughHistory:
                 continue  # e.g. seasonal-naive before a day of history: judged against the other one
         if not baselines:
@@ -222,7 +228,7 @@ class LightGBMForecaster(BaseForecaster):
         held = []
         for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             ends = p.ends[p.in_held]
-            actual = np.stack([sp.values_at(ends + h, held_only=True) for h in self.horizons], axis=1)
+            actual = np.stack([sp.peak_at(ends + h, half) for h in self.horizons], axis=1)
             model = np.full((len(ends), len(self.horizons), len(self.quantiles)), np.nan)
             for i, h in enumerate(self.horizons):
                 block = ((ends + h) // CALIBRATION_BLOCK_MINUTES) % 2
@@ -235,8 +241,10 @@ class LightGBMForecaster(BaseForecaster):
             model = monotone(np.maximum(model, 0.0)) * p.level[p.in_held][:, None, None]
             nows = sp.start + (ends + 1) * STEP_SECONDS
             everything = Series(sp.start, sp.values)
-            forecasts = {name: b.predict_many(everything, nows, self.horizons, self.quantiles)
-                         for name, b in baselines.items()}
+            forecasts = {}
+            for name, b in baselines.items():
+                wide = b.predict_many(everything, nows, minutes, self.quantiles)
+                forecasts[name] = np.stack([wide[:, cols, :].max(axis=1) for cols in columns], axis=1)
             held.append(HeldBack(actual, model, forecasts))
         return quality_gate(held, self.quantiles)
 
@@ -370,27 +378,33 @@ class _Part:
 class _Split:
     """Where one series is cut into training origins and the held-back day."""
 
-    def __init__(self, series: Series, held_start: int, first: int, horizons: tuple[int, ...]) -> None:
+    def __init__(self, series: Series, held_start: int, first: int, horizons: tuple[int, ...], window: int) -> None:
         self.start = series.start
         self.values = clean_values(series.values)
         self.held_start = held_start
         self.first = first
-        self.last_train = held_start - min(horizons) - 1
+        self.window = window
+        self.half = window // 2
+        self.last_train = held_start - min(horizons) - self.half - 1
         self.train_candidates = max(0, self.last_train - first + 1)
 
     @classmethod
     def of(
-        cls, series: Series, holdout_minutes: int, max_train_days: float, horizons: tuple[int, ...]
+        cls, series: Series, holdout_minutes: int, max_train_days: float, horizons: tuple[int, ...], window: int
     ) -> _Split:
         n = len(series)
         held_start = n - min(holdout_minutes, n // 5)
         first = max(LEVEL_WINDOW - 1, held_start - int(max_train_days * 1440))
-        return cls(series, held_start, first, horizons)
+        return cls(series, held_start, first, horizons, window)
 
     def values_at(self, positions: np.ndarray, *, held_only: bool = False) -> np.ndarray:
         n = len(self.values)
         inside = (positions >= (self.held_start if held_only else 0)) & (positions < n)
         return np.where(inside, self.values[np.clip(positions, 0, max(n - 1, 0))], np.nan)
+
+    def peak_at(self, centres: np.ndarray, half: int) -> np.ndarray:
+        """The largest held-back value within `half` minutes of each centre (NaN where none is known)."""
+        return np.fmax.reduce([self.values_at(centres + k, held_only=True) for k in range(-half, half + 1)])
 
     def build(self, stride: int, horizons: tuple[int, ...]) -> _Part:
         n = len(self.values)
@@ -402,10 +416,11 @@ class _Split:
         sampled = np.isin(ends, train_ends)
         for h in horizons:
             target = ends + h
-            ratio = target_ratio(self.values, ends, h, level)
+            ratio = target_ratio(self.values, ends, h, level, self.window)
             known = np.isfinite(ratio)
             part.ratio[h] = ratio
-            part.train[h] = sampled & known & (target < self.held_start)
-            part.held[h] = (target >= self.held_start) & (target < n) & np.isfinite(level)
+            part.train[h] = sampled & known & (target + self.half < self.held_start)
+            inside = (target - self.half >= self.held_start) & (target + self.half < n)
+            part.held[h] = inside & np.isfinite(level)
             part.held_fit[h] = part.held[h] & known
         return part

@@ -31,6 +31,10 @@ class LightGBMParams:
     """Training origins come from at most this many days before the held-back day."""
     max_train_rows: int = 12000
     """Training origins are thinned to about this many rows per booster."""
+    peak_window: int = 1
+    """The minutes (odd) each horizon's target spans, centred on the horizon: with 3 the boosters learn the
+    quantiles of the peak demand over [h - 1, h + 1]; 1 forecasts the minute at the horizon (the backtest's
+    target). The controller sets it from `forecast.peakMinutes`."""
     holdout_minutes: int = 1440
     """The held-back tail of every series (a day): early stopping, calibration and the quality gate."""
     seed: int = 0

@@ -94,6 +94,10 @@ def show(renderables: Iterable[RenderableType | str]) -> None:
     for item in renderables:
         if isinstance(item, Table):
             natural = Console(width=10_000).measure(item).maximum
+            if isinstance(item.title, str) and len(item.title) > natural:
+                # rich wraps a title to the table's width: one wider than the columns goes on a line of its own
+                Console(width=10_000, soft_wrap=True, highlight=False).print(Text(item.title))
+                item.title = None
             fit = max(width, minimum_width(item)) if terminal else max(natural, minimum_width(item))
             Console(width=fit, soft_wrap=False).print(item)
         else:

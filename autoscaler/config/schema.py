@@ -196,6 +196,12 @@ ModelKindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_ex
 """A model kind of `forecasting.registry`, by its config name."""
 
 
+def _odd(value: int) -> int:
+    if value % 2 == 0:
+        raise ValueError(f"must be odd (a window centred on a minute), got {value}")
+    return value
+
+
 class ModelSettings(_Model):
     """Forecasting model settings (the LightGBM defaults are those of `forecasting.lgbm_params.LightGBMParams`)."""
 
@@ -234,6 +240,10 @@ class ForecastSettings(_Model):
     [now, now + startupSeconds + syncInterval] (a pod removed now cannot be ready again sooner) instead of
     waiting out `behavior.scaleDown`'s stabilization window; rate policies still apply, and without a
     forecast the window does. `stabilized`: HPA's window only."""
+    peak_minutes: Annotated[int, AfterValidator(_odd)] = Field(default=3, ge=1, le=15)
+    """Size for the peak demand over this many minutes (odd, 1..15) centred on each minute a new pod must
+    serve, not for that minute alone: a pod's readiness varies by about a minute and requests burst within
+    minutes, so the LightGBM model is trained on that peak. 1: each minute alone (the baselines always)."""
     model: ModelSettings = Field(default_factory=ModelSettings)
     """Model settings."""
 

@@ -82,7 +82,8 @@ def quantiles_for(target: Target) -> tuple[float, ...]:
 
 def model_key(target: Target, sync_interval: float) -> tuple:
     """Targets with equal keys share one global model."""
-    return (target.forecast.model, model_horizons_for(target, sync_interval), quantiles_for(target))
+    return (target.forecast.model, target.forecast.peak_minutes, model_horizons_for(target, sync_interval),
+            quantiles_for(target))
 
 
 def default_factory(
@@ -95,6 +96,7 @@ def default_factory(
         learning_rate=model.learning_rate,
         num_boost_round=model.num_boost_round,
         min_history_hours=target.forecast.min_history_hours,
+        peak_window=target.forecast.peak_minutes,
     )
     return make_forecaster(
         model.type, model_horizons_for(target, sync_interval), quantiles_for(target),

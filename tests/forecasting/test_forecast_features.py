@@ -149,3 +149,23 @@ def test_base_is_the_last_value_else_the_recent_mean_else_the_level() -> None:
     matrix[0, [lag, mean]] = [1.5, 1.2]
     matrix[1, mean] = 0.8
     np.testing.assert_array_equal(base_ratio(matrix), [1.5, 0.8, 1.0])
+
+
+@pytest.mark.parametrize(
+    ("window", "horizon", "expected"),
+    [(1, 2, [4.0, 1.0]), (3, 2, [4.0, 4.0]), (3, 1, [9.0, 4.0]), (5, 2, [9.0, 4.0])],
+    ids=["one-minute", "peak-of-three", "peak-from-the-origin", "peak-of-five"],
+)
+def test_the_target_is_the_peak_of_the_window_centred_on_the_horizon(
+    window: int, horizon: int, expected: list[float]
+) -> None:
+    values = np.array([0.0, 2.0, 9.0, 1.0, 4.0, 1.0, 0.0, np.nan])
+    level = np.ones(2)
+    got = target_ratio(values, np.array([2, 3]), horizon, level, window)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_a_peak_window_past_the_data_is_the_peak_of_what_is_known() -> None:
+    values = np.array([1.0, 5.0, 2.0])
+    assert target_ratio(values, np.array([1]), 1, np.ones(1), 3)[0] == 5.0
+    assert np.isnan(target_ratio(values, np.array([2]), 3, np.ones(1), 3)[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from forecast_helpers import SMALL, periodic_series
@@ -90,7 +91,9 @@ def test_an_unknown_kind_is_refused_and_every_kind_is_listed(bad: str) -> None:
 
 def test_the_lightgbm_defaults_come_from_the_class() -> None:
     """`LightGBMForecaster`'s defaults are `LightGBMParams()`; the config's defaults and the forecaster built
-    from a default config are the same values, written once."""
+    from a default config are the same values, written once. The one exception is the target's span: the class
+    forecasts the minute at each horizon (what the backtest scores), the controller the peak around it
+    (`forecast.peakMinutes`)."""
     assert LightGBMForecaster().params == DEFAULT_PARAMS == LightGBMParams()
     settings = ModelSettings()
     assert (settings.num_leaves, settings.learning_rate, settings.num_boost_round) == (
@@ -98,7 +101,9 @@ def test_the_lightgbm_defaults_come_from_the_class() -> None:
     assert ForecastSettings().min_history_hours == DEFAULT_PARAMS.min_history_hours
     target = parse_config({"targets": [_target()]}).targets[0]
     model = default_factory(target, 60)
-    assert isinstance(model, LightGBMForecaster) and model.params == DEFAULT_PARAMS
+    assert isinstance(model, LightGBMForecaster)
+    assert model.params == replace(DEFAULT_PARAMS, peak_window=target.forecast.peak_minutes)
+    assert (DEFAULT_PARAMS.peak_window, target.forecast.peak_minutes) == (1, 3)
     assert make_forecaster("lightgbm", [5], [0.9]).params == DEFAULT_PARAMS
 
 
@@ -107,7 +112,8 @@ def test_the_config_lightgbm_settings_reach_the_model() -> None:
         {"numThreads": 1, "numLeaves": 7, "learningRate": 0.1, "numBoostRound": 20}, minHistoryHours=6)]}).targets[0]
     model = default_factory(target, 60)
     assert isinstance(model, LightGBMForecaster) and model.num_threads == 1
-    assert model.params == LightGBMParams(num_leaves=7, learning_rate=0.1, num_boost_round=20, min_history_hours=6)
+    assert model.params == LightGBMParams(num_leaves=7, learning_rate=0.1, num_boost_round=20, min_history_hours=6,
+                                          peak_window=3)
 
 
 def test_the_config_and_the_core_read_the_kinds_without_numpy_or_lightgbm() -> None:

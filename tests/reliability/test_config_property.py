@@ -69,6 +69,7 @@ SETTINGS = {
     "targets.startupSeconds": (["0", "120", "3600"], ["3601", ".inf", "-1"]),
     "targets.tolerance": (["0", "0.1", "0.99"], ["1", ".nan", "-0.1"]),
     "targets.forecast.risk": (["0.05", "0.5"], ["0", "0.6", ".nan"]),
+    "targets.forecast.peakMinutes": (["1", "3", "15"], ["2", "0", "17", "1.5", ".nan"]),
     "targets.forecast.historyDays": (["1", "14", "400"], ["0", "401", ".inf"]),
     "targets.forecast.minHistoryHours": (["0", "24"], ["9601", "-1", ".inf", "25"]),
     "targets.forecast.model.numLeaves": (["2", "31"], ["1", "1e9", BIG]),
