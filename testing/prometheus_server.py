@@ -126,7 +126,9 @@ def free_port() -> int:
 class PrometheusServer:
     """`prometheus` serving `data_dir` on a free 127.0.0.1 port, with no scrape jobs but `scrape_configs`.
 
-    `route_prefix` serves the API under a path (as behind Thanos or a managed service);
+    `route_prefix` serves the API under a path, set up as Prometheus behind a reverse proxy
+    is (`--web.route-prefix` and a `--web.external-url` ending in that path; any path outside
+    the prefix answers 404), the way Mimir and Cortex serve it under `/prometheus`;
     `tls` = (certificate file, key file) serves HTTPS; `scrape_configs` are Prometheus
     `scrape_configs` entries, written into its config as they are.
     """
@@ -160,6 +162,7 @@ class PrometheusServer:
         for _ in range(3):
             port = free_port()
             self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{port}{self.route_prefix}"
+            external = [f"--web.external-url={self.url}"] if self.route_prefix else []
             with self.log_path.open("wb") as log:
                 self.process = subprocess.Popen(
                     [
@@ -170,6 +173,7 @@ class PrometheusServer:
                         f"--web.listen-address=127.0.0.1:{port}",
                         "--log.level=warn",
                         *flags,
+                        *external,
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -27,8 +27,12 @@ that Prometheus does not have must be reported as missing, never as zero.
 - A rate is plausible when it is finite, at least 0 and at most `MAX_PLAUSIBLE_RATE`;
   any other current rate is missing (with the value in its reason), and any other
   history point is a gap. A group answered twice is refused (`autoscaler.config.promql`).
-- Connection: `prometheus.url` plus `pathPrefix`, a bearer token file re-read whenever it
-  changes, a CA bundle or `insecureSkipVerify`, and extra headers such as X-Scope-OrgID.
+- Connection: `prometheus.url` (its path kept) plus `pathPrefix`, then `/api/v1/...`; a
+  bearer token file re-read whenever it changes, a CA bundle or `insecureSkipVerify`, and
+  extra headers such as X-Scope-OrgID, on every request. An HTTP 404 means no API at that
+  path, so its error names the path and says to check the URL and `pathPrefix`.
+- A fleet of clusters sharing one endpoint: `{cluster}` in a template is filled with
+  `prometheus.cluster` (the config refuses a template using it without one).
 - Secrets never reach a message: URL userinfo is hidden in every URL shown, and the
   password, the token and the header values are scrubbed from every error text
   (requests and urllib3 errors embed URLs, and a server may echo what it was sent). A
@@ -143,22 +147,25 @@ class _BearerTokenFile(requests.auth.AuthBase):
 
 
 @lru_cache(maxsize=1024)
-def _parse_template(text: str) -> QueryTemplate:
-    return QueryTemplate.parse(text)
+def _parse_template(text: str, cluster: str | None) -> QueryTemplate:
+    return QueryTemplate.parse(text, cluster)
 
 
-def _template(text: str) -> QueryTemplate:
+def _template(text: str, cluster: str | None) -> QueryTemplate:
     try:
-        return _parse_template(text)
+        template = _parse_template(text, cluster)
     except TemplateError as exc:
         raise PrometheusConfigError(f"query template {text!r}: {exc}") from None
+    if template.uses_cluster and cluster is None:
+        raise PrometheusConfigError(f"query template {text!r} uses {{cluster}}, but prometheus.cluster is not set")
+    return template
 
 
 @lru_cache(maxsize=1024)
 def path_of(text: str) -> QueryPath:
     """How a template's rate is fetched: batched with the targets sharing it, or per target."""
     try:
-        return query_path(text, _parse_template(text).group_labels)
+        return query_path(text, _parse_template(text, None).group_labels)
     except ValueError as exc:  # not PromQL (refused at config load): one batched request, whose error names it
         return QueryPath(True, f"not parsed: {exc}")
 
@@ -243,7 +250,7 @@ class PrometheusMetrics:
 
     def _group_rates(self, text: str, members: list[Target], now: float) -> dict[str, RateSample]:
         try:
-            template = _template(text)
+            template = _template(text, self.settings.cluster)
             batch = template.batch(members)
             collected = self._instant(batch, f"query template {text!r} (batched for {len(members)} target(s))", now)
         except PrometheusError as exc:
@@ -253,7 +260,7 @@ class PrometheusMetrics:
     def _target_rate(self, target: Target, now: float) -> tuple[str, RateSample]:
         """One target's rate from its own query (a template that cannot be batched); never raises."""
         try:
-            template = _template(target.query)
+            template = _template(target.query, self.settings.cluster)
             collected = self._instant(template.single(target), f"query {template.render(target)!r}", now)
         except PrometheusError as exc:
             return target.key, RateSample(None, None, self.scrub(str(exc)))
@@ -301,7 +308,7 @@ class PrometheusMetrics:
 
         Raises `PrometheusError` (naming the query) when Prometheus cannot answer.
         """
-        query = f"sum({_template(target.query).render(target)})"
+        query = f"sum({_template(target.query, self.settings.cluster).render(target)})"
         found = self.query_bins(query, start, end, STEP_SECONDS)
         values = found.series[0][1] if found.series else np.full(len(found.times), np.nan)
         bad = ~plausible(values) & ~np.isnan(values)
@@ -360,6 +367,11 @@ class PrometheusMetrics:
             except PrometheusConfigError as exc:  # the token file: its message names the file, never the token
                 raise PrometheusConfigError(self.scrub(str(exc))) from None
             except HTTPStatusError as exc:
+                if exc.status == 404:
+                    raise PrometheusConfigError(self.scrub(
+                        f"no Prometheus HTTP API under {self.shown_url}: {exc.path} answered HTTP 404 ({exc.detail}) "
+                        f"to {what}; check prometheus.url and pathPrefix (Mimir and Cortex serve the API under "
+                        "/prometheus, Thanos Query at its root)")) from None
                 if exc.status < 500 and exc.status != 429:
                     raise PrometheusConfigError(self.scrub(f"Prometheus rejected {what}: {exc}")) from None
                 cause = self.scrub(str(exc))

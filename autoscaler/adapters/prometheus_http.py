@@ -30,6 +30,7 @@ import json
 import socket
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -52,12 +53,13 @@ _CHUNK_BYTES = 64 * 1024
 
 
 class HTTPStatusError(Exception):
-    """Prometheus answered with an HTTP error status; `detail` is its own explanation."""
+    """Prometheus answered with an HTTP error status; `detail` is its own explanation, `path` the URL path asked."""
 
-    def __init__(self, status: int, detail: str) -> None:
+    def __init__(self, status: int, detail: str, path: str) -> None:
         super().__init__(f"HTTP {status}: {detail}")
         self.status = status
         self.detail = detail
+        self.path = path
 
 
 class AnswerError(Exception):
@@ -215,7 +217,7 @@ class PrometheusSession(requests.Session):
             raise _timed_out(seconds)
         response._content = body  # the body read here, under the deadline and the cap, is the response's content
         if failed:
-            raise HTTPStatusError(response.status_code, _detail(response))
+            raise HTTPStatusError(response.status_code, _detail(response), urlsplit(response.url).path)
         if len(body) <= ERROR_BODY_BYTES:
             _raise_error_status(body)
         return response

@@ -2,9 +2,11 @@
 
 It goes through the same `build_plan` as `prescaler run` and every hot reload, so a
 config it accepts is one the controller can start with. For each target it also says
-how its query is fetched: batched with the targets sharing its template, or per target.
-`-o json|yaml` prints the verdict as one document (`valid`, the targets, or every error by
-its path), for CI.
+how its query is fetched: batched with the targets sharing its template, or per target,
+and which cluster `{cluster}` stands for (a value from the environment is not shown). A
+cluster set while some queries leave `{cluster}` out is pointed out: through an endpoint
+that a fleet shares, those queries read every cluster's series. `-o json|yaml` prints the
+verdict as one document (`valid`, the targets, or every error by its path), for CI.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from autoscaler.cli.output import add_output_option, emit, table
 from autoscaler.config.durations import format_duration
 from autoscaler.config.loading import load_config_file
 from autoscaler.config.messages import ConfigError
+from autoscaler.config.promql import QueryTemplate
 from autoscaler.config.schema import Config
 from autoscaler.runtime.plan import build_plan
 
@@ -54,17 +57,47 @@ def run(args: argparse.Namespace) -> int:
         "capacityPerReplica": t.capacity_per_replica, "targetUtilization": t.target_utilization,
         "startupSeconds": t.startup_seconds, "quantile": t.forecast.quantile, "horizons": len(plan.horizons[t.key]),
         "paused": t.paused, "queryPath": str(path_of(t.query)),
+        "usesCluster": QueryTemplate.parse(t.query).uses_cluster,
     } for t in config.targets]
+    cluster, source = _cluster(config)
     payload = {"file": args.file, "valid": True, "dryRun": config.dry_run,
-               "syncIntervalSeconds": config.sync_interval, "targets": targets}
-    emit(args.output, payload, lambda wide: _lines(args.file, config, targets, wide))
+               "syncIntervalSeconds": config.sync_interval, "cluster": cluster, "clusterFrom": source,
+               "targets": targets}
+    emit(args.output, payload, lambda wide: _lines(args.file, config, payload, wide))
     return 0
 
 
-def _lines(file: str, config: Config, targets: list[dict[str, Any]], wide: bool) -> list[RenderableType | str]:
+def _cluster(config: Config) -> tuple[str | None, str | None]:
+    """(the cluster as it may be shown, where it came from): no value when it came from the environment."""
+    variables = config.env_values.variables_in("prometheus.cluster")
+    if variables:
+        return None, ", ".join(f"${{{v}}}" for v in variables)
+    if config.prometheus.cluster is not None:
+        return config.prometheus.cluster, "prometheus.cluster"
+    return None, None
+
+
+def _cluster_lines(payload: dict[str, Any]) -> list[str]:
+    """Which cluster `{cluster}` stands for, and the queries that read every cluster's series."""
+    if payload["clusterFrom"] is None:
+        return []
+    where = (f"from {payload['clusterFrom']} (value not shown)" if payload["cluster"] is None
+             else f"{payload['cluster']!r} ({payload['clusterFrom']})")
+    lines = [f"  cluster {where} fills {{cluster}}"]
+    without = [f"{t['namespace']}/{t['name']}" for t in payload["targets"] if not t["usesCluster"]]
+    if without:
+        lines.append(f"  warning: {len(without)} target(s) do not use {{cluster}} in their query ({without[0]}"
+                     f"{', …' if len(without) > 1 else ''}): through a query endpoint clusters share, they read "
+                     "every cluster's series")
+    return lines
+
+
+def _lines(file: str, config: Config, payload: dict[str, Any], wide: bool) -> list[RenderableType | str]:
     mode = "dry-run (global)" if config.dry_run else "live"
+    targets: list[dict[str, Any]] = payload["targets"]
     lines: list[RenderableType | str] = [
-        f"{file}: valid, {len(targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}"]
+        f"{file}: valid, {len(targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}",
+        *_cluster_lines(payload)]
     if not targets:
         lines.append("  no targets: Prescaler will scale nothing until a config with targets is loaded")
         return lines

@@ -3,8 +3,13 @@
 `load_config_text` / `load_config_file` turn YAML text into a validated `Config` or
 raise `ConfigError` listing every problem, e.g.
 `targets[1].minReplicas: 12 is greater than maxReplicas (10)`. Checks that span fields
-or targets (min <= max, duplicate targets, the namespace allowlist, lease timing) run
-here, after each model validated on its own.
+or targets (min <= max, duplicate targets, the namespace allowlist, lease timing, a
+`{cluster}` placeholder with no cluster set) run here, after each model validated on its own.
+
+`prometheus.cluster` falls back to the environment variable `PRESCALER_CLUSTER` when the
+config does not set it (the config wins: it is what the operator wrote; a config shared by
+a fleet leaves it out and each cluster's Deployment sets the variable). The fallback is
+treated as a `${VAR}` value: no error message shows it.
 """
 
 from __future__ import annotations
@@ -25,11 +30,13 @@ from pydantic_core import ErrorDetails
 
 from autoscaler.config.durations import format_duration
 from autoscaler.config.messages import ConfigError, EnvValues, shown
+from autoscaler.config.promql import QueryTemplate
 from autoscaler.config.schema import (
     LEASE_JITTER,
     Config,
     LeaderElectionSettings,
     MissingMetricsReplicas,
+    PrometheusSettings,
     Target,
 )
 from autoscaler.logs import looks_secret, without_userinfo
@@ -158,6 +165,23 @@ def _target_errors(targets: list[tuple[int, Target]], allowlist: list[str]) -> l
     return errors
 
 
+CLUSTER_VARIABLE = "PRESCALER_CLUSTER"
+"""The environment variable `prometheus.cluster` falls back to."""
+
+
+def _cluster_errors(targets: list[tuple[int, Target]], prometheus: PrometheusSettings) -> list[str]:
+    """A `{cluster}` placeholder needs a cluster: one error naming the setting and the first target using it."""
+    if prometheus.cluster is not None:
+        return []
+    uses = {query: QueryTemplate.parse(query).uses_cluster for query in {t.query for _, t in targets}}
+    users = [i for i, t in targets if uses[t.query]]
+    if not users:
+        return []
+    more = f" (and {len(users) - 1} more target(s))" if len(users) > 1 else ""
+    return [f"prometheus.cluster: not set, but targets[{users[0]}].query uses the {{cluster}} placeholder{more}: set "
+            f"prometheus.cluster, or the environment variable {CLUSTER_VARIABLE} in the controller's container"]
+
+
 def _lease_errors(lease: LeaderElectionSettings) -> list[str]:
     """client-go's ordering of the lease timings."""
     errors = []
@@ -184,6 +208,8 @@ def _valid_parts_of(data: dict[str, Any]) -> list[str]:
     errors = _target_errors(targets, allowlist)
     with contextlib.suppress(ValidationError):
         errors += _lease_errors(LeaderElectionSettings.model_validate(data.get("leaderElection") or {}))
+    with contextlib.suppress(ValidationError):
+        errors += _cluster_errors(targets, PrometheusSettings.model_validate(data.get("prometheus") or {}))
     return errors
 
 
@@ -201,7 +227,9 @@ def parse_config(data: Any, source: str = "config", env: EnvValues | None = None
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_pydantic_errors(exc, env) + _valid_parts_of(data), source, env) from None
-    errors = _target_errors(list(enumerate(config.targets)), config.namespaces) + _lease_errors(config.leader_election)
+    targets = list(enumerate(config.targets))
+    errors = _target_errors(targets, config.namespaces) + _lease_errors(config.leader_election)
+    errors += _cluster_errors(targets, config.prometheus)
     if errors:
         raise ConfigError(errors, source, env)
     config._env = env
@@ -350,10 +378,25 @@ def _read_yaml(text: str, source: str, env: EnvValues) -> Any:
         loader.dispose()
 
 
+def _cluster_from_env(data: Any, env: Mapping[str, str], found: EnvValues) -> Any:
+    """`data` with `prometheus.cluster` from PRESCALER_CLUSTER when that is set (not empty) and the config has none."""
+    value = env.get(CLUSTER_VARIABLE, "")
+    section = data.get("prometheus", {}) if isinstance(data, dict) else None
+    if not value or not isinstance(section, dict) or "cluster" in section:
+        return data
+    found.note_value("prometheus.cluster", value, CLUSTER_VARIABLE)
+    return {**data, "prometheus": {**section, "cluster": value}}
+
+
 def load_config_text(text: str, source: str = "config", env: Mapping[str, str] | None = None) -> Config:
-    """Parse YAML text (after `${VAR}` expansion from `env`, default os.environ) into a validated `Config`."""
-    expanded, found = expand_env(text, os.environ if env is None else env, source)
-    return parse_config(_read_yaml(expanded, source, found), source, found)
+    """Parse YAML text (after `${VAR}` expansion from `env`, default os.environ) into a validated `Config`.
+
+    `prometheus.cluster` falls back to `env`'s PRESCALER_CLUSTER (see the module).
+    """
+    env = os.environ if env is None else env
+    expanded, found = expand_env(text, env, source)
+    data = _cluster_from_env(_read_yaml(expanded, source, found), env, found)
+    return parse_config(data, source, found)
 
 
 def load_config_file(path: str | Path) -> Config:

@@ -42,6 +42,11 @@ class EnvValues:
         if names:
             self.paths.setdefault(path, set()).update(names)
 
+    def note_value(self, path: str, value: str, name: str) -> None:
+        """Record that the value at `path` is `value`, taken from the variable `name` without `${...}` in the text."""
+        self.values[value] = name
+        self.paths.setdefault(path, set()).add(name)
+
     def variables_in(self, path: str) -> list[str]:
         """The variables that went into the value at `path` or anywhere inside it."""
         names: set[str] = set()

@@ -8,6 +8,12 @@ the CLI and the tests share one definition of what a template means:
 - Placeholders may only appear in the values of `=` and `=~` label matchers. On
   substitution a value is escaped for the PromQL string literal and, in `=~` matchers,
   for the regular expression, so a name holding `"` or `\\` cannot leave its matcher.
+- `{namespace}` and `{name}` are each target's own; `{cluster}` is one value for every
+  target (`prometheus.cluster`, given to `QueryTemplate.parse`), so that many clusters'
+  Prescalers can share one query endpoint (Thanos, Mimir) and each read only its own
+  cluster's series. A matcher holding only `{cluster}` is filled in the same in every
+  query and does not tell targets apart: it is not a grouping label of a batch, so
+  `sum by (namespace, deployment) (rate(x{cluster="{cluster}", ...}[2m]))` still batches.
 - `QueryTemplate.batch(targets)` turns those matchers into `=~` alternations of every
   target's value and aggregates `sum by (<their labels>)`, so all targets sharing a
   template come back in one query. That is right only for a template whose series keep
@@ -55,7 +61,9 @@ class Workload(Protocol):
     @property
     def key(self) -> str: ...
 
-PLACEHOLDER = re.compile(r"\{(namespace|name)\}")
+PLACEHOLDER = re.compile(r"\{(namespace|name|cluster)\}")
+CLUSTER = "cluster"
+"""The placeholder filled with `prometheus.cluster`, the same for every target."""
 PART_LABEL = "prescaler_part"
 """Label that tells the two halves of a batched answer apart."""
 RATE_PART, OBSERVED_PART = "rate", "observed"
@@ -123,10 +131,6 @@ def describe_labels(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f"{k}={quote(v)}" for k, v in sorted(labels.items())) + "}"
 
 
-def _values(target: Workload) -> dict[str, str]:
-    return {"namespace": target.namespace, "name": target.name}
-
-
 @dataclass(frozen=True)
 class _Matcher:
     """A label matcher whose value holds placeholders, at `text[start:end]` of its template."""
@@ -138,10 +142,17 @@ class _Matcher:
     start: int
     end: int
 
-    def expected(self, target: Workload) -> str:
-        """The label value (`=`) or the regular expression (`=~`) this matcher holds for `target`."""
-        values = _values(target)
+    @property
+    def per_target(self) -> bool:
+        """Whether it holds `{namespace}` or `{name}`, so that its value differs between targets."""
+        return any(p != CLUSTER for p in self.pieces[1::2])
+
+    def expected(self, values: Mapping[str, str]) -> str:
+        """The label value (`=`) or the regular expression (`=~`) this matcher holds, given the placeholders' values."""
         escape = regex_escape if self.op == "=~" else str
+        missing = [p for p in self.pieces[1::2] if p not in values]
+        if missing:
+            raise TemplateError(f"label {self.label!r} uses {{{missing[0]}}}, but no value was given for it")
         return "".join(escape(values[p]) if i % 2 else p for i, p in enumerate(self.pieces))
 
 
@@ -238,14 +249,24 @@ class QueryTemplate:
 
     text: str
     selectors: tuple[_Selector, ...]
-    """The vector selectors that hold placeholders, in order."""
+    """The vector selectors that hold `{namespace}` or `{name}`, in order, with those matchers."""
     comments: tuple[tuple[int, int], ...]
     """Spans of `#` comments, left out when the template is filled in (a comment would swallow a closing parenthesis)."""
+    fixed: tuple[_Matcher, ...]
+    """The matchers that hold only `{cluster}`: filled in the same for every target."""
+    cluster: str | None
+    """The value of `{cluster}`."""
 
     @classmethod
-    def parse(cls, text: str) -> QueryTemplate:
-        """Parse a template; raises `TemplateError` when a placeholder is not in an `=`/`=~` matcher value."""
+    def parse(cls, text: str, cluster: str | None = None) -> QueryTemplate:
+        """Parse a template whose `{cluster}` is `cluster`.
+
+        Raises `TemplateError` when a placeholder is not in an `=`/`=~` matcher value. A
+        template using `{cluster}` parses without a cluster (the config checks a query
+        before it knows the cluster), but filling it in then raises `TemplateError`.
+        """
         selectors: list[_Selector] = []
+        fixed: list[_Matcher] = []
         comments: list[tuple[int, int]] = []
         i = 0
         while i < len(text):
@@ -258,40 +279,56 @@ class QueryTemplate:
                 i = comments[-1][1]
             elif char == "{":
                 found, end = _parse_braces(text, i)
-                if found:
-                    selectors.append(_Selector(_selector_start(text, i), end, tuple(found)))
+                per_target = tuple(m for m in found if m.per_target)
+                fixed += [m for m in found if not m.per_target]
+                if per_target:
+                    selectors.append(_Selector(_selector_start(text, i), end, per_target))
                 i = end
             else:
                 i += 1
         for match in PLACEHOLDER.finditer(text):
-            spans = [(m.start, m.end) for sel in selectors for m in sel.matchers] + comments
+            spans = [(m.start, m.end) for sel in selectors for m in sel.matchers] + [(m.start, m.end) for m in fixed]
+            spans += comments
             if not any(start <= match.start() < end for start, end in spans):
                 raise TemplateError(
                     f"placeholder {match.group()} at column {match.start() + 1} is not in a label matcher value"
                 )
         if not selectors:
             raise TemplateError("no label matcher holds a {name} or {namespace} placeholder")
-        return cls(text, tuple(selectors), tuple(comments))
+        return cls(text, tuple(selectors), tuple(comments), tuple(fixed), cluster)
 
     @property
     def matchers(self) -> tuple[_Matcher, ...]:
-        """Every matcher that holds a placeholder."""
+        """Every matcher that holds `{namespace}` or `{name}`."""
         return tuple(m for sel in self.selectors for m in sel.matchers)
 
     @property
     def group_labels(self) -> tuple[str, ...]:
-        """Labels that tell targets apart in a batched answer: those of the placeholder matchers."""
+        """Labels that tell targets apart in a batched answer: those of the matchers holding `{namespace}` or `{name}`."""
         return tuple(dict.fromkeys(m.label for m in self.matchers))
+
+    @property
+    def uses_cluster(self) -> bool:
+        """Whether any matcher holds `{cluster}`."""
+        return any(CLUSTER in m.pieces[1::2] for m in (*self.matchers, *self.fixed))
+
+    def values(self, target: Workload) -> dict[str, str]:
+        """What each placeholder stands for in `target`'s query (no `{cluster}` when no cluster was given)."""
+        values = {"namespace": target.namespace, "name": target.name}
+        if self.cluster is not None:
+            values[CLUSTER] = self.cluster
+        return values
 
     def render(self, target: Workload) -> str:
         """The template filled in for one target."""
-        return self._fill(0, len(self.text), lambda m: f"{m.label}{m.op}{quote(m.expected(target))}")
+        values = self.values(target)
+        return self._fill(0, len(self.text), lambda m: f"{m.label}{m.op}{quote(m.expected(values))}")
 
     def batch(self, targets: Sequence[Workload]) -> BatchQuery:
         """One query answering the rate and freshness of every target in `targets`."""
 
         def alternation(m: _Matcher) -> str:
-            expected = sorted({m.expected(t) for t in targets})
+            expected = sorted({m.expected(self.values(t)) for t in targets})
             regexes = [regex_escape(e) for e in expected] if m.op == "=" else [f"(?:{e})" for e in expected]
             return f"{m.label}=~{quote('|'.join(regexes))}"
 
@@ -313,8 +350,10 @@ class QueryTemplate:
         sample of the template's selectors, as for a batch.
         """
 
+        values = self.values(target)
+
         def filled(m: _Matcher) -> str:
-            return f"{m.label}{m.op}{quote(m.expected(target))}"
+            return f"{m.label}{m.op}{quote(m.expected(values))}"
 
         rates = f"sum({self._fill(0, len(self.text), filled)})"
         stamps = " or ".join(f"timestamp({self._fill(sel.start, sel.end, filled)})" for sel in self.selectors)
@@ -325,7 +364,11 @@ class QueryTemplate:
         return BatchQuery(query, self, (target,), single=True)
 
     def _fill(self, start: int, end: int, replace: Callable[[_Matcher], str]) -> str:
-        edits = sorted([(m.start, m.end, replace(m)) for m in self.matchers] + [(s, e, "") for s, e in self.comments])
+        """`text[start:end]` with each target matcher replaced by `replace`, `{cluster}` filled in, comments left out."""
+        cluster = {CLUSTER: self.cluster} if self.cluster is not None else {}
+        edits = [(m.start, m.end, replace(m)) for m in self.matchers] + [(s, e, "") for s, e in self.comments]
+        edits += [(m.start, m.end, f"{m.label}{m.op}{quote(m.expected(cluster))}") for m in self.fixed]
+        edits.sort()
         out, pos = [], start
         for edit_start, edit_end, new in edits:
             if start <= edit_start and edit_end <= end:
@@ -366,7 +409,7 @@ class BatchQuery:
         """
         if self.single:
             return self._collect_single(series)
-        pickers = [_Picker.build(sel, self.targets) for sel in self.template.selectors]
+        pickers = [_Picker.build(sel, self.targets, self.template.values) for sel in self.template.selectors]
         out = Collected()
         answered: dict[tuple[str | None, ...], list[tuple[Mapping[str, str], float, list[str]]]] = {}
         for labels, value in series:
@@ -428,13 +471,15 @@ class _Picker:
     index: dict[tuple[str, ...], list[tuple[Workload, list[re.Pattern[str]]]]]
 
     @classmethod
-    def build(cls, selector: _Selector, targets: Sequence[Workload]) -> _Picker:
+    def build(cls, selector: _Selector, targets: Sequence[Workload],
+              values: Callable[[Workload], Mapping[str, str]]) -> _Picker:
         equal = tuple(m for m in selector.matchers if m.op == "=")
         regex = tuple(m for m in selector.matchers if m.op == "=~")
         index: dict[tuple[str, ...], list[tuple[Workload, list[re.Pattern[str]]]]] = {}
         for t in targets:
-            key = tuple(m.expected(t) for m in equal)
-            index.setdefault(key, []).append((t, [re.compile(m.expected(t)) for m in regex]))
+            filled = values(t)
+            key = tuple(m.expected(filled) for m in equal)
+            index.setdefault(key, []).append((t, [re.compile(m.expected(filled)) for m in regex]))
         return cls(selector, equal, regex, index)
 
     def pick(self, labels: Mapping[str, str]) -> list[Workload]:

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import promql_parser as pp
 
+from autoscaler.config.promql import PLACEHOLDER
+
 COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 """Metric-name suffixes OpenMetrics reserves for counters (and a histogram's or summary's counter parts)."""
 RATE_FUNCTIONS = frozenset({"rate", "irate", "increase"})
@@ -43,7 +45,6 @@ GROUPING_AGGREGATIONS = frozenset({"sum", "avg", "min", "max", "count", "group",
 LONGEST_SCANNED = 4096
 """A query longer than this is not scanned prefix by prefix for the column of an error without a clue."""
 
-_PLACEHOLDER = re.compile(r"\{(?:namespace|name)\}")
 _QUOTED = re.compile(r"'([^']+)'|: (\S+)$")
 _FUNCTION = re.compile(r"function(?: with name)? '([^']+)'")
 
@@ -72,7 +73,7 @@ def parse(text: str) -> pp.Expr:
     matcher is never read as a repetition and the columns stay those of the template.
     """
     try:
-        return pp.parse(_PLACEHOLDER.sub(lambda m: "x" * len(m.group()), text))
+        return pp.parse(PLACEHOLDER.sub(lambda m: "x" * len(m.group()), text))
     except ValueError as exc:
         reason = str(exc)
         raise PromQLError(f"not valid PromQL at column {error_column(text, reason)}: {reason}") from None

@@ -40,6 +40,7 @@ from autoscaler.config.values import (
     CONTROL_CHARACTERS,
     FilePath,
     KubernetesName,
+    LabelValue,
     NamespaceName,
     duration_between,
     is_hostname,
@@ -281,8 +282,8 @@ class Target(_Model):
     mode: Literal["replicas", "hpaFloor", "dryRun"] = "replicas"
     """`replicas`: patch the scale subresource; `hpaFloor`: raise the HPA's minReplicas; `dryRun`: only recommend."""
     query: str = Field(default=DEFAULT_QUERY, max_length=16384)
-    """PromQL request-rate template (per-second, at most 16 KiB) with {namespace}/{name} placeholders, escaped on
-    substitution."""
+    """PromQL request-rate template (per-second, at most 16 KiB) with {namespace}/{name} placeholders, and
+    optionally {cluster} (`prometheus.cluster`), in label matcher values; escaped on substitution."""
     capacity_per_replica: float = Field(gt=0, le=MAX_CAPACITY)
     """Requests per second one replica serves within its SLO (0 < capacity <= 1,000,000)."""
     target_utilization: float = Field(default=0.7, gt=0, le=1)
@@ -346,7 +347,14 @@ class PrometheusSettings(_Model):
     """Base URL of the Prometheus HTTP API: http:// or https://, a host, an optional port (1-65535) and path; no
     query or fragment. A `user:password@` in it is used but never shown in any message."""
     path_prefix: str = Field(default="", max_length=1024)
-    """Extra path before /api/v1 (Thanos, managed Prometheus), e.g. /prometheus."""
+    """Extra path before /api/v1 (Thanos, Mimir, managed Prometheus), e.g. /prometheus; appended to the URL's own
+    path, so `url: https://mimir.example/prometheus` alone does the same."""
+    cluster: LabelValue | None = None
+    """This cluster's name, for the `{cluster}` placeholder of target queries: the value of the label a shared
+    query endpoint (Thanos, Mimir, Cortex) tells clusters apart by, e.g. Prometheus's `cluster` external label.
+    1-253 characters, no control characters or surrounding spaces; quoted and escaped where it is filled in.
+    Unset: the environment variable PRESCALER_CLUSTER (a value set here wins over it). A query that uses
+    `{cluster}` with neither set is a config error."""
     bearer_token_file: FilePath | None = None
     """File holding a bearer token; re-read when it changes (rotated service-account tokens)."""
     ca_file: FilePath | None = None

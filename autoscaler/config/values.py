@@ -1,4 +1,4 @@
-"""The value types config fields are made of: bounded durations, Kubernetes names, paths, URLs, hosts.
+"""The value types config fields are made of: bounded durations, Kubernetes names, label values, paths, URLs, hosts.
 
 Each type checks one kind of value and says what is wrong without repeating the value
 (the message adds the value, cut short, where it may be shown).
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -18,6 +19,9 @@ from autoscaler.config.durations import DurationError, format_duration, parse_du
 _KUBERNETES_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+LONGEST_LABEL_VALUE = 253
+"""The longest label value a config may match on (a DNS name's length): cloud providers' cluster names are at
+most 100 characters, and one far longer is a mistake."""
 
 
 class DurationRange:
@@ -52,6 +56,19 @@ def no_control_characters(value: str) -> str:
         raise ValueError("must not contain line breaks or other control characters")
     return value
 
+
+def label_value(value: str) -> str:
+    """A Prometheus label value: any text, but no control characters (C0 or C1) or surrounding spaces.
+
+    Quoting makes every other character safe in PromQL; control characters and a space at either end are
+    mistakes that would select nothing, silently. (A lone surrogate, an undecodable byte of an environment
+    variable, is refused before this: a strict `str` field takes only text that is valid UTF-8.)
+    """
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must not contain line breaks or other control characters")
+    if value != value.strip():
+        raise ValueError("must not start or end with a space")
+    return value
 
 
 def is_hostname(host: str) -> bool:
@@ -94,5 +111,6 @@ def url_problem(url: str) -> str | None:
 
 KubernetesName = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(kubernetes_name)]
 NamespaceName = Annotated[str, Field(min_length=1, max_length=63), AfterValidator(kubernetes_name)]
+LabelValue = Annotated[str, Field(min_length=1, max_length=LONGEST_LABEL_VALUE), AfterValidator(label_value)]
 FilePath = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(no_control_characters)]
 

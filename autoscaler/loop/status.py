@@ -203,7 +203,7 @@ class _Shown:
         urls |= {f"{u}/{prefix}" for u in urls if prefix}
         queries = {target.query}
         with contextlib.suppress(TemplateError):  # a validated config's queries always parse
-            queries.add(QueryTemplate.parse(target.query).render(target))
+            queries.add(QueryTemplate.parse(target.query, config.prometheus.cluster).render(target))
         self.replacements = sorted(((u, PROMETHEUS) for u in urls), key=lambda p: -len(p[0]))
         self.replacements += sorted(((q, QUERY) for q in queries), key=lambda p: -len(p[0]))
 
