@@ -42,8 +42,10 @@ from autoscaler.sim.sweep import SweepSettings, sweep_contender
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STABILIZED = {"forecast": {"scaleDown": "stabilized"}}
-PREDICTIVE = {"forecast": {"scaleDown": "predictive"}}
+CLASSIC = {"forecast": {"scaleDown": "stabilized", "peakMinutes": 1}}
+"""v0.1's rule: HPA's scale-down window, each minute forecast alone."""
+PREDICTIVE = {"forecast": {"scaleDown": "predictive", "peakMinutes": 1}}
+PEAK = {"forecast": {"scaleDown": "stabilized", "peakMinutes": 3}}
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,17 @@ class Variant:
 
 RISK_SWEEP = tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)
 VARIANTS: dict[str, Variant] = {
-    "classic": Variant("v0.1: q0.9 sized at u, HPA's scale-down window, swept over u", STABILIZED),
+    "classic": Variant("v0.1: q0.9 of each minute sized at u, HPA's scale-down window, swept over u", CLASSIC),
     "sizeAtCapacity": Variant("headroom once: the quantile sized at full capacity, not at u",
-                              {"forecast": {"scaleDown": "stabilized", "sizeAtCapacity": True}}),
-    "tolerance0": Variant("no 10% tolerance band", {**STABILIZED, "tolerance": 0.0}),
-    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g}", STABILIZED, RISK_SWEEP),
+                              {"forecast": {**CLASSIC["forecast"], "sizeAtCapacity": True}}),
+    "tolerance0": Variant("no 10% tolerance band", {**CLASSIC, "tolerance": 0.0}),
+    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g}", CLASSIC, RISK_SWEEP),
     "predictiveScaleDown": Variant("scale down on the forecast until a removed pod could be back", PREDICTIVE),
-    "prescaler": Variant("shipped: predictive scale-down + risk sweep", dict(BY_NAME[PRESCALER].overrides),
+    "peakMinutes": Variant("the quantile of the peak over the 3 minutes around each horizon", PEAK),
+    "prescaler": Variant("shipped: peak of 3 + predictive scale-down + risk sweep", dict(BY_NAME[PRESCALER].overrides),
                          BY_NAME[PRESCALER].points),
-    "prescaler-u1": Variant("shipped, at u=1 (headroom strictly once)", PREDICTIVE,
+    "prescaler-peak1": Variant("shipped, each minute alone (peakMinutes 1)", PREDICTIVE, RISK_SWEEP),
+    "prescaler-u1": Variant("shipped, at u=1 (headroom strictly once)", {"forecast": {"scaleDown": "predictive"}},
                             tuple(SweepPoint(1.0, r) for r in RISKS)),
 }
 """Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""

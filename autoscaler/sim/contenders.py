@@ -58,11 +58,12 @@ PRESCALER = "prescaler"
 ORACLE = "oracle"
 
 CLASSIC_SIZING: Mapping[str, Any] = {
-    "forecast": {"enabled": True, "scaleDown": "stabilized", "sizeAtCapacity": False}}
+    "forecast": {"enabled": True, "scaleDown": "stabilized", "sizeAtCapacity": False, "peakMinutes": 1}}
 """The settings every peer runs with, whatever Prescaler's own defaults are: forecasting on, sized
 like observed load (forecast / (capacity × u), not at full capacity), and scaled down through HPA's
 stabilization window rather than by Prescaler's own forecast of the next start-up (`scaleDown:
-predictive`, Prescaler's default). A new `forecast.*` setting that changes Prescaler's sizing is
+predictive`, Prescaler's default), each minute forecast alone (`peakMinutes: 1`; the peers' own models
+never read it). A new `forecast.*` setting that changes Prescaler's sizing is
 pinned here to its classic value."""
 
 HPA_DEFAULT_BEHAVIOR: Mapping[str, Any] = Behavior().model_dump(by_alias=True)
