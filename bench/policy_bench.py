@@ -89,7 +89,7 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**missed**"
 
 
-def targets(rows: list[dict], startup: float) -> list[str]:
+def targets(rows: list[dict], startup: float, folder: Path = RESULTS) -> list[str]:
     """Issue 13's targets at one start-up, each with its measured value and verdict."""
     sel = [r for r in rows if r["startup_seconds"] == startup]
     if not sel:
@@ -118,7 +118,20 @@ def targets(rows: list[dict], startup: float) -> list[str]:
             lines.append(f"| vs reference-lgbm: ahead on each ratio on ≥ {REFERENCE_AHEAD} of 10 traces "
                          f"| unserved {ahead[0]} of {len(sel)}, cost {ahead[1]} of {len(sel)} "
                          f"| {verdict(min(ahead) >= REFERENCE_AHEAD)} |")
+    if startup == 180.0:
+        lines.append(speed_row(folder))
     return lines
+
+
+def speed_row(folder: Path) -> str:
+    """The speed target's row, from `bench/simulate_speed_bench.py`'s results in `folder`."""
+    path = folder / "simulate_speed.json"
+    if not path.exists():
+        return "| simulate --peers all on a 30-day 1-minute trace ≤ 300 s on 2 cores | not run | — |"
+    speed = json.loads(path.read_text())
+    return (f"| simulate --peers all on a 30-day 1-minute trace ≤ {speed['target_seconds']:.0f} s on 2 cores "
+            f"| {speed['wall_seconds_scaled_to_30_days']:.0f} s ({speed['trace']}, {speed['days']:.1f} days: "
+            f"{speed['wall_seconds_median']:.0f} s; [simulate_speed.md](simulate_speed.md)) | {verdict(speed['met'])} |")
 
 
 def ablation_section(folder: Path) -> list[str]:
@@ -148,7 +161,8 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int, 
         "Each row replays the trace through the production Reconciler (1-minute ticks, HPA v2 defaults, "
         "load scaled so p99 = 40 replicas at full capacity; evaluation after 7 days, or the first third "
         "of a trace shorter than 21 days; retrain every 24 h of trace time). hpa = the decision core "
-        "with forecasting disabled; prescaler = the full policy with its defaults (predictive scale-down), "
+        "with forecasting disabled; prescaler = the full policy with its defaults (the peak of 3 minutes, predictive "
+        "scale-down), "
         f"swept over its one knob, forecast.risk ∈ {{{', '.join(f'{r:g}' for r in RISKS)}}} at "
         f"u = {RISK_UTILIZATION:g}; each peer = its forecaster through the same decision core with the "
         "classic sizing (q = 0.9, HPA's scale-down stabilization; docs/peers.md), swept like hpa over "
@@ -223,7 +237,7 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int, 
             )
     lines += ["", "## Targets (issue 13)", ""]
     for s in startups:
-        lines += [*targets(rows, s), ""]
+        lines += [*targets(rows, s, folder), ""]
     lines += ["## Ablation", "", *ablation_section(folder)]
     lines += ["", "## Elasticity at the matched point", "",
               f"SPEC RG metrics (docs/peers.md) of each contender's point whose cost is closest to hpa's at "
