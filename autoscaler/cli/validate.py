@@ -1,8 +1,10 @@
 """`prescaler validate-config FILE`: check a config before it reaches the cluster.
 
-It goes through the same `build_plan` as `prescaler run` and every hot reload, so a
-config it accepts is one the controller can start with. For each target it also says
-how its query is fetched: batched with the targets sharing its template, or per target.
+It goes through the same `build_plan` as `prescaler run` and every hot reload, with the
+same `--shard` / `--total-shards` and environment (POD_NAME, PRESCALER_TOTAL_SHARDS), so
+a config it accepts is one the controller can start with. For each target it also says
+how its query is fetched (batched with the targets sharing its template, or per target)
+and, sharded, which shard owns it.
 `-o json|yaml` prints the verdict as one document (`valid`, the targets, or every error by
 its path), for CI.
 """
@@ -16,11 +18,13 @@ from typing import Any
 from rich.console import RenderableType
 
 from autoscaler.adapters.prometheus import path_of
+from autoscaler.cli.controller import add_shard_options, shard_request
 from autoscaler.cli.output import add_output_option, emit, table
 from autoscaler.config.durations import format_duration
 from autoscaler.config.loading import load_config_file
 from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config
+from autoscaler.core.sharding import Shard, shard_of
 from autoscaler.runtime.plan import build_plan
 
 
@@ -30,13 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate a config file (exit 0 when valid, 2 with every error when not)",
     )
     parser.add_argument("file", help="path to config.yaml")
+    add_shard_options(parser)
     add_output_option(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        plan = build_plan(load_config_file(args.file), args.file)
+        plan = build_plan(load_config_file(args.file), args.file, shard_request(args))
     except ConfigError as exc:
         if args.output in ("json", "yaml"):
             emit(args.output, {"file": args.file, "valid": False, "errors": exc.errors}, lambda wide: [])
@@ -46,29 +51,39 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {line}", file=sys.stderr)
         return 2
     plan.close()
-    config = plan.config
+    config, shard = plan.config, plan.shard
     targets = [{
         "kind": t.kind, "namespace": t.namespace, "name": t.name,
         "mode": "dryRun" if config.dry_run else t.mode,
         "minReplicas": t.min_replicas, "maxReplicas": t.max_replicas,
         "capacityPerReplica": t.capacity_per_replica, "targetUtilization": t.target_utilization,
         "startupSeconds": t.startup_seconds, "quantile": t.forecast.quantile, "horizons": len(plan.horizons[t.key]),
-        "paused": t.paused, "queryPath": str(path_of(t.query)),
+        "paused": t.paused, "queryPath": str(path_of(t.query)), "shard": shard_of(t, shard.total),
     } for t in config.targets]
     payload = {"file": args.file, "valid": True, "dryRun": config.dry_run,
-               "syncIntervalSeconds": config.sync_interval, "targets": targets}
-    emit(args.output, payload, lambda wide: _lines(args.file, config, targets, wide))
+               "syncIntervalSeconds": config.sync_interval,
+               "shard": {"index": shard.index, "total": shard.total, "indexFrom": shard.index_from,
+                         "totalFrom": shard.total_from},
+               "targets": targets}
+    emit(args.output, payload, lambda wide: _lines(args.file, config, shard, targets, wide))
     return 0
 
 
-def _lines(file: str, config: Config, targets: list[dict[str, Any]], wide: bool) -> list[RenderableType | str]:
+def _lines(file: str, config: Config, shard: Shard, targets: list[dict[str, Any]],
+           wide: bool) -> list[RenderableType | str]:
     mode = "dry-run (global)" if config.dry_run else "live"
     lines: list[RenderableType | str] = [
         f"{file}: valid, {len(targets)} target(s), {mode}, sync every {format_duration(config.sync_interval)}"]
+    if shard.sharded:
+        mine = sum(t["shard"] == shard.index for t in targets)
+        lines.append(f"  shard {shard.index} of {shard.total} (index from {shard.index_from}, total from "
+                     f"{shard.total_from}): {mine} of the targets are this replica's")
     if not targets:
         lines.append("  no targets: Prescaler will scale nothing until a config with targets is loaded")
         return lines
     columns = ["target", "mode", "replicas", "capacity/s", "u", "startup", "q", "query"]
+    if shard.sharded:
+        columns.append("shard")
     if wide:
         columns.append("horizons")
     rows = []
@@ -77,6 +92,8 @@ def _lines(file: str, config: Config, targets: list[dict[str, Any]], wide: bool)
         row = [f"{t['kind']}/{t['namespace']}/{t['name']}", mode, f"[{t['minReplicas']}, {t['maxReplicas']}]",
                f"{t['capacityPerReplica']:g}", f"{t['targetUtilization']:g}", format_duration(t["startupSeconds"]),
                f"{t['quantile']:g}", t["queryPath"]]
+        if shard.sharded:
+            row.append(str(t["shard"]))
         if wide:
             row.append(str(t["horizons"]))
         rows.append(row)
