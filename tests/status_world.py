@@ -12,9 +12,14 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
-from autoscaler.loop.forecasts import ForecastService
 from autoscaler.core.sharding import Claim, Shard, shard_of
-from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget, InMemoryShardLeases
+from autoscaler.loop.forecasts import ForecastService
+from autoscaler.loop.in_memory import (
+    InMemoryEvents,
+    InMemoryMetrics,
+    InMemoryScaleTarget,
+    InMemoryShardLeases,
+)
 from autoscaler.loop.ownership import ShardOwnership
 from autoscaler.loop.ports import HeldClaim, RateSample, ScaleState
 from autoscaler.loop.reconcile import Reconciler

@@ -19,7 +19,17 @@ from autoscaler.cli import main
 from autoscaler.config.loading import parse_config
 from autoscaler.config.schema import Target
 from autoscaler.core.sharding import MAX_SHARDS, Claim, shard_of
+from autoscaler.loop.in_memory import (
+    InMemoryEvents,
+    InMemoryMetrics,
+    InMemoryScaleTarget,
+    InMemoryShardLeases,
+    ManualClock,
+)
+from autoscaler.loop.ownership import ShardOwnership
+from autoscaler.loop.reconcile import Reconciler
 from autoscaler.runtime.plan import build_plan
+from autoscaler.runtime.runner import ConfigWatcher, Jobs
 from autoscaler.runtime.shard_assignment import ShardError, ShardRequest, resolve_shard
 
 KINDS = ("Deployment", "StatefulSet")
@@ -203,3 +213,38 @@ def test_every_ordinal_of_a_statefulset_gets_its_own_shard():
     assert shards == set(range(5))
     pairs = itertools.product(range(5), repeat=2)
     assert all(Claim(a, 5) != Claim(b, 5) for a, b in pairs if a != b)
+
+
+# --- reloads -------------------------------------------------------------------------
+
+RELOADS = [
+    # (id, total at start, total reloaded, applied?, words of the InvalidConfig Event when refused)
+    ("three-to-four", 3, 4, True, None),
+    ("ordinal-out-of-the-new-range", 3, 2, False, "POD_NAME prescaler-2: 2 is not below the total of 2 shard(s)"),
+    ("sharded-to-unsharded", 3, 1, False, "would move this replica between an unsharded and a sharded Lease"),
+    ("unsharded-to-sharded", 1, 3, False, "would move this replica between an unsharded and a sharded Lease"),
+]
+
+
+@pytest.mark.parametrize(("start", "reloaded", "applied", "words"), [case[1:] for case in RELOADS],
+                         ids=[case[0] for case in RELOADS])
+def test_a_reload_may_change_the_total_but_not_leave_this_replica_without_a_shard_or_move_its_lease(
+        tmp_path, start, reloaded, applied, words):
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"sharding": {"totalShards": start}, "targets": []}))
+    request = ShardRequest(env={"POD_NAME": "prescaler-2"})
+    watcher = ConfigWatcher.for_file(path)
+    plan = build_plan(watcher.poll(), str(path), request)
+    plan.close()
+    ownership = ShardOwnership(plan.shard, InMemoryShardLeases()) if plan.shard.sharded else None
+    events = InMemoryEvents()
+    rec = Reconciler(plan.config, InMemoryMetrics(), InMemoryScaleTarget(), events, ownership=ownership)
+    jobs = Jobs(rec, ManualClock(1_700_000_000.0), watcher, shard_request=request)
+    path.write_text(yaml.safe_dump({"sharding": {"totalShards": reloaded}, "targets": []}))
+    assert jobs.reload() is applied
+    if applied:
+        assert rec.ownership is not None and rec.ownership.shard.total == reloaded
+        return
+    assert rec.config.sharding.total_shards == start  # the last good config stays, whole
+    ((reason, message, warning),) = [(e[1], e[2], e[3]) for e in events.events]
+    assert reason == "InvalidConfig" and warning and words in message

@@ -8,7 +8,18 @@ import urllib.error
 import urllib.request
 
 import pytest
-from status_world import LONG, PROMETHEUS_URL, SECRET, T0, config, serve_status, sharded, status_source, synced, web_shard
+from status_world import (
+    LONG,
+    PROMETHEUS_URL,
+    SECRET,
+    T0,
+    config,
+    serve_status,
+    sharded,
+    status_source,
+    synced,
+    web_shard,
+)
 
 from autoscaler.loop.status import MAX_MESSAGE, status_document
 
