@@ -18,8 +18,8 @@ annotation, Event, release), allows only `OWNED` targets:
   a new owner's first sync observes and does not write.
 - `CONTENDED`: another shard Lease with a live holder claims the target too. Neither
   writes it until one claim stops covering it (the other replica reloads to the same
-  total, restarts, or its Lease expires); the target then has no writer for up to two
-  syncs, never two.
+  total, restarts, or its Lease expires) and the remaining owner has observed it for a
+  sync: meanwhile the target has no writer, never two.
 - `OWNED`: the claim is carried, a look that began after it was carried showed no other
   live claim on the target, and the previous sync, under the same token, saw it clear.
 
@@ -57,7 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from autoscaler.config.schema import Target
-from autoscaler.core.sharding import Shard
+from autoscaler.core.sharding import Shard, target_hash
 from autoscaler.loop.ports import ClaimsUnavailable, HeldClaim, ShardLeases
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,14 @@ class ShardOwnership:
         if self.leases.token() != token:  # the term or the claim changed during the look: it proves nothing
             return _View(None, dict.fromkeys(keys, ACQUIRING))
         previous = self._view
+        by_total: dict[int, dict[int, HeldClaim]] = {}
+        for claim in held:  # per total, the shards claimed: one hash and a modulo per total for each target
+            by_total.setdefault(claim.claim.total, {}).setdefault(claim.claim.shard, claim)
         states, contenders = {}, {}
         for target in share:
-            contender = next((h for h in held if h.claim.covers(target)), None)
+            digest = target_hash(target.kind, target.namespace, target.name)
+            contender = next((claims[digest % total] for total, claims in by_total.items() if digest % total in claims),
+                             None)
             if contender is not None:
                 states[target.key], contenders[target.key] = CONTENDED, contender
             elif previous.token == token and target.key in previous.clear:
