@@ -82,13 +82,19 @@ class FailingLook(InMemoryShardLeases):
         raise ClaimsUnavailable("list leases (coordination.k8s.io) ops: forbidden")
 
 
+class BrokenLook(InMemoryShardLeases):
+    def look(self):
+        raise AttributeError("'NoneType' object has no attribute 'items'")
+
+
 class TermEndsDuringTheLook(InMemoryShardLeases):
     def look(self):
         self.term += 1
         return []
 
 
-@pytest.mark.parametrize("leases", [FailingLook(), TermEndsDuringTheLook()], ids=["look-fails", "term-ends-mid-look"])
+@pytest.mark.parametrize("leases", [FailingLook(), BrokenLook(), TermEndsDuringTheLook()],
+                         ids=["look-fails", "look-breaks", "term-ends-mid-look"])
 def test_a_look_that_proves_nothing_owns_nothing(leases):
     ownership = ShardOwnership(SHARD, leases)
     for _ in range(3):

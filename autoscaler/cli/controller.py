@@ -156,15 +156,13 @@ def start(args: argparse.Namespace) -> Controller | int:
         watcher = ConfigWatcher(f"configmap {args.config_map}", reader)
     else:
         watcher = ConfigWatcher.for_file(args.config)
-    request = shard_request(args)
-    plan = _initial(watcher, request)
+    plan = _initial(watcher, shard_request(args))
     if isinstance(plan, int):
         return plan
     if not plan.config.targets:
         log.warning("the config has no targets: nothing is scaled until a reload adds some",
                     extra={"source": watcher.source})
-    controller = Controller.build(plan, watcher=watcher, kubeconfig=args.kubeconfig, force_dry_run=args.dry_run,
-                                  shard_request=request)
+    controller = Controller.build(plan, watcher=watcher, kubeconfig=args.kubeconfig, force_dry_run=args.dry_run)
     controller.start()
     return controller
 

@@ -131,6 +131,9 @@ class ShardOwnership:
         except ClaimsUnavailable as exc:
             log.warning("cannot look at the shard Leases: writing nothing this sync", extra={"error": str(exc)})
             return _View(token, dict.fromkeys(keys, ACQUIRING), problem=str(exc))
+        except Exception as exc:  # a look that breaks proves nothing either, and must not stop the sync
+            log.exception("looking at the shard Leases failed: writing nothing this sync")
+            return _View(token, dict.fromkeys(keys, ACQUIRING), problem=f"{type(exc).__name__}: {exc}")
         if self.leases.token() != token:  # the term or the claim changed during the look: it proves nothing
             return _View(None, dict.fromkeys(keys, ACQUIRING))
         previous = self._view

@@ -38,7 +38,6 @@ from autoscaler.loop.telemetry import Telemetry
 from autoscaler.runtime.http import Endpoint, Probes, serve
 from autoscaler.runtime.plan import Plan
 from autoscaler.runtime.runner import ConfigWatcher, Jobs, build_scheduler
-from autoscaler.runtime.shard_assignment import ShardRequest
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +84,11 @@ class Controller:
         force_dry_run: bool = False,
         read_only: bool = False,
         registry: CollectorRegistry | None = None,
-        shard_request: ShardRequest | None = None,
     ) -> Controller:
         """Wire the real adapters to what `plan` built; `read_only` (recommend) writes nothing and does not campaign.
 
-        A sharded plan (`plan.shard`) elects on its shard's own Lease and writes only what its shard owns;
-        `shard_request` is what its reloads resolve the shard from again (see `build_plan`). Raises
+        A sharded plan (`plan.shard`) elects on its shard's own Lease and writes only what its shard owns; its
+        reloads resolve the shard again from what the plan's was (`plan.shard_request`). Raises
         `KubeConfigError` without cluster credentials and `LeaseConfigError` when leader election has nowhere
         to put its Lease; nothing has been sent to the cluster then.
         """
@@ -117,7 +115,7 @@ class Controller:
             force_dry_run=force_dry_run,
             ownership=ownership,
         )
-        jobs = Jobs(reconciler, WallClock(), watcher, shard_request=shard_request)
+        jobs = Jobs(reconciler, WallClock(), watcher, shard_request=plan.shard_request)
         controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers, api=api,
                          read_only=read_only)
         if elector is not None:

@@ -51,6 +51,8 @@ class Plan:
     """(address, port) the HTTP endpoint listens on."""
     shard: Shard = UNSHARDED
     """This replica's shard (unsharded when the plan was built without a `ShardRequest`: read-only commands)."""
+    shard_request: ShardRequest | None = None
+    """What the shard was resolved from: a reload of this plan's config resolves it again from the same."""
 
     def close(self) -> None:
         """Release the Prometheus adapter: call it when the plan is not run, or once it is replaced."""
@@ -117,7 +119,7 @@ def build_plan(config: Config, source: str = "config", shard_request: ShardReque
             prometheus.close()
         raise ConfigError(errors, source, config.env_values)
     return Plan(config, prometheus, _every(triggers), _every(horizons),
-                (config.metrics.bind_address, config.metrics.port), shard)
+                (config.metrics.bind_address, config.metrics.port), shard, shard_request)
 
 
 def _every(parts: dict[str, _T | None]) -> dict[str, _T]:

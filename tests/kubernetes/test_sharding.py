@@ -35,6 +35,7 @@ from autoscaler.loop.ownership import ACQUIRING, CONTENDED, OWNED, ShardOwnershi
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.scorecard import ScorecardPersistence
 from autoscaler.loop.telemetry import Telemetry
+from autoscaler.runtime.app import Controller
 from autoscaler.runtime.plan import build_plan
 from autoscaler.runtime.runner import ConfigWatcher, Jobs
 from autoscaler.runtime.shard_assignment import ShardRequest
@@ -258,3 +259,26 @@ def test_changing_the_total_never_gives_a_target_two_writers_and_every_target_is
         assert all(len(w.get(key, ())) <= 1 for w in history)
         writers = [next(iter(w[key])) for w in history if key in w]
         assert writers == sorted(writers, key=lambda name: name == three[key]), f"{key}: {writers}"
+
+
+def test_the_controller_wires_a_sharded_plan_to_its_shard_s_lease_scorecard_and_reloads(kubeconfig, tmp_path):
+    data = config_data(6, 3) | {"scorecard": {"persist": True, "namespace": "prescaler"}}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    request = ShardRequest(env={"POD_NAME": "prescaler-1"})
+    watcher = ConfigWatcher.for_file(path)
+    plan = build_plan(watcher.poll(), str(path), request)
+    controller = Controller.build(plan, watcher=watcher, kubeconfig=kubeconfig, registry=CollectorRegistry())
+    try:
+        assert controller.elector is not None and controller.reconciler.ownership is not None
+        assert (controller.elector.name, controller.elector.claim) == ("prescaler-shard-1", "1/3")
+        assert controller.reconciler.ownership.shard == plan.shard
+        assert controller.jobs.scorecard is not None
+        assert controller.jobs.scorecard.where == "ConfigMap prescaler/prescaler-scorecard-shard-1"
+        assert controller.jobs.shard_request is request  # a reload resolves the shard as the start did
+        document = json.loads(controller.status())
+        assert (document["shard"]["index"], document["shard"]["total"]) == (1, 3)
+        assert {t["name"] for t in document["targets"]} == {
+            t.name for t in plan.config.targets if shard_of(t, 3) == 1}
+    finally:
+        controller.metrics.close()
