@@ -156,7 +156,7 @@ def _shard_words(shard: Mapping[str, Any] | None) -> str:
     share = sum(counts.values())
     others = ", ".join(f"{counts[state]} {state}" for state in ("acquiring", "contended", "standby") if counts.get(state))
     return (f", shard {shard['index']} of {shard['total']}: owns {counts.get('owned', 0)} of its {share} target(s)"
-            + (f" ({others})" if others else "") + "; the other shards' targets are on their own pods")
+            + (f" ({others})" if others else ""))
 
 
 def _versus(score: Mapping[str, Any] | None) -> str:
