@@ -1,4 +1,4 @@
-"""Fixtures shared by the Kubernetes and reliability suites: the API emulator and clients on it.
+"""Fixtures shared by the Kubernetes and reliability suites: the API emulator and clients on it; hypothesis's profile.
 
 Every test's emulator is checked on teardown: each request it served must be one of the
 declared `API_CALLS` (RBAC is derived from that tuple, so an undeclared call would be
@@ -8,10 +8,15 @@ forbidden in a real cluster).
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from autoscaler.adapters.api_calls import API_CALLS, ApiCall
 from autoscaler.adapters.kube_client import KubeApi, RetryPolicy, build_api_client
 from testing.k8s_emulator import KubernetesEmulator
+
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
+"""No per-example deadline: on a loaded machine one example can take seconds, and a test never fails on time."""
 
 FAST = RetryPolicy(attempts=3, backoff=0.01, max_backoff=0.02, max_retry_after=0.05, timeout=(2.0, 5.0))
 """Kubernetes retries without real waiting: the APIs record the waits they ask for in `sleeps`."""

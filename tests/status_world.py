@@ -12,9 +12,16 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from autoscaler.config.loading import parse_config
+from autoscaler.core.sharding import Claim, Shard, shard_of
 from autoscaler.loop.forecasts import ForecastService
-from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
-from autoscaler.loop.ports import RateSample, ScaleState
+from autoscaler.loop.in_memory import (
+    InMemoryEvents,
+    InMemoryMetrics,
+    InMemoryScaleTarget,
+    InMemoryShardLeases,
+)
+from autoscaler.loop.ownership import ShardOwnership
+from autoscaler.loop.ports import HeldClaim, RateSample, ScaleState
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.status import status_document
 from autoscaler.loop.telemetry import Telemetry
@@ -55,16 +62,17 @@ def config(**overrides):
     return parse_config(data)
 
 
-def synced(minutes: int = 5, *, missing: str | None = None, cfg=None) -> Reconciler:
+def synced(minutes: int = 5, *, missing: str | None = None, cfg=None, ownership=None) -> Reconciler:
     """Two targets at 3 replicas for `minutes` syncs: shop/web at 50/s (forecast 60/s), the long one at 20/s;
-    `missing` makes the long one's rate missing with that reason."""
+    `missing` makes the long one's rate missing with that reason; `ownership` makes it one shard of several."""
     cfg = cfg or config()
     metrics, scaler = InMemoryMetrics(), InMemoryScaleTarget()
     for t in cfg.targets:
         scaler.states[t.key] = ScaleState(3, 3)
         metrics.histories[t.key] = Series(T0 - 3 * 3600, np.full(3 * 60, 50.0))
     forecasts = ForecastService(cfg.sync_interval, factory=lambda t, s: Rising(50.0))
-    rec = Reconciler(cfg, metrics, scaler, InMemoryEvents(), Telemetry(CollectorRegistry()), forecasts)
+    rec = Reconciler(cfg, metrics, scaler, InMemoryEvents(), Telemetry(CollectorRegistry()), forecasts,
+                     ownership=ownership)
     rec.retrain(T0)
     for i in range(minutes):
         now = T0 + 60 * i
@@ -95,3 +103,19 @@ def status_source(rec: Reconciler):
 def serve_status(rec: Reconciler) -> Endpoint:
     return serve(rec.telemetry.registry, Probes(lambda: True, lambda: True), "127.0.0.1", 0,
                  status=status_source(rec))
+
+
+def web_shard() -> tuple[Shard, Claim]:
+    """A shard that holds shop/web but not the long target, and a claim of another shard's on shop/web."""
+    web, long = config().targets
+    total = next(n for n in range(2, 50) if shard_of(web, n) != shard_of(long, n))
+    shard = Shard(shard_of(web, total), total, "POD_NAME prescaler-1", "sharding.totalShards")
+    return shard, Claim(shard_of(web, total + 1), total + 1)
+
+
+def sharded(minutes: int = 2, *, contended: bool = False, **overrides) -> Reconciler:
+    """`synced` as the replica of `web_shard()` (config `overrides`); `contended`: another shard's live Lease
+    claims shop/web too."""
+    shard, other = web_shard()
+    held = [HeldClaim("prescaler-shard-7", "prescaler-7", other)] if contended else []
+    return synced(minutes, cfg=config(**overrides), ownership=ShardOwnership(shard, InMemoryShardLeases(held=held)))

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import yaml
-from status_world import LONG, serve_status, synced
+from status_world import LONG, serve_status, sharded, synced, web_shard
 
 from autoscaler.adapters.api_calls import API_CALLS, GET_SERVICE_PROXY, USER_CALLS, ApiCall
 from autoscaler.cli import main
@@ -45,6 +45,20 @@ def test_status_table_keeps_every_name_whole_in_a_narrow_terminal(capsys, monkey
     if fmt == "wide":
         words = " ".join(out.split())  # sentences wrap at the terminal's width
         assert "shop/web: Over the last 7 days (5 minutes scored), Prescaler would have left 60% less" in words
+
+
+def test_status_names_the_shard_that_answered_and_the_state_of_each_of_its_targets(capsys):
+    shard, _ = web_shard()
+    server = serve_status(sharded(2))
+    try:
+        code, out, _ = run(capsys, "status", "--controller", f"http://127.0.0.1:{server.server_address[1]}")
+    finally:
+        server.shutdown()
+    words = " ".join(out.split())
+    assert code == 0
+    assert f"shard {shard.index} of {shard.total}: owns 1 of its 1 target(s)" in words
+    (row,) = [line for line in out.splitlines() if "shop/" in line]
+    assert "shop/web" in row and "owned" in row
 
 
 def test_status_piped_is_never_wrapped(capsys, controller):

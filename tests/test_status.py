@@ -8,7 +8,18 @@ import urllib.error
 import urllib.request
 
 import pytest
-from status_world import LONG, PROMETHEUS_URL, SECRET, T0, config, serve_status, status_source, synced
+from status_world import (
+    LONG,
+    PROMETHEUS_URL,
+    SECRET,
+    T0,
+    config,
+    serve_status,
+    sharded,
+    status_source,
+    synced,
+    web_shard,
+)
 
 from autoscaler.loop.status import MAX_MESSAGE, status_document
 
@@ -122,3 +133,29 @@ def test_before_the_first_sync_every_target_is_listed_unsynced():
     rec = synced(0)
     body = json.loads(status_source(rec)(None))
     assert [t["synced"] for t in body["targets"]] == [False, False] and body["syncedAt"] is None
+
+
+def test_a_shard_answers_for_its_own_targets_and_says_which_it_owns():
+    shard, _ = web_shard()
+    first = status_document(sharded(1, dryRun=False), {"identity": "prescaler-1"})
+    assert [t["name"] for t in first["targets"]] == ["web"]  # the long target is another shard's
+    web = first["targets"][0]
+    assert web["ownership"] == "acquiring" and web["action"] == "Standby"  # a new owner's first sync observes
+    assert web["actuation"]["rules"] == [{"rule": "shard", "replicas": 3, "reason": "NotShardOwner"}]
+    assert status_document(sharded(2, dryRun=False), {})["targets"][0]["action"] == "Scaled"
+    document = status_document(sharded(2), {"identity": "prescaler-1"})
+    assert document["shard"] == {
+        "index": shard.index, "total": shard.total, "indexFrom": "POD_NAME prescaler-1",
+        "totalFrom": "sharding.totalShards", "claim": f"{shard.index}/{shard.total}",
+        "counts": {"owned": 1, "acquiring": 0, "contended": 0, "standby": 0}, "owned": ["shop/web"],
+        "contendedBy": {}, "problem": None}
+    assert document["targets"][0]["ownership"] == "owned"
+    assert status_document(synced(1), {})["shard"] is None and status_document(synced(1), {})["targets"][0][
+        "ownership"] is None
+
+
+def test_a_target_another_shard_claims_too_is_contended_and_names_the_claim():
+    document = status_document(sharded(3, contended=True), {"identity": "prescaler-1"})
+    assert document["targets"][0]["ownership"] == "contended" and document["shard"]["owned"] == []
+    (claim,) = document["shard"]["contendedBy"].values()
+    assert claim["lease"] == "prescaler-shard-7" and claim["holder"] == "prescaler-7"

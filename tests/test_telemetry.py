@@ -143,6 +143,7 @@ def test_every_declared_family_is_what_a_scrape_shows() -> None:
         gauge.set(1)
     telemetry.config_errors.inc()
     telemetry.duration.observe(0.1)
+    telemetry.set_shard(1, 3, {"owned": 2})
     declared = exported_samples()
     scraped = {n: tuple(labels) for n, labels in exported(telemetry) if not n.endswith("_created")}
     assert set(scraped) == set(declared)

@@ -3,7 +3,8 @@
 Each request the adapters send goes through `KubeApi.call` with one of these constants,
 so this tuple is the complete list of (API group, resource, verb) the controller needs.
 The shipped Roles/ClusterRoles under deploy/ grant exactly `API_CALLS` less
-`ANNOTATION_CALLS`, `RELEASE_CALLS` and, but in deploy/overlays/keda, `KEDA_CALLS`
+`ANNOTATION_CALLS`, `RELEASE_CALLS`, but in deploy/overlays/keda `KEDA_CALLS`, and but in
+deploy/overlays/sharded `SHARD_CALLS`
 (tests/deploy/test_rbac.py checks both ways), and the emulator tests
 check every request they observe against it (and that each declared call is used).
 """
@@ -50,6 +51,7 @@ PATCH_CONFIGMAP = ApiCall("", "configmaps", "patch")  # the scorecard's, at each
 GET_LEASE = ApiCall("coordination.k8s.io", "leases", "get")
 CREATE_LEASE = ApiCall("coordination.k8s.io", "leases", "create")
 UPDATE_LEASE = ApiCall("coordination.k8s.io", "leases", "update")
+LIST_LEASES = ApiCall("coordination.k8s.io", "leases", "list")  # sharded: a look at every shard's claim
 
 API_CALLS: tuple[ApiCall, ...] = (
     GET_DEPLOYMENT,
@@ -75,6 +77,7 @@ API_CALLS: tuple[ApiCall, ...] = (
     GET_LEASE,
     CREATE_LEASE,
     UPDATE_LEASE,
+    LIST_LEASES,
 )
 """All of them; RBAC = this tuple (ConfigMap and Lease rules can be narrowed to their resourceNames)."""
 
@@ -86,6 +89,10 @@ config sets `annotate: false`, and a user who wants the annotation grants them (
 KEDA_CALLS: tuple[ApiCall, ...] = (PATCH_SCALED_OBJECT,)
 """Made only for an hpaFloor target whose workload a KEDA ScaledObject scales: its floor is the ScaledObject's
 minReplicaCount (read from the list every mode already makes). Granted by deploy/overlays/keda only."""
+
+SHARD_CALLS: tuple[ApiCall, ...] = (LIST_LEASES,)
+"""Made only by a sharded controller (`sharding.totalShards` above 1), once per sync, to read every shard Lease's
+claim in its own namespace (`autoscaler.loop.ownership`). Granted by deploy/overlays/sharded only."""
 
 RELEASE_CALLS: tuple[ApiCall, ...] = (LIST_DEPLOYMENTS, LIST_STATEFULSETS)
 """Made only by `prescaler release --all`, to find workloads that still carry the recommendation annotation

@@ -15,6 +15,10 @@ Event and annotation. The rules are client-go's:
 - `stop()` releases the Lease (empty holder, 1 s duration) so a standby takes over at
   once; a crashed leader is replaced after the Lease expires.
 
+A sharded replica's Lease also carries its claim on its targets (`claim`, written as
+the annotation `prescaler.io/shard-claim` with every take and renewal); `claim_token`
+says whether the Lease carries it in the current term (`autoscaler.loop.ownership`).
+
 Why not `kubernetes.leaderelection` (shipped with the client): its `run()` blocks
 until leadership is lost and cannot be stopped or asked "am I leader now?"; it reads
 `time.time()` directly (no injectable clock, so tests would wait out real leases);
@@ -47,6 +51,8 @@ from autoscaler.loop.ports import TargetGone, WriteConflict, WriteForbidden
 log = logging.getLogger(__name__)
 
 JITTER = 1.2  # client-go's JitterFactor: candidates retry after retry_period × U(1, 1.2)
+CLAIM_ANNOTATION = "prescaler.io/shard-claim"
+"""On a shard Lease: the holder's claim, `<shard>/<total>` (`autoscaler.core.sharding.Claim`)."""
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
@@ -94,6 +100,11 @@ class LeaseElector:
         self._observed: tuple | None = None
         self._observed_at = 0.0
         self._renewed_at: float | None = None
+        self.claim: str | None = None
+        """The claim to carry on the Lease (the annotation CLAIM_ANNOTATION), or None to carry none."""
+        self._carried: tuple[str | None, int] | None = None
+        """(claim, term) the Lease carries since this instance last began to lead, or carried a new claim."""
+        self._terms = 0
         self._reported = False
         self._report_lock = threading.Lock()
         self._stop = threading.Event()
@@ -105,12 +116,14 @@ class LeaseElector:
         api: KubeApi,
         settings: LeaderElectionSettings,
         *,
+        name: str | None = None,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         on_change: Callable[[bool], None] | None = None,
     ) -> LeaseElector:
         """Identity: settings, else POD_NAME, else host name + random suffix. Namespace: settings, else
-        POD_NAMESPACE, else the service account's namespace."""
+        POD_NAMESPACE, else the service account's namespace. Name: `name` (a shard's own Lease), else the
+        settings' `leaseName`."""
         env = os.environ if env is None else env
         identity = settings.identity or env.get("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
         namespace = settings.lease_namespace or env.get("POD_NAMESPACE")
@@ -123,7 +136,7 @@ class LeaseElector:
                 "or POD_NAMESPACE, or turn leaderElection off"
             )
         return cls(
-            api, settings.lease_name, namespace, identity,
+            api, name or settings.lease_name, namespace, identity,
             lease_duration=settings.lease_duration, renew_deadline=settings.renew_deadline,
             retry_period=settings.retry_period, clock=clock, on_change=on_change,
         )
@@ -135,6 +148,15 @@ class LeaseElector:
         with self._lock:
             return self._renewed_at is not None and self.clock() - self._renewed_at < self.renew_deadline
 
+    def claim_token(self) -> int | None:
+        """While leading with the Lease carrying the current `claim`: the number of that term (new whenever this
+        instance begins to lead again or carries another claim); else None."""
+        with self._lock:
+            leading = self._renewed_at is not None and self.clock() - self._renewed_at < self.renew_deadline
+            if not leading or self._carried is None or self._carried[0] != self.claim:
+                return None
+            return self._carried[1]
+
     @property
     def holder(self) -> str | None:
         """The holder seen on the last look at the Lease."""
@@ -144,6 +166,8 @@ class LeaseElector:
     def _set_renewed(self, at: float | None) -> None:
         with self._lock:
             self._renewed_at = at
+            if at is None:
+                self._carried = None
         self._report()
 
     def _report(self) -> None:
@@ -162,12 +186,13 @@ class LeaseElector:
     def try_acquire_or_renew(self) -> bool:
         """One acquire-or-renew attempt (the loop's step; tests drive it with a manual clock). True when leading."""
         now = self.clock()
+        claim = self.claim
         timeout = self.renew_deadline / 2
         try:
             lease = self.api.call(GET_LEASE, self.namespace, self.name, self.api.coordination.read_namespaced_lease,
                                   self.name, self.namespace, attempts=1, timeout=timeout)
         except TargetGone:
-            return self._create(now, timeout)
+            return self._create(now, claim, timeout)
         except (WriteForbidden, ApiCallFailed) as exc:
             log.warning("cannot read Lease %s/%s: %s", self.namespace, self.name, exc)
             self._report()
@@ -189,6 +214,10 @@ class LeaseElector:
         spec.lease_duration_seconds = math.ceil(self.lease_duration)
         spec.renew_time = _timestamp(now)
         lease.spec = spec
+        if claim is not None:
+            meta = lease.metadata or client.V1ObjectMeta(name=self.name, namespace=self.namespace)
+            meta.annotations = (meta.annotations or {}) | {CLAIM_ANNOTATION: claim}
+            lease.metadata = meta
         try:
             self.api.call(UPDATE_LEASE, self.namespace, self.name, self.api.coordination.replace_namespaced_lease,
                           self.name, self.namespace, lease, attempts=1, timeout=timeout)
@@ -199,15 +228,17 @@ class LeaseElector:
             log.warning("cannot update Lease %s/%s: %s", self.namespace, self.name, exc)
             self._report()
             return self.is_leader()
-        self._seen_own(spec, now)
+        self._seen_own(spec, now, claim)
         return True
 
-    def _create(self, now: float, timeout: float) -> bool:
+    def _create(self, now: float, claim: str | None, timeout: float) -> bool:
         spec = client.V1LeaseSpec(
             holder_identity=self.identity, lease_duration_seconds=math.ceil(self.lease_duration),
             acquire_time=_timestamp(now), renew_time=_timestamp(now), lease_transitions=0,
         )
-        lease = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace), spec=spec)
+        annotations = None if claim is None else {CLAIM_ANNOTATION: claim}
+        lease = client.V1Lease(metadata=client.V1ObjectMeta(name=self.name, namespace=self.namespace,
+                                                            annotations=annotations), spec=spec)
         try:
             self.api.call(CREATE_LEASE, self.namespace, self.name, self.api.coordination.create_namespaced_lease,
                           self.namespace, lease, attempts=1, timeout=timeout)
@@ -216,15 +247,19 @@ class LeaseElector:
         except (WriteForbidden, ApiCallFailed, TargetGone) as exc:
             log.warning("cannot create Lease %s/%s: %s", self.namespace, self.name, exc)
             return False
-        self._seen_own(spec, now)
+        self._seen_own(spec, now, claim)
         return True
 
-    def _seen_own(self, spec: client.V1LeaseSpec, now: float) -> None:
+    def _seen_own(self, spec: client.V1LeaseSpec, now: float, claim: str | None) -> None:
         if self._stop.is_set():
             return  # stopped while this attempt was in flight: never lead again
         with self._lock:
             self._observed = (spec.holder_identity, spec.renew_time, spec.lease_duration_seconds, spec.lease_transitions)
             self._observed_at = now
+            leading = self._renewed_at is not None and now - self._renewed_at < self.renew_deadline
+            if not leading or self._carried is None or self._carried[0] != claim:
+                self._terms += 1
+                self._carried = (claim, self._terms)
         self._set_renewed(now)
 
     # --- thread ----------------------------------------------------------------------

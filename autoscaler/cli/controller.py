@@ -1,7 +1,8 @@
 """`prescaler run`, `recommend` and `whatif`: the controller against a real cluster and Prometheus.
 
 - `run` is the in-cluster process: probes, metrics, leader election and the scheduled
-  sync/retrain/reload jobs until SIGTERM.
+  sync/retrain/reload jobs until SIGTERM; `--shard` / `--total-shards` make it one shard
+  of several (`autoscaler.runtime.shard_assignment`).
 - `recommend` runs one read-only cycle in its own process and prints what it would do: for
   a laptop without a running controller (it pulls the history and retrains every model,
   which a running controller has already done: there, `prescaler status` reads its
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -25,9 +27,11 @@ from rich.console import RenderableType
 
 from autoscaler.cli.output import add_output_option, emit, number, table
 from autoscaler.config.messages import ConfigError
+from autoscaler.core.sharding import MAX_SHARDS
 from autoscaler.loop.reconcile import TargetResult
 from autoscaler.runtime.plan import Plan, build_plan
 from autoscaler.runtime.runner import ConfigWatcher
+from autoscaler.runtime.shard_assignment import TOTAL_SHARDS_ENV, ShardRequest
 
 if TYPE_CHECKING:
     from autoscaler.runtime.app import Controller
@@ -42,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_p.add_argument("--config-map", metavar="NAMESPACE/NAME",
                        help="read config.yaml from this ConfigMap through the API instead of --config")
     run_p.add_argument("--log-level", default="INFO")
+    add_shard_options(run_p)
     run_p.set_defaults(func=run)
 
     rec_p = subparsers.add_parser(
@@ -63,6 +68,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     what_p.set_defaults(func=whatif)
 
 
+def add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """`--shard` and `--total-shards`, shared by `run` and `validate-config` (which must accept what `run` does)."""
+    parser.add_argument("--shard", metavar="I",
+                        help="this replica's shard, 0..N-1 (default: the StatefulSet ordinal ending POD_NAME)")
+    parser.add_argument("--total-shards", metavar="N",
+                        help=f"how many shards, 1..{MAX_SHARDS} (default: ${TOTAL_SHARDS_ENV}, else sharding.totalShards)")
+
+
+def shard_request(args: argparse.Namespace) -> ShardRequest:
+    """What the flags and the environment say about this replica's shard."""
+    return ShardRequest(args.shard, args.total_shards, dict(os.environ))
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="config file (e.g. the mounted ConfigMap /etc/prescaler/config.yaml)")
     parser.add_argument("--kubeconfig", help="kubeconfig for laptop use (default: in-cluster, then ~/.kube/config)")
@@ -74,12 +92,12 @@ def _print_errors(source: str, errors: list[str]) -> None:
         print(f"  {line}", file=sys.stderr)
 
 
-def _initial(watcher: ConfigWatcher) -> Plan | int:
+def _initial(watcher: ConfigWatcher, shard: ShardRequest | None = None) -> Plan | int:
     """The first config, with everything it needs built (2 when it is unusable, its errors printed)."""
     try:
         config = watcher.poll()
         assert config is not None  # the first poll always returns the content or raises
-        return build_plan(config, watcher.source)
+        return build_plan(config, watcher.source, shard)
     except ConfigError as exc:
         _print_errors(exc.source, exc.errors)
         return 2
@@ -138,7 +156,7 @@ def start(args: argparse.Namespace) -> Controller | int:
         watcher = ConfigWatcher(f"configmap {args.config_map}", reader)
     else:
         watcher = ConfigWatcher.for_file(args.config)
-    plan = _initial(watcher)
+    plan = _initial(watcher, shard_request(args))
     if isinstance(plan, int):
         return plan
     if not plan.config.targets:

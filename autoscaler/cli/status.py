@@ -109,19 +109,25 @@ def _status_view(document: Mapping[str, Any], wide: bool) -> Iterator[Renderable
     if wide:
         columns[1:1] = ["kind", "mode"]
         columns += ["gate", "scored", "detail"]
+    sharded = document.get("shard") is not None
+    if sharded:
+        columns.insert(7, "shard")
     rows = []
     for t in document["targets"]:
         observed, forecast, score = t.get("observed") or {}, t.get("forecast") or {}, t.get("scorecard")
         row = [f"{t['namespace']}/{t['name']}", number(t.get("currentReplicas")), number(t.get("readyReplicas")),
                number(observed.get("rate")), number(forecast.get("rate")), number(t.get("recommendedReplicas")),
                t.get("action") or "-", t.get("reason") or "-", _versus(score)]
+        if sharded:
+            row.insert(7, t.get("ownership") or "-")
         if wide:
             row[1:1] = [t["kind"], t["mode"]]
             gate = (t.get("model") or {}).get("gateOpen")
             row += ["-" if gate is None else ("open" if gate else "closed"),
                     _duration(score["windowSeconds"]) if score else "-", _detail(t)]
         rows.append(row)
-    yield table(None, columns, rows, left={"target", "kind", "mode", "action", "reason", "vs today (7d)", "detail"})
+    yield table(None, columns, rows,
+                left={"target", "kind", "mode", "action", "reason", "shard", "vs today (7d)", "detail"})
     if wide:
         for t in document["targets"]:
             if t.get("scorecard"):
@@ -138,8 +144,19 @@ def _who(document: Mapping[str, Any]) -> str:
             if store.get("where") else f"not kept across restarts ({store.get('disabled', 'unknown')})")
     if store.get("lastError"):
         kept += f"; last problem: {store['lastError']}"
-    return (f"controller {instance.get('identity', '?')} ({role}), {mode}, last sync {_ago(document.get('syncedAt'))}; "
-            f"scorecard {kept}")
+    return (f"controller {instance.get('identity', '?')} ({role}){_shard_words(document.get('shard'))}, {mode}, "
+            f"last sync {_ago(document.get('syncedAt'))}; scorecard {kept}")
+
+
+def _shard_words(shard: Mapping[str, Any] | None) -> str:
+    """', shard 1 of 3: owns 98 of its 100 targets (2 acquiring)', or '' unsharded."""
+    if not shard:
+        return ""
+    counts = shard.get("counts") or {}
+    share = sum(counts.values())
+    others = ", ".join(f"{counts[state]} {state}" for state in ("acquiring", "contended", "standby") if counts.get(state))
+    return (f", shard {shard['index']} of {shard['total']}: owns {counts.get('owned', 0)} of its {share} target(s)"
+            + (f" ({others})" if others else ""))
 
 
 def _versus(score: Mapping[str, Any] | None) -> str:
@@ -301,6 +318,8 @@ ACTUATION_WORDS = {
     "AlreadyApplied": "the cluster already shows {n}: nothing to write",
     "DryRun": "dry run: nothing is written; the cluster keeps {n}",
     "NotLeader": "this instance is not the leader: the leader writes; here the cluster keeps {n}",
+    "NotShardOwner": ("this shard does not own the target yet (a new owner's first sync observes, or another "
+                      "shard still claims it): nothing is written; the cluster keeps {n}"),
     "Write": "wrote {n}",
 }
 

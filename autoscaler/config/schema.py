@@ -462,6 +462,18 @@ class ScorecardSettings(_Model):
     most 900 KiB (about 0.4 MiB at 500 targets)."""
 
 
+class ShardingSettings(_Model):
+    """Split the targets among several active replicas (a StatefulSet), each writing only its own shard's
+    (docs/running-in-a-cluster.md, Sharding)."""
+
+    total_shards: int = Field(default=1, ge=1, le=1000)
+    """How many shards (1..1000) the targets are split into; 1 is unsharded. A target belongs to shard
+    sha256("kind/namespace/name")[:8] modulo the total; a replica's shard is its StatefulSet ordinal (the `-<n>`
+    ending POD_NAME) or `prescaler run --shard`. `--total-shards`, then the environment variable
+    PRESCALER_TOTAL_SHARDS, take precedence over this key. More than 1 needs `leaderElection.enabled`: each shard
+    elects on its own Lease (`<leaseName>-shard-<i>`), which carries its claim on its targets."""
+
+
 class Config(_Model):
     """The whole Prescaler configuration (ConfigMap key `config.yaml`)."""
 
@@ -491,6 +503,8 @@ class Config(_Model):
     """Bound (1..256) on concurrent Kubernetes API writes per cycle."""
     scorecard: ScorecardSettings = Field(default_factory=ScorecardSettings)
     """The live shadow scorecard's storage."""
+    sharding: ShardingSettings = Field(default_factory=ShardingSettings)
+    """Sharding the targets across active replicas."""
     targets: list[Target] = Field(default_factory=list)
     """Workloads to manage. A hot reload that would drop every target is refused unless it says `targets: []`."""
 

@@ -11,7 +11,8 @@ depends on the target's mode and on what the cluster showed (`ScaleState`):
 
 Whatever the mode, nothing is written over another autoscaler that owns the workload,
 nothing is written to a paused target (the workload's `prescaler.io/paused: "true"`
-annotation, or `paused: true` in its config), and only the leader writes. `actuate`
+annotation, or `paused: true` in its config), and only the leader writes (sharded: only the
+leader of the shard that owns the target now). `actuate`
 applies these rules in a fixed order and returns
 the one write to make, or none, with the rule that decided each step (`Actuation.stages`),
 so `explain` can show why a recommendation was or was not written. It reads no clock
@@ -58,6 +59,9 @@ class ActuationReason:
     """Writing is off for this target: its mode is `dryRun`, or see `Permission.dry_run`."""
     NOT_LEADER = "NotLeader"
     """This instance does not hold the leader lease."""
+    NOT_SHARD_OWNER = "NotShardOwner"
+    """Sharded: this instance leads its shard, which does not own the target yet (a new owner's first sync
+    observes, or another shard's live claim still covers it)."""
     WRITE = "Write"
     """The wanted size is written."""
 
@@ -70,6 +74,8 @@ class Permission:
     """Why writing is off for every target (e.g. 'dryRun: true in the config'), or None when it is on."""
     leading: bool = True
     """Whether this instance holds the leader lease right now (checked just before the write)."""
+    owner: bool = True
+    """Whether this instance's shard owns the target right now (always true unsharded)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ def actuate(
     workload → nothing; hpaFloor never lowers the floor already applied while metrics
     are missing, and caps the floor at the HPA's maxReplicas; paused → nothing; the size
     already applied → nothing; `dryRun` mode or writing off → nothing; not the leader →
-    nothing; else write.
+    nothing; not this shard's target yet → nothing; else write.
     """
     stages: list[tuple[str, int | None, str]] = []
     if _conflicts(mode, state.conflicting_autoscaler):
@@ -134,6 +140,9 @@ def actuate(
         return Actuation(Action.DRY_RUN, None, wanted, applied, tuple(stages))
     if not permission.leading:
         stages.append(("leader", applied, ActuationReason.NOT_LEADER))
+        return Actuation(Action.STANDBY, None, wanted, applied, tuple(stages))
+    if not permission.owner:
+        stages.append(("shard", applied, ActuationReason.NOT_SHARD_OWNER))
         return Actuation(Action.STANDBY, None, wanted, applied, tuple(stages))
     stages.append(("write", wanted, ActuationReason.WRITE))
     return Actuation(Action.SCALED, wanted, wanted, applied, tuple(stages))

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from autoscaler.config.schema import Target
-from autoscaler.loop.ports import RateSample, ScaleState, StoreUnavailable, TargetGone
+from autoscaler.core.sharding import Claim
+from autoscaler.loop.ports import HeldClaim, RateSample, ScaleState, StoreUnavailable, TargetGone
 from forecasting.series import STEP_SECONDS, Series
 
 
@@ -117,3 +118,27 @@ class InMemoryScorecardStore:
         if self.failing:
             raise StoreUnavailable(self.failing)
         self.blob, self.saves = blob, self.saves + 1
+
+
+@dataclass
+class InMemoryShardLeases:
+    """`ShardLeases` of one replica: it leads while `leading`, its claim is carried at once, and `held` is what
+    a look finds on the other shard Leases."""
+
+    leading: bool = True
+    held: list[HeldClaim] = field(default_factory=list)
+    claim: Claim | None = None
+    term: int = 0
+
+    def is_leader(self) -> bool:
+        return self.leading
+
+    def carry(self, claim: Claim) -> None:
+        if claim != self.claim:
+            self.claim, self.term = claim, self.term + 1
+
+    def token(self) -> int | None:
+        return self.term if self.leading and self.claim is not None else None
+
+    def look(self) -> list[HeldClaim]:
+        return list(self.held)

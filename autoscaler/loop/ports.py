@@ -15,6 +15,7 @@ from typing import Any, Protocol, Self, runtime_checkable
 import numpy as np
 
 from autoscaler.config.schema import Target
+from autoscaler.core.sharding import Claim
 from autoscaler.core.state import ScaleState
 from forecasting.series import Series
 
@@ -117,6 +118,42 @@ class ScorecardStore(Protocol):
 
     def save(self, blob: bytes) -> None:
         """Replace the saved scorecard with `blob` (raises `StoreUnavailable`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class HeldClaim:
+    """Another shard Lease's claim, held by a live holder (`autoscaler.loop.ownership`)."""
+
+    lease: str
+    holder: str
+    claim: Claim
+
+
+class ClaimsUnavailable(Exception):
+    """The shard Leases could not be read; the message says which call failed and why."""
+
+
+class ShardLeases(Protocol):
+    """This replica's shard Lease, which carries its claim on its targets, and a look at every other shard Lease."""
+
+    def is_leader(self) -> bool:
+        """Whether this replica leads its shard's Lease now."""
+        ...
+
+    def carry(self, claim: Claim) -> None:
+        """Carry `claim` on this replica's Lease from its next write (the elector renews every retryPeriod)."""
+        ...
+
+    def token(self) -> int | None:
+        """While this replica leads its Lease and the Lease carries the claim last given to `carry`: a number that
+        changes whenever that stops being true in between (a new leadership term, a new claim); else None. The
+        claim was written to the Lease before `token` first returned its number."""
+        ...
+
+    def look(self) -> list[HeldClaim]:
+        """One look (a list call) at every other shard Lease: the claims of those with a live holder, judged on
+        this process's clock as leader election judges a Lease (raises `ClaimsUnavailable`)."""
         ...
 
 

@@ -4,10 +4,14 @@
 the in-cluster runner, `recommend`, the simulator, the demo and the tests construct it
 with different adapters and call `sync(now)` / `retrain(now)` themselves. It never
 reads a clock: `now` is an argument, and durations come from an injected timer.
+
+Sharded (`ownership`), it reconciles, retrains and exports only its shard's share of the
+targets, and writes only those its shard owns now (`autoscaler.loop.ownership`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -23,6 +27,7 @@ from autoscaler.core.state import PAUSED_ANNOTATION
 from autoscaler.loop.events import EventMemory, target_events
 from autoscaler.loop.forecasts import Forecast, ForecastService
 from autoscaler.loop.observed import ObservedRates
+from autoscaler.loop.ownership import OWNED, STANDBY, STATES, ShardOwnership
 from autoscaler.loop.ports import (
     MAX_PLAUSIBLE_RATE,
     ApiUnavailable,
@@ -160,6 +165,7 @@ class Reconciler:
         read_only: bool = False,
         force_dry_run: bool = False,
         timer: Callable[[], float] = time.perf_counter,
+        ownership: ShardOwnership | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -168,16 +174,21 @@ class Reconciler:
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.forecasts = forecasts if forecasts is not None else ForecastService(config.sync_interval)
         self.can_write = can_write
+        self.ownership = ownership
+        """Sharded: which targets this replica reconciles and may write (None: every target, the leader writes)."""
         self.read_only = read_only
         self.force_dry_run = force_dry_run
         self.timer = timer
         self.memory: dict[str, _TargetMemory] = {}
+        self.shared: dict[str, Target] = {}
+        """The targets the last sync reconciled (sharded: its share), by key."""
         self.last_results: dict[str, TargetResult] = {}
         self.telemetry.sync_interval.set(config.sync_interval)
         self.synced_at: float | None = None
         """The `now` of the last finished sync."""
         self.scorecard = Scorecards(self.telemetry.registry)
         """The live shadow scorecard of every target (exported on the telemetry registry)."""
+        self._publish_shard([])
 
     # --- config ----------------------------------------------------------------------
 
@@ -192,25 +203,46 @@ class Reconciler:
         removed = [t for t in self.config.targets if t.key not in kept]
         left_floor = [t for t in self.config.targets
                       if t.key in kept and t.mode == "hpaFloor" and kept[t.key].mode != "hpaFloor"]
-        for target in removed + left_floor:
-            if target.paused:
-                log.warning("paused target left the config: its floor is not restored (run prescaler release)",
-                            extra={"target": target.key})
-            elif not self.read_only and self.can_write():
-                try:
-                    self.scaler.release(target)  # hpaFloor: put the HPA's own minReplicas back
-                except Exception as exc:
-                    log.warning("release failed", extra={"target": target.key, "error": repr(exc)})
+        with self.ownership.holding() if self.ownership is not None else contextlib.nullcontext():
+            for target in removed + left_floor:
+                if target.paused:
+                    log.warning("paused target left the config: its floor is not restored (run prescaler release)",
+                                extra={"target": target.key})
+                elif self.may_write(target):
+                    try:
+                        self.scaler.release(target)  # hpaFloor: put the HPA's own minReplicas back
+                    except Exception as exc:
+                        log.warning("release failed", extra={"target": target.key, "error": repr(exc)})
         for target in removed:
-            self.memory.pop(target.key, None)
-            self.last_results.pop(target.key, None)
-            self.telemetry.forget(target)
-            self.scorecard.forget(target.key)
+            self._forget(target)
         self.config = config
         self.telemetry.sync_interval.set(config.sync_interval)
         if config.sync_interval != self.forecasts.sync_interval:
             self.forecasts.sync_interval = config.sync_interval
         return removed
+
+    def _forget(self, target: Target) -> None:
+        """Drop everything kept about a target this replica no longer reconciles (nothing is written to it)."""
+        self.memory.pop(target.key, None)
+        self.shared.pop(target.key, None)
+        self.last_results.pop(target.key, None)
+        self.telemetry.forget(target)
+        self.scorecard.forget(target.key)
+
+    def share(self) -> list[Target]:
+        """The targets this replica reconciles: every one, or its shard's share."""
+        targets = self.config.targets
+        return self.ownership.share(targets) if self.ownership is not None else list(targets)
+
+    def may_write(self, target: Target) -> bool:
+        """Whether this instance may write to `target` now: not read-only, leading, and (sharded) owning it."""
+        if self.read_only or not self.can_write():
+            return False
+        return self.ownership is None or self.ownership.may_write(target)
+
+    def owned(self) -> list[Target]:
+        """The targets this instance may write now (whose scorecards it may save)."""
+        return [t for t in self.share() if self.may_write(t)]
 
     def _memory(self, target: Target) -> _TargetMemory:
         minutes = int(target.forecast.history_days * 1440)
@@ -227,7 +259,8 @@ class Reconciler:
     def retrain(self, now: float) -> None:
         """Reload every target's history from the metrics source and refit the models."""
         histories = {}
-        for target in self.config.targets:
+        targets = self.share()
+        for target in targets:
             start = now - target.forecast.history_days * 86400
             try:
                 series = self.metrics.history(target, _minute(start), _minute(now))
@@ -238,8 +271,8 @@ class Reconciler:
                 continue
             self._memory(target).observed.seed(series)
             histories[target.key] = series
-        self.forecasts.retrain(self.config.targets, histories)
-        for target in self.config.targets:
+        self.forecasts.retrain(targets, histories)
+        for target in targets:
             quality = self.forecasts.quality(target)
             if quality is None:
                 self.telemetry.set_quality(target, None, None, None)
@@ -252,7 +285,12 @@ class Reconciler:
     def sync(self, now: float) -> dict[str, TargetResult]:
         """One cycle over all targets: one metrics call, then per target read → decide → write once."""
         started = self.timer()
-        targets = list(self.config.targets)
+        targets = self.share()
+        if self.ownership is not None:
+            self.ownership.refresh(targets)
+        for key in self.shared.keys() - {t.key for t in targets}:
+            self._forget(self.shared[key])  # no longer this shard's (the total changed): another replica's now
+        self.shared = {t.key: t for t in targets}
         samples = self._current_rates(targets, now)
         workers = min(self.config.max_concurrent_writes, len(targets))
         if workers > 1:
@@ -261,6 +299,7 @@ class Reconciler:
         else:
             results = [self._reconcile(t, samples[t.key], now) for t in targets]
         self.last_results = {r.target.key: r for r in results}
+        self._publish_shard(targets)
         self.synced_at = now
         self.telemetry.duration.observe(self.timer() - started)
         self.telemetry.last_sync.set(now)
@@ -346,16 +385,27 @@ class Reconciler:
         if count:
             self.telemetry.errors.labels(*target_labels(result.target), kind).inc()
 
-    def _permission(self) -> Permission:
+    def _permission(self, target: Target) -> Permission:
         """May this instance write now? The lease is asked right before the write: a lost lease never writes."""
         reasons = ((self.read_only, "a read-only command"), (self.force_dry_run, "--dry-run"),
                    (self.config.dry_run, "dryRun: true in the config"))
-        return Permission(dry_run=next((why for on, why in reasons if on), None), leading=self.can_write())
+        leading = self.can_write()
+        owner = self.ownership is None or not leading or self.ownership.may_write(target)
+        return Permission(dry_run=next((why for on, why in reasons if on), None), leading=leading, owner=owner)
+
+    def _publish_shard(self, targets: Sequence[Target]) -> None:
+        """This replica's shard and how many of its targets are in each ownership state."""
+        if self.ownership is not None:
+            self.telemetry.set_shard(self.ownership.shard.index, self.ownership.shard.total, self.ownership.counts())
+            return
+        counts = dict.fromkeys(STATES, 0)
+        counts[OWNED if not self.read_only and self.can_write() else STANDBY] = len(targets)
+        self.telemetry.set_shard(0, 1, counts)
 
     def _actuate(
         self, target: Target, state: ScaleState, decision: Decision, mem: _TargetMemory, policy: Policy, now: float
     ) -> Actuation:
-        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission(),
+        actuation = actuate(target.mode, decision, state, target.max_replicas, self._permission(target),
                             paused="paused: true in the config" if target.paused else None)
         if actuation.write is not None:
             self.scaler.write(target, actuation.write)
@@ -409,7 +459,7 @@ class Reconciler:
         if result.error:
             record["error"] = result.error
         log.info("reconciled", extra={"decision": record})
-        may_write = not self.read_only and self.can_write()
+        may_write = self.may_write(t)
         if result.decision is not None and self.config.annotate and why_paused is None and may_write:
             self._annotate(result, result.decision, mem, now)  # a paused workload gets no write, not even this
         events = target_events(result, mem.events, now, self.forecasts.quality(t), why_paused)

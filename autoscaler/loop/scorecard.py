@@ -433,14 +433,15 @@ class Scorecards:
 
     # --- persisted form ---------------------------------------------------------------
 
-    def snapshot(self, saved_at: float) -> tuple[bytes, int]:
+    def snapshot(self, saved_at: float, keys: Iterable[str] | None = None) -> tuple[bytes, int]:
         """The persisted form (zlib-compressed JSON, at most `MAX_STORED_BYTES`) and how many days were left out.
 
-        Per target: its kind and, per UTC day, [day, newest minute, *totals]. When everything does not
-        fit, the oldest days of every target are dropped first.
+        Per target (every one, or those of `keys`): its kind and, per UTC day, [day, newest minute, *totals].
+        When everything does not fit, the oldest days of every target are dropped first.
         """
         with self._lock:
-            cards = list(self._cards.items())
+            wanted = None if keys is None else set(keys)
+            cards = [(key, card) for key, card in self._cards.items() if wanted is None or key in wanted]
         records = {key: (card.kind, card.days()) for key, card in cards}
         dropped = 0
         while True:
@@ -579,15 +580,18 @@ class ScorecardPersistence:
         self.last_error = None
         log.info("scorecard restored", extra={"where": self.where, "targets": restored})
 
-    def save(self, now: float, targets: Sequence[Target]) -> bool:
-        """Save if this instance leads (loading first if that has not worked yet); True when saved."""
+    def save(self, now: float, targets: Sequence[Target], owned: Sequence[Target] | None = None) -> bool:
+        """Save if this instance leads (loading `targets` first if that has not worked yet); True when saved.
+
+        Only the scorecards of `owned` (default: `targets`) are saved: a sharded replica saves those of the
+        targets its shard owns now, never another shard's."""
         if not self.can_write():
             return False
         if not self.loaded:
             self.load(targets)
             if not self.loaded:
                 return False
-        blob, dropped = self.cards.snapshot(now)
+        blob, dropped = self.cards.snapshot(now, {t.key for t in (targets if owned is None else owned)})
         try:
             self.store.save(blob)
         except StoreUnavailable as exc:

@@ -3,7 +3,9 @@
 `prescaler status` and `prescaler explain` read this from the controller that is running,
 instead of starting a second one: the last decision of every target, stage by stage,
 what was (not) written and why, the forecast band, what the model reports about its
-quality, and the live shadow scorecard.
+quality, and the live shadow scorecard. A sharded replica answers for its shard's share
+only, says which shard it is and which targets it owns now (`shard`), and gives each
+target's ownership state.
 
 One key casing: camelCase, like the config and Kubernetes. No secrets and no config
 values beyond a target's identity and its numbers: the messages the adapters wrote (a
@@ -36,13 +38,16 @@ _QUOTED_PROMQL = re.compile(r"""(['"])(?:(?!\1).)*[{(](?:(?!\1).)*\1""")
 
 
 def status_document(reconciler: Reconciler, instance: Mapping[str, Any], target_key: str | None = None) -> dict[str, Any]:
-    """The /status document: `instance` (who answers), then every target (or only `target_key`) in config order."""
+    """The /status document: `instance` (who answers), its shard, then every target it reconciles (or only
+    `target_key`) in config order. Sharded, those are its shard's share, each with its ownership state."""
     config = reconciler.config
     results = reconciler.last_results
-    targets = [t for t in config.targets if target_key is None or t.key == target_key]
+    targets = [t for t in reconciler.share() if target_key is None or t.key == target_key]
+    ownership = reconciler.ownership
     return {
         "kind": "PrescalerStatus",
         "instance": dict(instance),
+        "shard": None if ownership is None else ownership.to_json(),
         "syncedAt": reconciler.synced_at,
         "dryRun": config.dry_run or reconciler.force_dry_run or reconciler.read_only,
         "syncIntervalSeconds": config.sync_interval,
@@ -55,11 +60,13 @@ def target_status(reconciler: Reconciler, target: Target, result: TargetResult |
     config = reconciler.config
     shown = _Shown(config, target)
     score = reconciler.scorecard.score(target.key)
+    ownership = reconciler.ownership
     out: dict[str, Any] = {
         "namespace": target.namespace,
         "name": target.name,
         "kind": target.kind,
         "mode": target.mode,
+        "ownership": None if ownership is None else ownership.state(target.key),
         "sizing": {
             "capacityPerReplica": target.capacity_per_replica,
             "targetUtilization": target.target_utilization,

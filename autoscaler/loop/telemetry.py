@@ -94,6 +94,14 @@ CONFIG_VALID = MetricSpec(
     "1 when the last config (re)load succeeded, 0 while a rejected config is being ignored.")
 CONFIG_ERRORS = MetricSpec("prescaler_config_reload_errors", "counter", "Config reloads rejected.")
 LEADER = MetricSpec("prescaler_leader", "gauge", "1 while this instance holds the leader lease, else 0.")
+SHARD = MetricSpec("prescaler_shard", "gauge", "This replica's shard: its index, from 0 (0 when unsharded).")
+SHARDS = MetricSpec(
+    "prescaler_shards", "gauge", "How many shards the targets are split into, as this replica runs (1: unsharded).")
+SHARD_TARGETS = MetricSpec(
+    "prescaler_shard_targets", "gauge",
+    "Targets of this replica's shard by ownership state: owned (it writes them), acquiring (a new owner's first "
+    "sync observes, or its claim is not on its Lease yet), contended (another shard's live claim covers them "
+    "too: no replica writes them), standby (another replica leads this shard).", ("state",))
 
 OBSERVED = MetricSpec(
     "prescaler_observed_requests_per_second", "gauge",
@@ -172,7 +180,7 @@ ERROR_KINDS = ("conflict", "notFound", "forbidden", "invalidObject", "apiUnavail
 
 METRICS: tuple[MetricSpec, ...] = (
     BUILD_INFO, LAST_SYNC, LAST_RETRAIN, SYNC_INTERVAL, DURATION, CONFIG_VALID, CONFIG_ERRORS, LEADER,
-    OBSERVED, METRICS_MISSING, FORECAST, ERROR_RATIO, RECOMMENDED, CURRENT, READY, REASON,
+    SHARD, SHARDS, SHARD_TARGETS, OBSERVED, METRICS_MISSING, FORECAST, ERROR_RATIO, RECOMMENDED, CURRENT, READY, REASON,
     GATE_OPEN, PINBALL_RATIO, COVERAGE_RATIO, HISTORY_HOURS, ERRORS, WRITES, PAUSED,
 )
 """Every family `Telemetry` registers (besides the standard process metrics)."""
@@ -234,6 +242,9 @@ class Telemetry:
         self.config_valid = self._gauge(CONFIG_VALID)
         self.config_errors = self._counter(CONFIG_ERRORS)
         self.leader = self._gauge(LEADER)
+        self.shard = self._gauge(SHARD)
+        self.shards = self._gauge(SHARDS)
+        self.shard_targets = self._gauge(SHARD_TARGETS)
         self.observed = self._gauge(OBSERVED)
         self.metrics_missing = self._gauge(METRICS_MISSING)
         self.forecast = self._gauge(FORECAST)
@@ -263,6 +274,13 @@ class Telemetry:
         if spec.per_target:
             self._per_target[counter] = spec.label_names
         return counter
+
+    def set_shard(self, index: int, total: int, counts: Mapping[str, int]) -> None:
+        """This replica's shard, its total, and how many of its targets are in each ownership state."""
+        self.shard.set(index)
+        self.shards.set(total)
+        for state, count in counts.items():
+            self.shard_targets.labels(state).set(count)
 
     # --- per-target updates ----------------------------------------------------------
 

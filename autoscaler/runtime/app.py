@@ -28,7 +28,9 @@ from autoscaler.adapters.kube_scorecard import ConfigMapScorecardStore, scorecar
 from autoscaler.adapters.kubernetes import KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
 from autoscaler.adapters.prometheus import PrometheusMetrics
+from autoscaler.adapters.shard_leases import KubernetesShardLeases
 from autoscaler.config.schema import Config
+from autoscaler.loop.ownership import ShardOwnership
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.scorecard import ScorecardPersistence
 from autoscaler.loop.status import status_document
@@ -85,17 +87,23 @@ class Controller:
     ) -> Controller:
         """Wire the real adapters to what `plan` built; `read_only` (recommend) writes nothing and does not campaign.
 
-        Raises `KubeConfigError` without cluster credentials and `LeaseConfigError` when leader
-        election has nowhere to put its Lease; nothing has been sent to the cluster then.
+        A sharded plan (`plan.shard`) elects on its shard's own Lease and writes only what its shard owns; its
+        reloads resolve the shard again from what the plan's was (`plan.shard_request`). Raises
+        `KubeConfigError` without cluster credentials and `LeaseConfigError` when leader election has nowhere
+        to put its Lease; nothing has been sent to the cluster then.
         """
         config = plan.config
         api = KubeApi(build_api_client(kubeconfig, pool_size=config.max_concurrent_writes))
         telemetry = Telemetry(registry)
-        elector = None
+        elector, ownership = None, None
         if config.leader_election.enabled and not read_only:
             elector = LeaseElector.from_settings(
-                api, config.leader_election, on_change=lambda leading: telemetry.leader.set(1 if leading else 0)
+                api, config.leader_election, name=plan.shard.name(config.leader_election.lease_name),
+                on_change=lambda leading: telemetry.leader.set(1 if leading else 0),
             )
+            if plan.shard.sharded:
+                leases = KubernetesShardLeases(api, elector, config.leader_election.lease_name)
+                ownership = ShardOwnership(plan.shard, leases)
         reconciler = Reconciler(
             config,
             plan.prometheus,
@@ -105,8 +113,9 @@ class Controller:
             can_write=elector.is_leader if elector is not None else (lambda: True),
             read_only=read_only,
             force_dry_run=force_dry_run,
+            ownership=ownership,
         )
-        jobs = Jobs(reconciler, WallClock(), watcher)
+        jobs = Jobs(reconciler, WallClock(), watcher, shard_request=plan.shard_request)
         controller = cls(reconciler, jobs, elector, plan.prometheus, plan.bind, plan.triggers, api=api,
                          read_only=read_only)
         if elector is not None:
@@ -147,7 +156,9 @@ class Controller:
             self.scorecard_note = ("scorecard.namespace is not set, POD_NAMESPACE is empty and this is not a pod: "
                                    "the 7-day window starts afresh at each start")
         else:
-            store = ConfigMapScorecardStore(self.api, namespace, settings.config_map)
+            ownership = self.reconciler.ownership
+            name = settings.config_map if ownership is None else ownership.shard.name(settings.config_map)
+            store = ConfigMapScorecardStore(self.api, namespace, name)
             can_write = self.elector.is_leader if self.elector is not None else (lambda: True)
             self.jobs.scorecard = ScorecardPersistence(self.reconciler.scorecard, store, can_write, store.where)
         if self.scorecard_note:
@@ -202,7 +213,7 @@ class Controller:
             if self.elector is not None:
                 self.elector.start()
             if self.jobs.scorecard is not None:
-                self.jobs.scorecard.load(self.reconciler.config.targets)
+                self.jobs.scorecard.load(self.reconciler.share())
             self.jobs.retrain()
             self.jobs.sync()
             self.scheduler.start()
@@ -210,7 +221,10 @@ class Controller:
             self.shutdown()
             raise
         config = self.reconciler.config
-        log.info("controller running", extra={"targets": len(config.targets), "dry_run": config.dry_run})
+        ownership = self.reconciler.ownership
+        shard = {} if ownership is None else {"shard": ownership.shard.index, "total_shards": ownership.shard.total}
+        log.info("controller running", extra={"targets": len(self.reconciler.share()), "dry_run": config.dry_run,
+                                              **shard})
 
     def shutdown(self) -> None:
         """Let a running cycle finish, release the Lease so a standby takes over at once, stop serving."""

@@ -4,7 +4,8 @@ A config that validates must be one the controller can run, and a hot reload mus
 a config only once everything it needs exists. So `prescaler validate-config`,
 `prescaler run` at start-up and every hot reload go through `build_plan`: it builds the
 Prometheus adapter (opening no connection), the scheduler's interval triggers, each
-target's forecast horizons and the HTTP endpoint's bind settings, and raises
+target's forecast horizons, the HTTP endpoint's bind settings and this replica's shard
+(`autoscaler.runtime.shard_assignment`), and raises
 `ConfigError` naming the setting if any of them cannot be built. Nothing here does
 network I/O, so validating on a laptop gives the answer starting in the cluster would.
 """
@@ -24,7 +25,9 @@ from pydantic.alias_generators import to_camel
 from autoscaler.adapters.prometheus import PrometheusMetrics
 from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config, PrometheusSettings
+from autoscaler.core.sharding import UNSHARDED, Shard
 from autoscaler.loop.forecasts import horizons_for
+from autoscaler.runtime.shard_assignment import ShardError, ShardRequest, resolve_shard
 
 JOB_INTERVALS = {"sync": "sync_interval", "retrain": "retrain_interval", "reload": "config_reload_interval",
                  "scorecard": "scorecard.save_interval"}
@@ -46,6 +49,10 @@ class Plan:
     """Each target's forecast horizons (minutes), by target key: what its model is built for."""
     bind: tuple[str, int]
     """(address, port) the HTTP endpoint listens on."""
+    shard: Shard = UNSHARDED
+    """This replica's shard (unsharded when the plan was built without a `ShardRequest`: read-only commands)."""
+    shard_request: ShardRequest | None = None
+    """What the shard was resolved from: a reload of this plan's config resolves it again from the same."""
 
     def close(self) -> None:
         """Release the Prometheus adapter: call it when the plan is not run, or once it is replaced."""
@@ -77,9 +84,19 @@ def _prometheus(settings: PrometheusSettings) -> PrometheusMetrics:
     return metrics
 
 
-def build_plan(config: Config, source: str = "config") -> Plan:
-    """Build everything `config` needs, or raise `ConfigError` with one line per setting that cannot be built."""
+def build_plan(config: Config, source: str = "config", shard_request: ShardRequest | None = None) -> Plan:
+    """Build everything `config` needs, or raise `ConfigError` with one line per setting that cannot be built.
+
+    With `shard_request` (`run`, its reloads and `validate-config`), this replica's shard is resolved too;
+    without it (the read-only commands, which write nothing), the plan is unsharded.
+    """
     errors: list[str] = []
+    shard = UNSHARDED
+    if shard_request is not None:
+        try:
+            shard = resolve_shard(shard_request, config)
+        except ShardError as exc:
+            errors.extend(exc.problems)
 
     def built(path: str, make: Callable[[], _T]) -> _T | None:
         try:
@@ -102,7 +119,7 @@ def build_plan(config: Config, source: str = "config") -> Plan:
             prometheus.close()
         raise ConfigError(errors, source, config.env_values)
     return Plan(config, prometheus, _every(triggers), _every(horizons),
-                (config.metrics.bind_address, config.metrics.port))
+                (config.metrics.bind_address, config.metrics.port), shard, shard_request)
 
 
 def _every(parts: dict[str, _T | None]) -> dict[str, _T]:

@@ -5,8 +5,10 @@ intervals (`build_scheduler`); the demo and the simulator call the very same fun
 on a virtual clock. The jobs are the only place the clock is read.
 
 A reload is all or nothing: a new config is applied only once `build_plan` has built
-everything it needs (the Prometheus adapter, the triggers, the horizons); if any part
-fails, the last good config stays in force, whole.
+everything it needs (the Prometheus adapter, the triggers, the horizons, the shard); if
+any part fails, the last good config stays in force, whole. A sharded reload may change
+the total (the next sync carries the new claim); one that would move a replica between
+unsharded and sharded (another Lease) is refused: that takes a restart.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from apscheduler.triggers.base import BaseTrigger
 from autoscaler.config.loading import load_config_text
 from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config
+from autoscaler.core.sharding import UNSHARDED, Shard
 from autoscaler.loop.events import Event, config_recovered, config_rejected
 from autoscaler.loop.ports import Clock
 from autoscaler.loop.reconcile import Reconciler, TargetResult
 from autoscaler.loop.scorecard import ScorecardPersistence
 from autoscaler.runtime.plan import JOB_INTERVALS, Plan, build_plan, interval
+from autoscaler.runtime.shard_assignment import ShardRequest
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class Jobs:
     built (and closes them if it keeps its own); without it, the plan is closed."""
     scorecard: ScorecardPersistence | None = None
     """Where the live scorecard is saved (None: it is not kept across restarts)."""
+    shard_request: ShardRequest | None = None
+    """What a reload resolves this replica's shard from (`prescaler run`'s flags and environment); None: unsharded."""
 
     def sync(self) -> dict[str, TargetResult]:
         results = self.reconciler.sync(self.clock.now())
@@ -103,7 +109,7 @@ class Jobs:
         """Save the live scorecard (the leader only); True when saved."""
         if self.scorecard is None:
             return False
-        return self.scorecard.save(self.clock.now(), self.reconciler.config.targets)
+        return self.scorecard.save(self.clock.now(), self.reconciler.share(), self.reconciler.owned())
 
     def reload(self) -> bool:
         """Apply a changed config once everything it needs is built; else keep the last good one whole.
@@ -121,12 +127,17 @@ class Jobs:
             if config is None:
                 return False
             _refuse_dropping_every_target(old, config, self.watcher.source)
-            plan = build_plan(config, self.watcher.source)
+            plan = build_plan(config, self.watcher.source, self.shard_request)
+            _refuse_moving_to_another_lease(self._shard(), plan, self.watcher.source)
         except ConfigError as exc:
             self._reject(exc)
             return False
         self._apply(old, plan)
         return True
+
+    def _shard(self) -> Shard:
+        ownership = self.reconciler.ownership
+        return UNSHARDED if ownership is None else ownership.shard
 
     def _reject(self, exc: ConfigError) -> None:
         self.last_config_error = exc
@@ -148,7 +159,10 @@ class Jobs:
         if self.last_config_error is not None:
             self._post(config_recovered(len(config.targets)))
         self.last_config_error = None
+        share = {t.key for t in self.reconciler.share()}
         removed = self.reconciler.apply_config(config)
+        if self.reconciler.ownership is not None:
+            self.reconciler.ownership.assign(plan.shard)
         if self.on_config is not None:
             self.on_config(old, plan)
         else:
@@ -159,8 +173,8 @@ class Jobs:
             for job_id in JOB_INTERVALS:
                 if interval(config, job_id) != interval(old, job_id) and self.scheduler.get_job(job_id):
                     self.scheduler.reschedule_job(job_id, trigger=plan.triggers[job_id])
-        if {t.key for t in config.targets} - {t.key for t in old.targets}:
-            self.retrain()  # new targets need their history and a model now, not in an hour
+        if {t.key for t in self.reconciler.share()} - share:
+            self.retrain()  # new targets (or a bigger share) need their history and a model now, not in an hour
 
 
 def _refuse_dropping_every_target(old: Config, new: Config, source: str) -> None:
@@ -171,6 +185,19 @@ def _refuse_dropping_every_target(old: Config, new: Config, source: str) -> None
             f"targets: the new config has no targets key, which would stop managing all {len(old.targets)} "
             f"target(s) ({keys}); refused as an empty or truncated config. Write `targets: []` to remove them all"
         ], source, new.env_values)
+
+
+def _refuse_moving_to_another_lease(shard: Shard, plan: Plan, source: str) -> None:
+    """A reload may change the number of shards, not whether there are shards: that changes the Lease this
+    replica elects on (`leaseName` against `leaseName-shard-<i>`), which only a restart does safely."""
+    if shard.sharded == plan.shard.sharded:
+        return
+    plan.close()
+    raise ConfigError([
+        f"sharding.totalShards: {shard.total} → {plan.shard.total} shard(s) (from {plan.shard.total_from}) would move "
+        "this replica between an unsharded and a sharded Lease; restart the replicas to apply it "
+        "(docs/running-in-a-cluster.md, Sharding)"
+    ], source, plan.config.env_values)
 
 
 def build_scheduler(jobs: Jobs, triggers: Mapping[str, BaseTrigger]) -> BackgroundScheduler:

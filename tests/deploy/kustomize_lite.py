@@ -12,7 +12,9 @@ differently:
   replace, `options.labels`, and only with `options.disableNameSuffixHash: true` (the
   name hash is not implemented);
 - `patches`: RFC 6902 JSON patches (`add`, `remove`, `replace`) from `path`, applied to
-  the resources matching `target` (group, version, kind, name);
+  the resources matching `target` (group, version, kind, name); and, of strategic-merge
+  patches, only the delete patch (`$patch: delete` with the object's apiVersion, kind and
+  name), which removes the resources it and `target` match;
 - `namespace`: set on every namespaced resource; a Namespace object is renamed to it;
   and, as kustomize's name references do, a ServiceAccount subject of a (Cluster)RoleBinding
   follows the ServiceAccount it names when both were written with the same namespace
@@ -146,14 +148,25 @@ def _apply_patch(root: Path, patch: dict[str, Any], resources: list[dict[str, An
     if set(patch) != {"path", "target"}:
         raise Unsupported(f"patch {patch}: only `path` with a `target` is implemented")
     operations = yaml.safe_load((root / patch["path"]).read_text(encoding="utf-8"))
-    if not isinstance(operations, list):
-        raise Unsupported(f"{patch['path']}: strategic-merge patches are not implemented (use a JSON patch)")
     matched = [r for r in resources if _matches(r, patch["target"])]
     if not matched:
         raise ValueError(f"{patch['path']}: target {patch['target']} matches no resource")
+    if isinstance(operations, dict) and _is_delete_patch(operations):
+        doomed = [r for r in matched if (r["apiVersion"], r["kind"], r["metadata"]["name"]) ==
+                  (operations["apiVersion"], operations["kind"], operations["metadata"]["name"])]
+        resources[:] = [r for r in resources if all(r is not d for d in doomed)]
+        return
+    if not isinstance(operations, list):
+        raise Unsupported(f"{patch['path']}: strategic-merge patches are not implemented (use a JSON patch)")
     for resource in matched:
         for operation in operations:
             json_patch(resource, operation)
+
+
+def _is_delete_patch(document: dict[str, Any]) -> bool:
+    """A strategic-merge patch that only deletes the object it names (`$patch: delete`)."""
+    return (document.get("$patch") == "delete" and set(document) == {"$patch", "apiVersion", "kind", "metadata"}
+            and set(document["metadata"]) == {"name"})
 
 
 def _matches(resource: dict[str, Any], target: dict[str, str]) -> bool:

@@ -26,12 +26,15 @@ KUSTOMIZATIONS = {
     "with-servicemonitor": DEPLOY / "overlays" / "with-servicemonitor",
     "with-monitoring": DEPLOY / "overlays" / "with-monitoring",
     "keda": DEPLOY / "overlays" / "keda",
+    "sharded": DEPLOY / "overlays" / "sharded",
     "sidecar": DEPLOY / "examples" / "sidecar",
 }
 """Every kustomization in deploy/: tests/deploy/test_render.py checks none is missing from here."""
 COMPONENTS = {"monitoring": DEPLOY / "monitoring"}
 """Every kustomize Component in deploy/ (not buildable alone): each is used by a kustomization above."""
-CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor", "with-monitoring", "keda")
+CONTROLLER_KUSTOMIZATIONS = ("base", "dry-run", "production", "with-servicemonitor", "with-monitoring", "keda",
+                             "sharded")
+WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 KUBECTL = None if os.environ.get("PRESCALER_KUSTOMIZE") == "lite" else shutil.which("kubectl")
 RENDERER = "kubectl kustomize" if KUBECTL else "kustomize_lite"
@@ -60,6 +63,13 @@ def one(resources: list[dict[str, Any]], kind: str, name: str | None = None) -> 
     """The single resource of `kind` (and `name`); fails if there is not exactly one."""
     found = find(resources, kind, name)
     assert len(found) == 1, f"expected one {kind} {name or ''}, found {len(found)}"
+    return found[0]
+
+
+def workload(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """The one Deployment or StatefulSet called `name` (the controller is a StatefulSet when sharded)."""
+    found = [r for kind in WORKLOAD_KINDS for r in find(resources, kind, name)]
+    assert len(found) == 1, f"expected one workload {name}, found {len(found)}"
     return found[0]
 
 

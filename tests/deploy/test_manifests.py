@@ -1,12 +1,13 @@
 """What the rendered manifests promise, checked against each other and against the config.
 
-The controller's Deployment (in every controller kustomization), its Service,
+The controller's Deployment (a StatefulSet in the sharded overlay) in every controller kustomization, its Service,
 ServiceMonitor, PodDisruptionBudget and NetworkPolicy, the configs the kustomizations ship,
 image references, and the sidecar example.
 """
 
 from __future__ import annotations
 
+import copy
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,15 @@ import yaml
 
 from autoscaler.config.loading import load_config_text
 
-from .manifests import CONTROLLER_KUSTOMIZATIONS, DEPLOY, REPO, find, one
-from .test_rbac import rendered_config
+from .manifests import CONTROLLER_KUSTOMIZATIONS, DEPLOY, REPO, WORKLOAD_KINDS, find, one, workload
+from .test_rbac import rendered_config, shards_of
 
 EXAMPLE_CONFIG = DEPLOY / "examples" / "config.yaml"
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def pod_spec(resources: list[dict[str, Any]], name: str) -> dict[str, Any]:
-    return one(resources, "Deployment", name)["spec"]["template"]["spec"]
+    return workload(resources, name)["spec"]["template"]["spec"]
 
 
 def container(resources: list[dict[str, Any]], deployment: str, name: str) -> dict[str, Any]:
@@ -60,13 +61,33 @@ def test_dry_run_overlay_config_is_in_dry_run(rendered) -> None:
 
 
 @pytest.mark.parametrize("name", CONTROLLER_KUSTOMIZATIONS)
-def test_controller_runs_two_replicas_electing_a_leader(rendered, name: str) -> None:
+def test_controller_runs_replicas_electing_a_leader_per_shard(rendered, name: str) -> None:
+    """Two replicas of a Deployment, leader and standby; sharded, a StatefulSet of 3 shards, one per pod."""
     resources = rendered[name]
-    assert one(resources, "Deployment", "prescaler")["spec"]["replicas"] == 2
+    controller = workload(resources, "prescaler")
     config = rendered_config(resources, "prescaler")
     assert config.leader_election.enabled
-    env = {v["name"]: v["valueFrom"]["fieldRef"]["fieldPath"] for v in container(resources, "prescaler", "prescaler")["env"]}
-    assert env == {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid"}
+    env = {v["name"]: v["valueFrom"]["fieldRef"]["fieldPath"] if "valueFrom" in v else v["value"]
+           for v in container(resources, "prescaler", "prescaler")["env"]}
+    downward = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid"}
+    if name != "sharded":
+        assert (controller["kind"], controller["spec"]["replicas"]) == ("Deployment", 2)
+        assert env == downward
+        return
+    assert (controller["kind"], controller["spec"]["replicas"]) == ("StatefulSet", 3)
+    assert env == downward | {"PRESCALER_TOTAL_SHARDS": "3"}
+    assert {(s.index, s.total) for s in shards_of(resources, "prescaler")} == {(0, 3), (1, 3), (2, 3)}
+    governing = one(resources, "Service", controller["spec"]["serviceName"])
+    assert governing["spec"]["clusterIP"] == "None"
+    assert selects(governing["spec"]["selector"], controller["spec"]["template"]["metadata"]["labels"])
+
+
+def test_the_sharded_pods_are_the_base_pods_with_the_total_added(rendered) -> None:
+    base = copy.deepcopy(workload(rendered["base"], "prescaler")["spec"]["template"])
+    sharded = workload(rendered["sharded"], "prescaler")["spec"]["template"]
+    base["spec"]["containers"][0]["env"].append({"name": "PRESCALER_TOTAL_SHARDS", "value": "3"})
+    assert sharded == base
+    assert not find(rendered["sharded"], "Deployment")
 
 
 @pytest.mark.parametrize("name", CONTROLLER_KUSTOMIZATIONS)
@@ -84,7 +105,7 @@ def test_controller_is_locked_down(rendered, name: str) -> None:
     for kind in ("requests", "limits"):
         assert set(main["resources"][kind]) == {"cpu", "memory"}
     namespace = one(resources, "Namespace")
-    assert namespace["metadata"]["name"] == one(resources, "Deployment", "prescaler")["metadata"]["namespace"]
+    assert namespace["metadata"]["name"] == workload(resources, "prescaler")["metadata"]["namespace"]
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
@@ -109,7 +130,7 @@ def test_probes_and_config_mount_match_the_config(rendered, name: str) -> None:
 @pytest.mark.parametrize("name", CONTROLLER_KUSTOMIZATIONS)
 def test_service_and_disruption_budget_select_the_controller(rendered, name: str) -> None:
     resources = rendered[name]
-    deployment = one(resources, "Deployment", "prescaler")
+    deployment = workload(resources, "prescaler")
     labels = deployment["spec"]["template"]["metadata"]["labels"]
     service = one(resources, "Service", "prescaler-metrics")
     assert selects(service["spec"]["selector"], labels)
@@ -134,7 +155,7 @@ def test_network_policy_allows_egress_to_dns_the_api_server_and_the_configured_p
     resources = rendered[name]
     policy = one(resources, "NetworkPolicy", "prescaler")["spec"]
     assert selects(policy["podSelector"]["matchLabels"],
-                   one(resources, "Deployment", "prescaler")["spec"]["template"]["metadata"]["labels"])
+                   workload(resources, "prescaler")["spec"]["template"]["metadata"]["labels"])
     assert policy["policyTypes"] == ["Ingress", "Egress"]
     assert all(rule.get("ports") for rule in policy["egress"]), "a rule without ports allows everything"
     allowed = {(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] if peer else "*",
@@ -168,7 +189,7 @@ def test_network_policy_admits_the_metrics_port_only(rendered, name) -> None:
 
 @pytest.mark.parametrize("name", sorted(set(CONTROLLER_KUSTOMIZATIONS) | {"sidecar"}))
 def test_images_are_pinned_and_prescaler_is_this_version(rendered, name: str) -> None:
-    for deployment in find(rendered[name], "Deployment"):
+    for deployment in [w for kind in WORKLOAD_KINDS for w in find(rendered[name], kind)]:
         for spec in deployment["spec"]["template"]["spec"]["containers"]:
             repository, _, tag = spec["image"].rpartition(":")
             assert repository and "/" not in tag and tag not in ("", "latest"), spec["image"]

@@ -23,12 +23,15 @@ from autoscaler.adapters.api_calls import (
     KEDA_CALLS,
     PATCH_HPA,
     RELEASE_CALLS,
+    SHARD_CALLS,
     ApiCall,
 )
 from autoscaler.config.loading import load_config_text
 from autoscaler.config.schema import Config
+from autoscaler.core.sharding import Shard
+from autoscaler.runtime.shard_assignment import ShardRequest, resolve_shard
 
-from .manifests import CONTROLLER_KUSTOMIZATIONS, KUSTOMIZATIONS, find, one
+from .manifests import CONTROLLER_KUSTOMIZATIONS, KUSTOMIZATIONS, find, one, workload
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 NAMELESS_VERBS = frozenset({"create", "list", "deletecollection"})
@@ -44,8 +47,8 @@ test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists."""
 
 
 def service_account_of(resources: list[dict[str, Any]], deployment: str) -> tuple[str, str]:
-    workload = one(resources, "Deployment", deployment)
-    return workload["spec"]["template"]["spec"]["serviceAccountName"], workload["metadata"]["namespace"]
+    controller = workload(resources, deployment)
+    return controller["spec"]["template"]["spec"]["serviceAccountName"], controller["metadata"]["namespace"]
 
 
 def rules_in(resources: list[dict[str, Any]], account: tuple[str, str], namespace: str) -> list[dict[str, Any]]:
@@ -74,38 +77,57 @@ def allows(rules: list[dict[str, Any]], call: ApiCall, name: str | None) -> bool
     return False
 
 
-def rendered_config(resources: list[dict[str, Any]], deployment: str) -> Config:
-    """The config the Deployment mounts, parsed as its container would (downward-API env expanded)."""
-    pod = one(resources, "Deployment", deployment)["spec"]["template"]
-    namespace = one(resources, "Deployment", deployment)["metadata"]["namespace"]
-    env = {"POD_NAME": f"{deployment}-0", "POD_NAMESPACE": namespace}
+def pod_env(resources: list[dict[str, Any]], deployment: str, ordinal: int = 0) -> dict[str, str]:
+    """The environment of the workload's pod `<name>-<ordinal>`: its downward-API fields and literal values."""
+    controller = workload(resources, deployment)
+    pod = controller["spec"]["template"]
+    env = {"POD_NAME": f"{deployment}-{ordinal}", "POD_NAMESPACE": controller["metadata"]["namespace"]}
     for container in pod["spec"]["containers"]:
         for var in container.get("env", []):
             path = var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath", "")
             if path.startswith("metadata.labels['"):
                 env[var["name"]] = pod["metadata"]["labels"][path[len("metadata.labels['"):-2]]
+            elif "value" in var:
+                env[var["name"]] = var["value"]
+    return env
+
+
+def rendered_config(resources: list[dict[str, Any]], deployment: str) -> Config:
+    """The config the workload mounts, parsed as its container would (downward-API env expanded)."""
+    pod = workload(resources, deployment)["spec"]["template"]
     (args,) = [c["args"] for c in pod["spec"]["containers"] if "--config" in c.get("args", [])]
     directory, _, key = args[args.index("--config") + 1].rpartition("/")
     (mount,) = [m for c in pod["spec"]["containers"] for m in c.get("volumeMounts", []) if m["mountPath"] == directory]
     (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == mount["name"]]
     text = one(resources, "ConfigMap", volume["configMap"]["name"])["data"][key]
-    return load_config_text(text, "rendered ConfigMap", env)
+    return load_config_text(text, "rendered ConfigMap", pod_env(resources, deployment))
+
+
+def shards_of(resources: list[dict[str, Any]], deployment: str) -> set[Shard]:
+    """The shard of every replica of the workload, as `prescaler run` resolves it in each pod."""
+    config = rendered_config(resources, deployment)
+    replicas = workload(resources, deployment)["spec"].get("replicas", 1)
+    return {resolve_shard(ShardRequest(env=pod_env(resources, deployment, i)), config) for i in range(replicas)}
 
 
 def where(call: ApiCall, config: Config, resources: list[dict[str, Any]], deployment: str) -> list[tuple[str, Any]]:
-    """(namespace, object name) of every object the controller makes `call` on; name None for lists/creates."""
-    own_namespace = one(resources, "Deployment", deployment)["metadata"]["namespace"]
+    """(namespace, object name) of every object the controller makes `call` on; name None for lists/creates.
+
+    A sharded controller's Lease and scorecard ConfigMap are its shard's own (`Shard.name`), one per replica."""
+    own_namespace = workload(resources, deployment)["metadata"]["namespace"]
     targets = [(t.namespace, t.name) for t in config.targets]
+    shards = shards_of(resources, deployment)
     if call.resource == "configmaps":  # the mounted config (read through the API with --config-map) and the scorecard
-        scorecard = (config.scorecard.namespace or own_namespace, None if call.verb in NAMELESS_VERBS
-                     else config.scorecard.config_map)
+        scorecards = [(config.scorecard.namespace or own_namespace, None if call.verb in NAMELESS_VERBS
+                       else shard.name(config.scorecard.config_map)) for shard in shards]
         if call.verb != "get":
-            return [scorecard]
-        pod = one(resources, "Deployment", deployment)["spec"]["template"]["spec"]
-        return [(own_namespace, v["configMap"]["name"]) for v in pod["volumes"] if "configMap" in v] + [scorecard]
+            return scorecards
+        pod = workload(resources, deployment)["spec"]["template"]["spec"]
+        return [(own_namespace, v["configMap"]["name"]) for v in pod["volumes"] if "configMap" in v] + scorecards
     if call.resource == "leases":
         lease = config.leader_election
-        return [(lease.lease_namespace or own_namespace, lease.lease_name)]
+        return [(lease.lease_namespace or own_namespace, None if call.verb in NAMELESS_VERBS
+                 else shard.name(lease.lease_name)) for shard in shards]
     if call.resource == "events":  # on the workloads, and on Prescaler's own Pod as a fallback
         return [(ns, None) for ns, _ in targets] + [(own_namespace, None)]
     by_resource = {"deployments", "deployments/scale", "statefulsets", "statefulsets/scale",
@@ -124,13 +146,15 @@ def denied(resources: list[dict[str, Any]], deployment: str, calls) -> list[str]
 def required_calls(name: str) -> set[ApiCall]:
     """The declared calls kustomization `name` must grant, and the only ones it may.
 
-    The controller: every call but the annotation patches, `release --all`'s lists and (but in the keda
-    overlay) the ScaledObject patch. Dry-run: only its reads, Events, Lease and scorecard. The sidecar: what one
+    The controller: every call but the annotation patches, `release --all`'s lists, (but in the keda
+    overlay) the ScaledObject patch and (but in the sharded overlay) the list of Leases. Dry-run: only its reads, Events, Lease and scorecard. The sidecar: what one
     `replicas`-mode Deployment target with a mounted config and no persisted scorecard makes.
     """
     calls = set(API_CALLS) - NOT_GRANTED
     if name != "keda":
         calls -= set(KEDA_CALLS)  # only the keda overlay patches ScaledObjects
+    if name != "sharded":
+        calls -= set(SHARD_CALLS)  # only sharded replicas look at each other's Leases
     if name == "dry-run":
         return {c for c in calls if c.verb in READ_VERBS or c.resource in ("events", "leases", "configmaps")}
     if name == "sidecar":
@@ -173,16 +197,17 @@ def test_no_wildcards_and_no_secrets(rendered, name: str) -> None:
 # --- the controller ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring", "keda"])
+@pytest.mark.parametrize("name", ["base", "production", "with-servicemonitor", "with-monitoring", "keda", "sharded"])
 def test_every_declared_call_is_granted(rendered, name: str) -> None:
     assert denied(rendered[name], "prescaler", required_calls(name)) == []
 
 
 def test_calls_not_granted_are_exactly_the_annotation_patches_and_release_lists(rendered) -> None:
     resources = rendered["base"]
-    assert set(API_CALLS) >= NOT_GRANTED | set(KEDA_CALLS), "an ungranted call is no longer declared"
-    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == set(NOT_GRANTED) | set(KEDA_CALLS)
-    assert {c for c in API_CALLS if denied(rendered["keda"], "prescaler", [c])} == set(NOT_GRANTED)
+    assert set(API_CALLS) >= NOT_GRANTED | set(KEDA_CALLS) | set(SHARD_CALLS), "an ungranted call is no longer declared"
+    assert {c for c in API_CALLS if denied(resources, "prescaler", [c])} == NOT_GRANTED | set(KEDA_CALLS) | set(SHARD_CALLS)
+    assert {c for c in API_CALLS if denied(rendered["keda"], "prescaler", [c])} == NOT_GRANTED | set(SHARD_CALLS)
+    assert {c for c in API_CALLS if denied(rendered["sharded"], "prescaler", [c])} == NOT_GRANTED | set(KEDA_CALLS)
     for name, resources in rendered.items():
         deployment = "prescaler" if name in CONTROLLER_KUSTOMIZATIONS else "web"
         assert rendered_config(resources, deployment).annotate is False, f"{name}: annotate needs patch on workloads"
@@ -200,7 +225,7 @@ def test_dry_run_grants_every_read_and_event_call_and_no_workload_write(rendered
     assert denied(resources, "prescaler", required_calls("dry-run")) == []
     writes = {t for t in granted_triples(resources) if t[2] not in READ_VERBS}
     assert {(g, r) for g, r, _ in writes} == {("", "events"), ("coordination.k8s.io", "leases"), ("", "configmaps")}
-    deployment = one(resources, "Deployment", "prescaler")
+    deployment = workload(resources, "prescaler")
     assert "--dry-run" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
 
 
@@ -221,3 +246,11 @@ def test_only_the_keda_overlay_may_patch_scaledobjects_and_nothing_else_of_keda(
     assert keda == {("keda.sh", "scaledobjects", "list"), ("keda.sh", "scaledobjects", "patch")}
     for name in set(KUSTOMIZATIONS) - {"keda"}:
         assert ("keda.sh", "scaledobjects", "patch") not in granted_triples(rendered[name]), name
+
+
+def test_the_sharded_role_names_each_replica_s_own_lease_and_scorecard_and_nothing_of_an_unsharded_one(rendered):
+    resources = rendered["sharded"]
+    assert {(s.index, s.total) for s in shards_of(resources, "prescaler")} == {(0, 3), (1, 3), (2, 3)}
+    named = {n for rule in one(resources, "Role", "prescaler")["rules"] for n in rule.get("resourceNames", [])}
+    assert "prescaler" not in named and "prescaler-scorecard" not in named
+    assert denied(resources, "prescaler", [c for c in API_CALLS if c.resource in ("leases", "configmaps")]) == []

@@ -27,6 +27,7 @@ EXPECTED_KINDS["dry-run"] = EXPECTED_KINDS["production"] = EXPECTED_KINDS["base"
 EXPECTED_KINDS["with-servicemonitor"] = EXPECTED_KINDS["base"] | {"ServiceMonitor"}
 EXPECTED_KINDS["with-monitoring"] = EXPECTED_KINDS["with-servicemonitor"] | {"PrometheusRule"}
 EXPECTED_KINDS["keda"] = EXPECTED_KINDS["base"]
+EXPECTED_KINDS["sharded"] = EXPECTED_KINDS["base"] - {"Deployment"} | {"StatefulSet"}
 
 needs_kubectl = pytest.mark.skipif(
     KUBECTL is None, reason="kubectl not used (not on PATH, or PRESCALER_KUSTOMIZE=lite): rendered with kustomize_lite only"
@@ -199,6 +200,35 @@ def test_a_component_adds_resources_and_a_labelled_configmap_before_the_overlay_
     assert out["dash"]["metadata"] == {"name": "dash", "namespace": "team", "labels": {"shown": "1"}}
     assert out["dash"]["data"] == {"d.json": '{"a": 1}\n'}
     assert out["extra"]["metadata"]["namespace"] == "team"
+
+
+@pytest.mark.parametrize("build", RENDERERS)
+def test_a_delete_patch_removes_the_object_it_names_and_nothing_else(tmp_path, build) -> None:
+    write(tmp_path, {
+        "base/kustomization.yaml": "resources: [objects.yaml]\n",
+        "base/objects.yaml": """\
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {name: gone}
+            ---
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {name: kept}
+            ---
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: gone}
+            """,
+        "overlay/kustomization.yaml": """\
+            resources: [../base]
+            patches:
+              - path: delete.yaml
+                target: {version: v1, kind: ServiceAccount, name: gone}
+            """,
+        "overlay/delete.yaml": "$patch: delete\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: gone}\n",
+    })
+    assert sorted((r["kind"], r["metadata"]["name"]) for r in build(tmp_path / "overlay")) == [
+        ("ConfigMap", "gone"), ("ServiceAccount", "kept")]
 
 
 def test_kustomize_lite_refuses_what_it_does_not_implement(tmp_path) -> None:

@@ -11,6 +11,7 @@ from autoscaler.adapters.kube_release import release
 from autoscaler.adapters.kube_scorecard import ConfigMapScorecardStore
 from autoscaler.adapters.kubernetes import ORIGINAL_MIN_ANNOTATION, KubernetesScaleTarget
 from autoscaler.adapters.leader import LeaseElector
+from autoscaler.adapters.shard_leases import KubernetesShardLeases
 from autoscaler.config.loading import parse_config
 from autoscaler.core.decision import Reason
 from autoscaler.loop.in_memory import InMemoryMetrics, ManualClock
@@ -261,6 +262,7 @@ def test_every_declared_api_call_is_used_and_nothing_else(emulator, make_api):
     elector.try_acquire_or_renew()
     clock.advance(2)
     elector.try_acquire_or_renew()
+    KubernetesShardLeases(api, elector, "prescaler").look()  # a sharded replica's look at every shard's claim
     cfg = config(web(), web(name="db", kind="StatefulSet"), web(name="api", mode="hpaFloor"),
                  web(name="queue", mode="hpaFloor"))
     rec, metrics = controller(api, cfg, can_write=elector.is_leader)

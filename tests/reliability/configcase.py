@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from autoscaler.cli import build_parser, validate
 from autoscaler.cli import controller as controller_cli
-from autoscaler.cli import validate
 
 from .expect import assert_case, reactive
 from .world import T0, floor_target, target
@@ -53,15 +53,14 @@ def decides_with_the_good_config(world) -> None:
 
 def validate_config(path: Path, capsys) -> tuple[int, str]:
     """`prescaler validate-config PATH` as the CLI runs it: (exit code, stdout + stderr)."""
-    code = validate.run(argparse.Namespace(file=str(path), output="table"))
+    code = validate.run(build_parser().parse_args(["validate-config", str(path)]))
     out, err = capsys.readouterr()
     return code, out + err
 
 
 def run_args(path: Path, kubeconfig: str | None = None) -> argparse.Namespace:
-    """The arguments of `prescaler run --config PATH [--kubeconfig FILE]`."""
-    return argparse.Namespace(config=str(path), config_map=None, kubeconfig=kubeconfig, dry_run=False,
-                              log_level="INFO")
+    """The arguments of `prescaler run --config PATH [--kubeconfig FILE]`, as the CLI parses them."""
+    return build_parser().parse_args(["run", "--config", str(path), *(["--kubeconfig", kubeconfig] if kubeconfig else [])])
 
 
 def start_run(path: Path, capsys, kubeconfig: str | None = None) -> tuple[object, str]:
