@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 import autoscaler.loop.reconcile
 import autoscaler.sim.engine
+from autoscaler.config.schema import MAX_REPLICAS
 from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.telemetry import Telemetry
 from autoscaler.sim.engine import Scenario, SimulationError, sim_config, simulate
@@ -145,6 +146,16 @@ def test_no_look_ahead_future_demand_changes_no_past_decision(nasa_scenario):
 def test_too_short_trace_is_rejected():
     with pytest.raises(SimulationError, match="at least 3"):
         Scenario.from_trace(Series(T0, np.ones(1440)), 40)
+
+
+def test_a_spike_far_above_the_99th_percentile_stays_within_the_replica_bound():
+    """A Twitter-like spike thousands of times the p99 would ask for more than MAX_REPLICAS: the replay's
+    maxReplicas is capped at the bound the config allows, not refused."""
+    values = np.ones(4 * 1440)
+    values[-10] = 1e7
+    scenario = Scenario.from_trace(Series(T0, values), 40)
+    config = sim_config(scenario, target_utilization=0.8, startup_seconds=180, predictive=False)
+    assert config.targets[0].max_replicas == MAX_REPLICAS
 
 
 # --- matched comparisons ----------------------------------------------------------------

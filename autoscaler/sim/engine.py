@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
 
 from autoscaler.config.loading import parse_config
-from autoscaler.config.schema import Config, Target
+from autoscaler.config.schema import MAX_REPLICAS, Config, Target
 from autoscaler.core.elasticity import Elasticity, elasticity
 from autoscaler.core.pods import SimulatedPods
 from autoscaler.loop.forecasts import ForecastService
@@ -185,7 +185,7 @@ def sim_config(
         "targetUtilization": target_utilization,
         "minReplicas": base.min_replicas if base else 1,
         "zeroWhenAbsent": base.zero_when_absent if base else False,
-        "maxReplicas": base.max_replicas if base else max(2, int(math.ceil(peak * 100))),
+        "maxReplicas": base.max_replicas if base else min(MAX_REPLICAS, max(2, int(math.ceil(peak * 100)))),
         "startupSeconds": startup_seconds,
         "forecast": {
             "enabled": predictive,
