@@ -4,9 +4,9 @@ One `lightgbm.train` booster per (horizon, quantile) with `objective='quantile'`
 predicts the rate `h` minutes ahead divided by the recent level (see
 `forecasting.features`); the forecast is mapped back by multiplying with the level at
 the origin. With `peak_window` w > 1 the target is the peak rate over the w minutes
-centred on the horizon, which is what capacity ready at that horizon has to serve. Because every series is seen through that ratio, one global model can be
-fitted across many services, and traffic that grows beyond anything in training is
-still forecast.
+centred on the horizon, which is what capacity ready at that horizon has to serve.
+Because every series is seen through that ratio, one global model can be fitted across
+many services, and traffic that grows beyond anything in training is still forecast.
 
 Fitting, per call:
 1. the last `holdout_minutes` (a day) of every series are held back; training origins

@@ -130,6 +130,14 @@ def test_the_shard_comes_from_the_flags_the_pod_name_the_environment_and_the_con
     assert (resolved.index, resolved.total, resolved.index_from, resolved.total_from) == expected
 
 
+def shard_environment(monkeypatch, env: dict[str, str]) -> None:
+    """Exactly `env` of the variables a shard reads (POD_NAME, PRESCALER_TOTAL_SHARDS)."""
+    for name in ("POD_NAME", "PRESCALER_TOTAL_SHARDS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.mark.parametrize(("shard", "total", "env", "configured", "message"), [case[1:] for case in REFUSED],
                          ids=[case[0] for case in REFUSED])
 def test_a_bad_shard_is_refused_naming_its_flag_variable_or_key(shard, total, env, configured, message):
@@ -174,10 +182,7 @@ def flags(shard, total):
                          ids=[case[0] for case in REFUSED])
 def test_run_and_validate_config_refuse_the_same_shards_with_exit_2_and_no_traceback(
         tmp_path, monkeypatch, capsys, shard, total, env, configured, message):
-    for name in ("POD_NAME", "PRESCALER_TOTAL_SHARDS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    shard_environment(monkeypatch, env)
     monkeypatch.setattr("autoscaler.logs.configure", lambda level: None)  # keep pytest's log handlers
     monkeypatch.setattr("signal.signal", lambda *_: None)  # and its own SIGINT
     path = write_config(tmp_path, configured)
@@ -192,10 +197,7 @@ def test_run_and_validate_config_refuse_the_same_shards_with_exit_2_and_no_trace
                          ids=[case[0] for case in RESOLVED if case[4] > 1 or case[2] is not None])
 def test_validate_config_accepts_what_run_resolves_and_says_which_targets_are_this_shard_s(
         tmp_path, monkeypatch, capsys, shard, total, env, configured, expected):
-    for name in ("POD_NAME", "PRESCALER_TOTAL_SHARDS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    shard_environment(monkeypatch, env)
     path = tmp_path / "config.yaml"
     names = [f"app-{i}" for i in range(12)]
     path.write_text(yaml.safe_dump({"sharding": {"totalShards": configured}, "targets": [
