@@ -64,7 +64,7 @@ def main() -> None:
     lines = [
         "# simulate --peers all: speed on a month of 1-minute data",
         "",
-        f"Command: `python bench/simulate_speed_bench.py --trace {args.trace.name} --jobs {args.jobs} "
+        f"Command: `python bench/simulate_speed_bench.py --trace {args.trace} --jobs {args.jobs} "
         f"--runs {args.runs}` (runs `prescaler simulate --trace … --peers all --jobs {args.jobs} -o json`).  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}.",
         "",
