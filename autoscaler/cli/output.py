@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import shutil
@@ -97,6 +98,7 @@ def show(renderables: Iterable[RenderableType | str]) -> None:
             if isinstance(item.title, str) and len(item.title) > natural:
                 # rich wraps a title to the table's width: one wider than the columns goes on a line of its own
                 Console(width=10_000, soft_wrap=True, highlight=False).print(Text(item.title))
+                item = copy.copy(item)  # the caller's table keeps its title
                 item.title = None
             fit = max(width, minimum_width(item)) if terminal else max(natural, minimum_width(item))
             Console(width=fit, soft_wrap=False).print(item)
