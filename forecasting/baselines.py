@@ -53,7 +53,7 @@ class ResidualQuantileForecaster(BaseForecaster):
         for s in as_series_list(history):
             values = clean_values(s.values)
             ends = np.arange(max(0, len(values) - keep), len(values))
-            origins = Origins(values, s.start, ends)
+            origins = Origins(Rolling(values), s.start, ends)
             for h in self.horizons:
                 point = self._point(origins.rolling, ends, h)
                 actual = origins.rolling.at(ends + h)
@@ -80,7 +80,7 @@ class ResidualQuantileForecaster(BaseForecaster):
         horizons: tuple[int, ...],
         quantiles: tuple[float, ...],
     ) -> np.ndarray:
-        origins = Origins(values, start, ends)
+        origins = Origins(Rolling(values), start, ends)
         out = np.full((len(ends), len(horizons), len(quantiles)), np.nan)
         for i, h in enumerate(horizons):
             point = self._point(origins.rolling, origins.ends, h)

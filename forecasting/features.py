@@ -2,8 +2,9 @@
 
 Every feature is a `Feature` in `FEATURES`, with a generated name and the function that
 computes it for a batch of origins. Training builds its matrices with
-`feature_matrices` over thousands of origins; serving calls the same function for the
-one origin `now`. Window statistics come from `forecasting.rolling`, whose results at
+`feature_matrices` over thousands of origins of one series; serving builds them with
+`row_feature_matrices` for the one origin `now` of every series at once, through the
+same `FEATURES` and window statistics that give the same values bit for bit. Window statistics come from `forecasting.rolling`, whose results at
 an origin never depend on later values, so there is no look-ahead and batch and
 serving features are identical.
 
@@ -22,10 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from forecasting.rolling import Rolling
+from forecasting.row_rolling import RowRolling
 from forecasting.series import STEP_SECONDS
 
 LEVEL_WINDOW = 60
@@ -46,13 +49,19 @@ SEASON_HALF_WINDOW = 5
 
 LOOKBACK = max(p for _, p in SEASONS) + LEVEL_WINDOW
 """Minutes of history before an origin that any feature can read."""
+ROW_CHUNK = 128
+"""Series per panel in `row_feature_matrices` (a panel holds LOOKBACK minutes of each: about 10 MB per 128)."""
 
 
-class Origins:
-    """A batch of origins in one series, with the quantities features share."""
+Windows = TypeVar("Windows", Rolling, RowRolling)
 
-    def __init__(self, values: np.ndarray, start: float, ends: np.ndarray) -> None:
-        self.rolling = Rolling(values)
+
+class Origins(Generic[Windows]):
+    """A batch of origins with the quantities features share: many in one series (`Rolling`), or one in each
+    of many series (`RowRolling`, with one start per series)."""
+
+    def __init__(self, rolling: Windows, start: float | np.ndarray, ends: np.ndarray) -> None:
+        self.rolling: Windows = rolling
         self.start = start
         self.ends = np.asarray(ends, dtype=np.int64)
 
@@ -83,7 +92,7 @@ class Feature:
     """A named column of the feature matrix; `per_horizon` when it depends on the target time."""
 
     name: str
-    compute: Callable[[Origins, int], np.ndarray]
+    compute: Callable[[Origins[Any], int], np.ndarray]
     per_horizon: bool = False
 
 
@@ -100,7 +109,7 @@ def _rolling(stat: str, width: int) -> Feature:
 def _seasonal(name: str, period: int) -> list[Feature]:
     half, width = SEASON_HALF_WINDOW, 2 * SEASON_HALF_WINDOW + 1
 
-    def change(o: Origins, h: int) -> np.ndarray:
+    def change(o: Origins[Any], h: int) -> np.ndarray:
         then = o.rolling.mean(o.ends - period, LEVEL_WINDOW)
         return o.seasonal_mean(period, h) / np.fmax(then, LEVEL_FLOOR * o.level)
 
@@ -119,7 +128,7 @@ def _seasonal(name: str, period: int) -> list[Feature]:
     ]
 
 
-def _minute_of_day(o: Origins, h: int) -> np.ndarray:
+def _minute_of_day(o: Origins[Any], h: int) -> np.ndarray:
     return (o.target_times(h) % 86400.0) / 86400.0 * 2.0 * np.pi
 
 
@@ -153,7 +162,30 @@ def feature_matrices(
     before an origin are read. Features that do not depend on the horizon are computed
     once. Rows whose level is NaN (nothing observed in the last hour) cannot be forecast.
     """
-    origins = Origins(values, start, ends)
+    return _matrices(Origins(Rolling(values), start, ends), horizons)
+
+
+def row_feature_matrices(
+    values: Sequence[np.ndarray], starts: np.ndarray, ends: np.ndarray, horizons: Sequence[int]
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """`feature_matrices` for one origin in each of many series (row i: series i at `ends[i]`), bit for bit.
+
+    Each feature is one vectorized operation over all series (`forecasting.row_rolling`),
+    not one small computation per series: this is what the controller serves each sync.
+    """
+    ends, starts = np.asarray(ends, dtype=np.int64), np.asarray(starts, dtype=np.float64)
+    parts = []
+    for lo in range(0, len(ends), ROW_CHUNK):
+        rows = slice(lo, lo + ROW_CHUNK)
+        rolling = RowRolling(values[rows], ends[rows], LOOKBACK)
+        parts.append(_matrices(Origins(rolling, starts[rows], ends[rows]), horizons))
+    if not parts:
+        return {h: np.empty((0, len(FEATURES))) for h in horizons}, np.empty(0)
+    matrices = {h: np.concatenate([m[h] for m, _ in parts]) for h in horizons}
+    return matrices, np.concatenate([level for _, level in parts])
+
+
+def _matrices(origins: Origins[Any], horizons: Sequence[int]) -> tuple[dict[int, np.ndarray], np.ndarray]:
     shared = {f.name: f.compute(origins, 0) for f in FEATURES if not f.per_horizon}
     matrices = {}
     for h in horizons:

@@ -1,9 +1,11 @@
-"""What every Prescaler forecaster shares: checking a request, origins, predict vs predict_many.
+"""What every Prescaler forecaster shares: checking a request, origins, predict, predict_many, predict_batch.
 
-The controller calls `predict(history, now, horizons, quantiles)` once per target per
-sync; the simulator and the backtest call `predict_many(history, nows, ...)` for
-thousands of origins at once. Both go through `_forecast`, which a model implements for
-a batch of origins, so `predict` returns exactly `predict_many` at that `now`.
+The controller calls `predict_batch(histories, now, horizons, quantiles)` once per model
+per sync, for all of its targets (by default `predict` per series); the simulator and
+the backtest call `predict_many(history, nows, ...)` for thousands of origins at once.
+Both go through `_forecast`, which a model implements for a batch of origins, so
+`predict` returns exactly `predict_many` at that `now` (LightGBM serves through its own
+batched features, bit-identical to them).
 
 An origin is the index of the minute just before `now` (the last point of
 `history.before(now)`, or past the history's end when it stops short of `now`); horizon
@@ -46,8 +48,13 @@ def last_known_index(history: Series, nows: np.ndarray) -> np.ndarray:
     it stops short, the index lies past its end and the missing minutes count as gaps,
     so a horizon is always counted from `now`, never from wherever the data stopped.
     """
+    return origin_index(history.start, nows)
+
+
+def origin_index(starts: float | np.ndarray, nows: np.ndarray) -> np.ndarray:
+    """`last_known_index` from series start times (one start, or one per `now`)."""
     nows = np.asarray(nows, dtype=np.float64)
-    known = np.ceil((nows - history.start) / STEP_SECONDS)
+    known = np.ceil((nows - starts) / STEP_SECONDS)
     return (np.maximum(known, 0) - 1).astype(np.int64)
 
 
@@ -124,6 +131,12 @@ class BaseForecaster(ABC):
     def fitted(self) -> bool:
         return hasattr(self, "gate_open_")
 
+    def _query(self, horizons: Sequence[int], quantiles: Sequence[float]) -> tuple[tuple[int, ...], tuple[float, ...]]:
+        """The checked horizons and quantiles of a request to a fitted model."""
+        if not self.fitted:
+            raise ForecastError(f"{type(self).__name__} is not fitted: call fit() first")
+        return check_query(horizons, quantiles, self.horizons, self.quantiles)
+
     def predict_many(
         self, history: Series, nows: np.ndarray, horizons: Sequence[int], quantiles: Sequence[float]
     ) -> np.ndarray:
@@ -131,9 +144,7 @@ class BaseForecaster(ABC):
 
         Each row uses only `history.before(now)`, so passing the full history is safe.
         """
-        if not self.fitted:
-            raise ForecastError(f"{type(self).__name__} is not fitted: call fit() first")
-        hs, qs = check_query(horizons, quantiles, self.horizons, self.quantiles)
+        hs, qs = self._query(horizons, quantiles)
         nows = np.atleast_1d(np.asarray(nows, dtype=np.float64))
         ends = last_known_index(history, nows)
         values = clean_values(history.values)
@@ -152,4 +163,22 @@ class BaseForecaster(ABC):
             hs = tuple(int(h) for h in horizons)
             end = int(last_known_index(known, np.array([float(now)]))[0])
             raise NotEnoughHistory(self._unavailable(clean_values(known.values), end, hs))
+        return out
+
+    def predict_batch(
+        self, histories: Sequence[Series], now: float, horizons: Sequence[int], quantiles: Sequence[float]
+    ) -> list[np.ndarray | Exception]:
+        """`predict` for each series at one `now`: its forecast, or the exception it raised.
+
+        One series that cannot be forecast never fails the others. This default calls
+        `predict` per series; a model that can do better (LightGBM: one predict per
+        booster over all series) overrides it with the same answers.
+        """
+        self._query(horizons, quantiles)  # a bad request is the caller's error, not a per-series one
+        out: list[np.ndarray | Exception] = []
+        for history in histories:
+            try:
+                out.append(self.predict(history, now, horizons, quantiles))
+            except Exception as exc:  # one series' failure is its own answer
+                out.append(exc)
         return out

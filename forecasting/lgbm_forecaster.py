@@ -40,8 +40,15 @@ from forecasting.booster_cache import BoosterCache, TrainedBooster, booster_key,
 from forecasting.calibration import conformal_offset, monotone
 from forecasting.cpu import resolve_threads
 from forecasting.errors import ForecastError, NotEnoughHistory
-from forecasting.features import FEATURE_NAMES, LEVEL_WINDOW, base_ratio, feature_matrices, target_ratio
-from forecasting.forecaster import BaseForecaster, as_series_list, clean_values
+from forecasting.features import (
+    FEATURE_NAMES,
+    LEVEL_WINDOW,
+    base_ratio,
+    feature_matrices,
+    row_feature_matrices,
+    target_ratio,
+)
+from forecasting.forecaster import BaseForecaster, as_series_list, clean_values, origin_index
 from forecasting.gate import HeldBack, closed, quality_gate
 from forecasting.lgbm_params import DEFAULT_PARAMS, LightGBMParams
 from forecasting.series import STEP_SECONDS, Series
@@ -258,9 +265,47 @@ class LightGBMForecaster(BaseForecaster):
         horizons: tuple[int, ...],
         quantiles: tuple[float, ...],
     ) -> np.ndarray:
-        matrices, level = feature_matrices(values, start, ends, horizons)
+        return self._scaled(*feature_matrices(values, start, ends, horizons), horizons, quantiles)
+
+    def predict_batch(
+        self, histories: Sequence[Series], now: float, horizons: Sequence[int], quantiles: Sequence[float]
+    ) -> list[np.ndarray | Exception]:
+        """`predict` for many series at one `now`: one feature matrix over all of them, one predict per booster.
+
+        The features of every series are computed together (`row_feature_matrices`) and each
+        booster predicts all rows in one call; the answers are bit-identical to `predict`.
+        """
+        hs, qs = self._query(horizons, quantiles)
+        known = [h.before(now) for h in histories]
+        values = [clean_values(k.values) for k in known]
+        starts = np.array([k.start for k in known], dtype=np.float64)
+        ends = origin_index(starts, np.full(len(known), float(now)))
+        out = self._scaled(*row_feature_matrices(values, starts, ends, hs), hs, qs)
+        answers: list[np.ndarray | Exception] = [
+            row if np.all(np.isfinite(row)) else NotEnoughHistory(self._unavailable(v, int(end), hs))
+            for row, v, end in zip(out, values, ends, strict=True)
+        ]
+        return answers
+
+    def predict(
+        self, history: Series, now: float, horizons: Sequence[int], quantiles: Sequence[float]
+    ) -> np.ndarray:
+        """`predict_batch` of the one series: the controller's path, whether it serves one target or many."""
+        result = self.predict_batch([history], now, horizons, quantiles)[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _scaled(
+        self,
+        matrices: dict[int, np.ndarray],
+        level: np.ndarray,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
+    ) -> np.ndarray:
+        """Forecast rates (rows, H, Q) from feature matrices: each booster predicts all rows in one call."""
         ok = np.isfinite(level)
-        ratio = np.full((len(ends), len(horizons), len(quantiles)), np.nan)
+        ratio = np.full((len(level), len(horizons), len(quantiles)), np.nan)
         if ok.any():
             for i, h in enumerate(horizons):
                 rows = matrices[h][ok]

@@ -26,6 +26,33 @@ _CHUNK_CELLS = 1 << 20
 """Rows are gathered in chunks of about this many cells, to bound memory."""
 
 
+def mean_of(total: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Window means from window sums and counts of finite values (NaN when there are none)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Differences of running sums can leave a rounding residue below zero.
+        return np.where(count > 0, np.maximum(total, 0.0) / count, np.nan)
+
+
+def top(rows: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Largest finite value of each gathered row (NaN when there are none)."""
+    best = np.where(finite, rows, -np.inf).max(axis=1)
+    return np.where(np.isfinite(best), best, np.nan)
+
+
+def spread(rows: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Population standard deviation of the finite values of each gathered row (NaN when none)."""
+    count = finite.sum(axis=1)
+    safe = np.maximum(count, 1)
+    mean = np.where(finite, rows, 0.0).sum(axis=1) / safe
+    dev = np.where(finite, rows - mean[:, None], 0.0)
+    return np.where(count > 0, np.sqrt((dev * dev).sum(axis=1) / safe), np.nan)
+
+
+def running_sums(values: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """`sums[i]`: the sum of the finite values before index i, accumulated strictly in order."""
+    return np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
+
+
 class Rolling:
     """Window statistics over one series' values (NaN = missing)."""
 
@@ -35,7 +62,7 @@ class Rolling:
 
     @cached_property
     def _sums(self) -> np.ndarray:
-        return np.concatenate(([0.0], np.cumsum(np.where(self.finite, self.values, 0.0))))
+        return running_sums(self.values, self.finite)
 
     @cached_property
     def _counts(self) -> np.ndarray:
@@ -77,11 +104,7 @@ class Rolling:
     def mean(self, ends: np.ndarray, width: int) -> np.ndarray:
         """Mean of the finite values in each window (NaN when there are none)."""
         lo, hi = self._bounds(ends, width)
-        count = self._counts[hi] - self._counts[lo]
-        total = self._sums[hi] - self._sums[lo]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # Differences of running sums can leave a rounding residue below zero.
-            return np.where(count > 0, np.maximum(total, 0.0) / count, np.nan)
+        return mean_of(self._sums[hi] - self._sums[lo], self._counts[hi] - self._counts[lo])
 
     def gather(self, ends: np.ndarray, width: int) -> np.ndarray:
         """Rows `values[end - width + 1 : end + 1]` for each end, NaN where out of range."""
@@ -99,21 +122,8 @@ class Rolling:
 
     def max(self, ends: np.ndarray, width: int) -> np.ndarray:
         """Largest finite value in each window (NaN when there are none)."""
-
-        def top(rows: np.ndarray, finite: np.ndarray) -> np.ndarray:
-            best = np.where(finite, rows, -np.inf).max(axis=1)
-            return np.where(np.isfinite(best), best, np.nan)
-
         return self._reduce(ends, width, top)
 
     def std(self, ends: np.ndarray, width: int) -> np.ndarray:
         """Population standard deviation of the finite values in each window (NaN when none)."""
-
-        def spread(rows: np.ndarray, finite: np.ndarray) -> np.ndarray:
-            count = finite.sum(axis=1)
-            safe = np.maximum(count, 1)
-            mean = np.where(finite, rows, 0.0).sum(axis=1) / safe
-            dev = np.where(finite, rows - mean[:, None], 0.0)
-            return np.where(count > 0, np.sqrt((dev * dev).sum(axis=1) / safe), np.nan)
-
         return self._reduce(ends, width, spread)
