@@ -1,26 +1,35 @@
-"""Controller benchmark: 500 targets, one Reconciler, against the Kubernetes API emulator.
+"""Controller benchmark: N targets (500 by default), one Reconciler, against the Kubernetes API emulator.
 
 Measures, side by side in one run:
-- the sync cycle for 500 targets with the real Kubernetes adapter over the emulator
+- the sync cycle for N targets with the real Kubernetes adapter over the emulator
   (official client, real HTTP), and how much of it the emulator itself spent serving
   (summed server-side handling time, measured inside the emulator's request handler);
 - the same cycle with the in-memory ScaleTarget, i.e. the controller's own cost
   (metrics split, forecasts, decisions, telemetry) without any API round trip;
-- retraining all 500 models (one global LightGBM model, as the config groups them);
-- the process's RSS after the cycles (steady state).
+- retraining all N models (one global LightGBM model, as the config groups them);
+- the process's RSS after the cycles (steady state) and its peak (VmHWM), which the
+  retrain sets; peak RSS is per process, so run each size in a fresh one.
 
 Histories are 14 days of 1-minute data built from the real traces in --traces (each
 target takes a trace, a random rotation and a random scale), served by in-memory
 metrics so that Prometheus is not what is measured here.
 
-    python bench/controller_bench.py --traces ../shared/traces
+    python bench/controller_bench.py --traces ../shared/traces --targets 2000 --cycles 5 \
+        --json bench/results/controller/2000-image.json [--allocator default] [--profile]
+    python bench/controller_bench.py --render   # controller.md and the memory curve from those JSONs
+
+`--allocator image` (the default) runs with the container image's MALLOC_MMAP_THRESHOLD_;
+`default` without any allocator variable (glibc's own thresholds).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import json
 import os
 import platform
+import pstats
 import statistics
 import sys
 import time
@@ -42,6 +51,7 @@ from forecasting.traces import read_trace_csv
 from testing.k8s_emulator import KubernetesEmulator
 
 RESULTS = Path(__file__).resolve().parent / "results"
+RUNS = RESULTS / "controller"
 DAYS = 14
 
 
@@ -106,38 +116,62 @@ class TimedEmulator(KubernetesEmulator):
 
 
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536"}
-"""The container image's glibc setting (see Dockerfile); the benchmark measures with it."""
+"""The container image's glibc setting (see Dockerfile)."""
+PROFILE_ROWS = 15
 
 
-def main() -> None:
-    if any(os.environ.get(k) != v for k, v in MALLOC_ENV.items()):  # glibc reads it at start-up only
-        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **MALLOC_ENV})
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--traces", type=Path, required=True)
-    parser.add_argument("--targets", type=int, default=500)
-    parser.add_argument("--cycles", type=int, default=5)
-    args = parser.parse_args()
+def _reexec_for(allocator: str) -> None:
+    """Re-run this process with the allocator environment asked for (glibc reads it at start-up only)."""
+    env = dict(os.environ)
+    if allocator == "image":
+        if all(env.get(k) == v for k, v in MALLOC_ENV.items()):
+            return
+        env.update(MALLOC_ENV)
+    else:
+        if not any(k in env for k in MALLOC_ENV):
+            return
+        for k in MALLOC_ENV:
+            env.pop(k, None)
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+def _profile(reconciler: Reconciler, now: float) -> list[dict]:
+    """The top functions by cumulative time of one in-memory sync cycle."""
+    profiler = cProfile.Profile()
+    profiler.runcall(reconciler.sync, now)
+    stats = pstats.Stats(profiler)
+    rows = []
+    for (file, line, name), (_, calls, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
+        rows.append({"function": f"{Path(file).name}:{line}({name})", "calls": calls, "cumulative_s": cumulative})
+    rows.sort(key=lambda r: -r["cumulative_s"])
+    return rows[:PROFILE_ROWS]
+
+
+def measure(traces: Path, n: int, cycles: int, allocator: str, profile: bool) -> dict:
+    """Run the benchmark for `n` targets; everything it measured, as one JSON-ready dict."""
     load = os.getloadavg()
     rng = np.random.default_rng(7)
     now = float(int(time.time()) // 60 * 60)
-    histories = build_histories(args.traces, args.targets, now, rng)
+    histories = build_histories(traces, n, now, rng)
     rss_start = rss_mb()
 
-    config = config_for(args.targets, dry_run=False)
+    config = config_for(n, dry_run=False)
     metrics = InMemoryMetrics()
     for t, h in zip(config.targets, histories, strict=True):
         metrics.histories[t.key] = h
         metrics.set_rate(t.key, float(np.nan_to_num(h.values[-1])), now)
+    del histories
 
     memory_scaler = InMemoryScaleTarget({t.key: ScaleState(3, 3) for t in config.targets})
     in_memory = Reconciler(config, metrics, memory_scaler, InMemoryEvents(), Telemetry(CollectorRegistry()))
     started = time.perf_counter()
     in_memory.retrain(now)
     retrain_seconds = time.perf_counter() - started
+    rss_after_retrain = rss_mb()
     gates = [in_memory.forecasts.gate_open(t) for t in config.targets]
 
     memory_cycles = []
-    for c in range(args.cycles):
+    for c in range(cycles):
         started = time.perf_counter()
         in_memory.sync(now + 30 * (c + 1))
         memory_cycles.append(time.perf_counter() - started)
@@ -146,12 +180,12 @@ def main() -> None:
         for t in config.targets:
             emulator.add_workload(t.namespace, t.name, replicas=3)
             emulator.set_ready(t.namespace, t.name, 3)
-        kubeconfig = emulator.write_kubeconfig(RESULTS / "controller-bench.kubeconfig.tmp")
+        kubeconfig = emulator.write_kubeconfig(RESULTS / f"controller-bench-{os.getpid()}.kubeconfig.tmp")
         api = KubeApi(build_api_client(str(kubeconfig), pool_size=config.max_concurrent_writes))
         cluster = Reconciler(config, metrics, KubernetesScaleTarget(api), KubernetesEvents(api),
                              Telemetry(CollectorRegistry()), in_memory.forecasts)
         cluster_cycles, served = [], []
-        for c in range(args.cycles):
+        for c in range(cycles):
             metrics_now = now + 30 * (c + 1)
             emulator.intervals = []
             started = time.perf_counter()
@@ -161,42 +195,143 @@ def main() -> None:
         requests = len(emulator.requests)
         kubeconfig.unlink()
     rss_steady = rss_mb()
-
+    peak = peak_rss_mb()
     med = statistics.median
+    source_mb = sum(h.values.nbytes for h in metrics.histories.values()) / 2**20
+    result = {
+        "targets": n,
+        "sync_seconds_median": med(memory_cycles),
+        "retrain_seconds": retrain_seconds,
+        "peak_rss_mb": peak,
+        "steady_rss_mb": rss_steady,
+        "cycles": cycles,
+        "allocator": allocator,
+        "malloc_env": {k: os.environ.get(k) for k in MALLOC_ENV},
+        "sync_seconds": memory_cycles,
+        "cluster_sync_seconds_median": med(cluster_cycles),
+        "emulator_busy_seconds_median": med(served),
+        "api_requests": requests,
+        "gates_open": sum(1 for g in gates if g),
+        "rss_start_mb": rss_start,
+        "rss_after_retrain_mb": rss_after_retrain,
+        "metrics_source_histories_mb": source_mb,
+        "load_average_at_start": load[0],
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "command": f"python bench/controller_bench.py --traces {traces} --targets {n} --cycles {cycles} "
+                   f"--allocator {allocator}",
+    }
+    if profile:
+        result["profile"] = _profile(in_memory, now + 30 * (cycles + 1))
+    return result
+
+
+def _runs() -> list[dict]:
+    runs = [json.loads(f.read_text()) for f in sorted(RUNS.glob("*.json"))]
+    return sorted(runs, key=lambda r: (r["allocator"], r["targets"]))
+
+
+def _plot(runs: list[dict], path: Path) -> bool:
+    """The memory curve (peak and steady RSS against targets, per allocator); False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for allocator, style in (("image", "-"), ("default", "--")):
+        mine = [r for r in runs if r["allocator"] == allocator]
+        if not mine:
+            continue
+        xs = [r["targets"] for r in mine]
+        label = "MALLOC_MMAP_THRESHOLD_=65536" if allocator == "image" else "no allocator variable"
+        ax.plot(xs, [r["peak_rss_mb"] for r in mine], "o" + style, color="tab:red", label=f"peak, {label}")
+        ax.plot(xs, [r["steady_rss_mb"] for r in mine], "s" + style, color="tab:blue", label=f"steady, {label}")
+    ax.plot([500, 2000], [350, 600], "x:", color="grey", label="peak targets (500: 350, 2,000: 600 MB)")
+    ax.plot([2000], [400], "+", color="black", markersize=12, label="steady target at 2,000 (400 MB)")
+    ax.set_xlabel("targets (one replica)")
+    ax.set_ylabel("RSS (MB)")
+    ax.set_title("Controller memory: 14 days of 1-minute history per target")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def render() -> None:
+    """Write controller.md (and the memory curve) from the committed runs in bench/results/controller/."""
+    runs = _runs()
+    if not runs:
+        raise SystemExit(f"no runs in {RUNS}")
+    png = RESULTS / "controller_memory.png"
+    plotted = _plot(runs, png)
     lines = [
-        "# Controller benchmark: 500 targets",
+        "# Controller benchmark: memory and cycle time at 500, 1,000 and 2,000 targets",
         "",
-        f"Command: `python bench/controller_bench.py --traces {args.traces} --targets {args.targets} "
-        f"--cycles {args.cycles}`  ",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. "
-        "Emulator, client and controller share the machine (one process). "
-        f"Load average when the run started: {load[0]:.1f} (other work on the machine slows every figure).",
+        "Written by `python bench/controller_bench.py --render` from the runs in `bench/results/controller/` "
+        "(one JSON per run, each run a fresh process: peak RSS is per process). Each run: N targets in 10 "
+        "namespaces, 14 days of 1-minute history each (real trace shapes, rotated and rescaled), LightGBM with "
+        "num_threads=2, one global model; sync figures are medians of the run's cycles.",
+        f"Machine: {runs[0]['machine']}; emulator, client and controller share the machine (one process), and "
+        "other work was running on it (load average at each run's start in the table).",
         "",
-        "Run with the container image's MALLOC_MMAP_THRESHOLD_=65536. "
-        f"{args.targets} targets in 10 namespaces, 14 days of 1-minute history each (real trace shapes, rotated "
-        "and rescaled), LightGBM with num_threads=2, one global model (all targets share settings). "
-        f"Medians over {args.cycles} cycles.",
+        "`image` runs use the container image's MALLOC_MMAP_THRESHOLD_=65536 (Dockerfile); `default` runs set "
+        "no allocator variable. 'source histories' is the memory the benchmark's in-memory metrics source holds "
+        "(float32 histories that in a cluster live in Prometheus, not in the controller).",
         "",
-        "| measurement | result | target |",
-        "|---|---|---|",
-        f"| sync cycle, in-memory ScaleTarget (controller's own cost) | {med(memory_cycles):.2f} s | ≤ 2 s |",
-        f"| sync cycle, Kubernetes adapter over the emulator (real HTTP) | {med(cluster_cycles):.2f} s | |",
-        f"| … of which at least one request was being served by the emulator | {med(served):.2f} s | |",
-        f"| … cycle minus that time (controller share, lower bound) | {med(cluster_cycles) - med(served):.2f} s | ≤ 2 s |",
-        f"| API requests over all cycles | {requests} | |",
-        f"| retrain all {args.targets} models (global model) | {retrain_seconds:.1f} s | ≤ 120 s |",
-        f"| gates open after retrain | {sum(1 for g in gates if g)}/{len(gates)} | |",
-        f"| RSS before building state / steady after cycles / peak | {rss_start:.0f} / {rss_steady:.0f} / "
-        f"{peak_rss_mb():.0f} MB | ≤ 500 MB |",
-        "",
-        "How the emulator's cost is separated: the emulator runs in this process and records when each request "
-        "starts and ends being served; the union of those intervals is the wall time during which the emulator "
-        "was working on at least one request (controller threads may run in parallel then, so this is an upper "
-        "bound on what the emulator adds, and 'cycle minus that time' a lower bound on the controller's share). "
-        "The in-memory row is the controller alone, with no API round trip at all.",
+        "| targets | allocator | sync, in-memory (s) | sync over emulator (s) | retrain (s) | gates open | RSS start "
+        "/ after retrain / steady / peak (MB) | source histories (MB) | load |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    (RESULTS / "controller.md").write_text("\n".join(lines) + "\n")
+    for r in runs:
+        lines.append(
+            f"| {r['targets']} | {r['allocator']} | {r['sync_seconds_median']:.2f} | "
+            f"{r['cluster_sync_seconds_median']:.2f} | {r['retrain_seconds']:.0f} | {r['gates_open']}/{r['targets']} "
+            f"| {r['rss_start_mb']:.0f} / {r['rss_after_retrain_mb']:.0f} / {r['steady_rss_mb']:.0f} / "
+            f"{r['peak_rss_mb']:.0f} | {r['metrics_source_histories_mb']:.0f} | {r['load_average_at_start']:.1f} |"
+        )
+    lines += ["", "Targets of issue 16 (2 cores): 2,000 targets: retrain <= 300 s, peak RSS <= 600 MB without any "
+              "allocator variable, steady RSS <= 400 MB; 500 targets: peak RSS <= 350 MB.", ""]
+    if plotted:
+        lines += ["![memory curve](controller_memory.png)", ""]
+    profiled = [r for r in runs if "profile" in r]
+    if profiled:
+        r = max(profiled, key=lambda r: r["targets"])
+        lines += [f"## Profile of one in-memory sync cycle, {r['targets']} targets ({r['allocator']})", "",
+                  "cProfile, top functions by cumulative time (the reconcile workers run in threads, which "
+                  "cProfile does not follow: their work shows as the pool's wait).", "",
+                  "| function | calls | cumulative (s) |", "|---|---|---|"]
+        lines += [f"| `{p['function']}` | {p['calls']} | {p['cumulative_s']:.3f} |" for p in r["profile"]]
+        lines.append("")
+    (RESULTS / "controller.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=Path)
+    parser.add_argument("--targets", type=int, default=500)
+    parser.add_argument("--cycles", type=int, default=5)
+    parser.add_argument("--allocator", choices=("image", "default"), default="image")
+    parser.add_argument("--json", type=Path, help="write the run's figures to this file")
+    parser.add_argument("--profile", action="store_true", help="add a cProfile of one in-memory sync cycle")
+    parser.add_argument("--render", action="store_true", help="write controller.md from bench/results/controller/")
+    args = parser.parse_args()
+    if args.render:
+        render()
+        return
+    if args.traces is None:
+        parser.error("--traces is required to run the benchmark")
+    _reexec_for(args.allocator)
+    result = measure(args.traces, args.targets, args.cycles, args.allocator, args.profile)
+    text = json.dumps(result, indent=2) + "\n"
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ the offset scales with traffic instead of going stale when traffic grows.
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Self
@@ -38,9 +39,12 @@ class ResidualQuantileForecaster(BaseForecaster):
         quantiles: Sequence[float] = (0.5, 0.9),
         *,
         max_train_days: float = DEFAULT_TRAIN_DAYS,
+        max_fit_origins: int | None = None,
     ) -> None:
         super().__init__(horizons, quantiles)
         self.max_train_days = max_train_days
+        self.max_fit_origins = max_fit_origins
+        """Residuals are taken at about this many origins in all, evenly thinned (None: every origin)."""
 
     @abstractmethod
     def _point(self, rolling: Rolling, ends: np.ndarray, horizon: int) -> np.ndarray:
@@ -49,10 +53,13 @@ class ResidualQuantileForecaster(BaseForecaster):
     def fit(self, history: Series | Sequence[Series]) -> Self:
         """Learn the residual quantiles of each horizon over the last `max_train_days` of every series."""
         keep = int(self.max_train_days * 1440)
+        series = as_series_list(history)
+        candidates = sum(min(keep, len(s)) for s in series)
+        stride = 1 if self.max_fit_origins is None else max(1, math.ceil(candidates / self.max_fit_origins))
         scores: dict[int, list[np.ndarray]] = {h: [] for h in self.horizons}
-        for s in as_series_list(history):
+        for s in series:
             values = clean_values(s.values)
-            ends = np.arange(max(0, len(values) - keep), len(values))
+            ends = np.arange(len(values) - 1, max(0, len(values) - keep) - 1, -stride)[::-1]
             origins = Origins(Rolling(values), s.start, ends)
             for h in self.horizons:
                 point = self._point(origins.rolling, ends, h)
@@ -109,8 +116,9 @@ class SeasonalNaiveForecaster(ResidualQuantileForecaster):
         *,
         period_minutes: int = 1440,
         max_train_days: float = DEFAULT_TRAIN_DAYS,
+        max_fit_origins: int | None = None,
     ) -> None:
-        super().__init__(horizons, quantiles, max_train_days=max_train_days)
+        super().__init__(horizons, quantiles, max_train_days=max_train_days, max_fit_origins=max_fit_origins)
         if period_minutes <= max(self.horizons):
             raise ValueError(
                 f"period_minutes: {period_minutes} must exceed the longest horizon {max(self.horizons)}"
@@ -139,8 +147,9 @@ class WindowedMaxForecaster(ResidualQuantileForecaster):
         cycles: int = 3,
         half_window_minutes: int = 10,
         max_train_days: float = DEFAULT_TRAIN_DAYS,
+        max_fit_origins: int | None = None,
     ) -> None:
-        super().__init__(horizons, quantiles, max_train_days=max_train_days)
+        super().__init__(horizons, quantiles, max_train_days=max_train_days, max_fit_origins=max_fit_origins)
         if period_minutes <= max(self.horizons) + half_window_minutes:
             raise ValueError(
                 f"period_minutes: {period_minutes} must exceed the longest horizon plus half_window_minutes"

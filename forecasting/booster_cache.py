@@ -30,8 +30,6 @@ class TrainedBooster:
     iterations: int
     offset: float
     """The conformal offset calibrated on the held-back rows."""
-    held_raw: tuple[np.ndarray, ...]
-    """Per series, the raw held-back forecasts the quality gate scores."""
 
 
 def digest(arrays: list[np.ndarray]) -> bytes:

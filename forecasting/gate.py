@@ -16,7 +16,7 @@ caller falls back to the pooled verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,8 +73,11 @@ def _verdict(model: float, baselines: Mapping[str, float]) -> dict[str, Any]:
             "open": model <= baselines[best], **{f"{name}_pinball": v for name, v in baselines.items()}}
 
 
-def quality_gate(parts: Sequence[HeldBack], quantiles: Sequence[float]) -> dict[str, Any]:
+def quality_gate(parts: Iterable[HeldBack], quantiles: Sequence[float]) -> dict[str, Any]:
     """Compare the model with the best baseline on the held-back points; returns the gate report.
+
+    `parts` is read once, in order, and each part is scored as it comes: a generator that
+    builds one series' forecasts at a time keeps a single series' arrays in memory.
 
     The report has the pooled verdict — `open` (bool), `model_pinball`, `baseline_pinball`
     (the best baseline's), `best_baseline`, one `<baseline>_pinball` per baseline, `ratio`

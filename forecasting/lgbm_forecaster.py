@@ -12,11 +12,18 @@ Fitting, per call:
 1. the last `holdout_minutes` (a day) of every series are held back; training origins
    come from before them, capped to the most recent `max_train_days` and thinned to
    about `max_train_rows` rows per booster;
-2. boosters stop early on the held-back day (time-ordered, never shuffled);
+2. boosters stop early on the held-back day (time-ordered, never shuffled), on about
+   `MAX_HELD_FIT_ROWS` of its rows (evenly thinned when the series hold more);
 3. each quantile is calibrated split-conformally on the held-back day (the q-quantile
    of level-scaled residuals is added), then quantiles are made non-decreasing;
 4. the quality gate compares the model, with offsets cross-fitted between alternate
    hours of the held-back day, against seasonal-naive on that day (`forecasting.gate`).
+
+Memory is bounded by what is kept, not by how many series are fitted: feature matrices
+are built one horizon at a time (float32), only for the rows a booster is trained or
+stopped on; the held-back forecasts the gate scores are computed series by series
+afterwards, and the gate consumes them one series at a time. A global fit over
+thousands of series therefore never holds every series' held-back features at once.
 
 Saved as LightGBM model text (one file per booster) plus `meta.json`.
 """
@@ -27,7 +34,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -43,6 +50,7 @@ from forecasting.errors import ForecastError, NotEnoughHistory
 from forecasting.features import (
     FEATURE_NAMES,
     LEVEL_WINDOW,
+    Origins,
     base_ratio,
     feature_matrices,
     row_feature_matrices,
@@ -51,7 +59,8 @@ from forecasting.features import (
 from forecasting.forecaster import BaseForecaster, as_series_list, clean_values, origin_index
 from forecasting.gate import HeldBack, closed, quality_gate
 from forecasting.lgbm_params import DEFAULT_PARAMS, LightGBMParams
-from forecasting.series import STEP_SECONDS, Series
+from forecasting.rolling import Rolling
+from forecasting.series import STEP_SECONDS, VALUE_DTYPE, Series
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -59,6 +68,10 @@ MIN_TRAIN_ROWS = 500
 MIN_HELD_BACK_ROWS = 60
 CALIBRATION_BLOCK_MINUTES = 60
 """The gate cross-fits calibration between alternate blocks of this many minutes."""
+MAX_HELD_FIT_ROWS = 100_000
+"""Held-back rows, over all series, that early stopping and calibration use (evenly thinned beyond)."""
+MAX_GATE_BASELINE_ORIGINS = 1_200_000
+"""Origins, over all series, that the gate's baselines learn their residual quantiles from."""
 
 
 def _booster_file(h: int, q: float) -> str:
@@ -124,7 +137,8 @@ class LightGBMForecaster(BaseForecaster):
         learned = _Learned()
         held_raw: list[dict[tuple[int, float], np.ndarray]] = [{} for _ in parts]
         for h in self.horizons:
-            self._train_horizon(h, parts, threads, learned, held_raw)
+            self._train_horizon(h, splits, parts, threads, learned)
+            self._held_forecasts(h, splits, parts, threads, learned, held_raw)
         gate = self._gate(splits, parts, held_raw)
         # Assigned only once everything succeeded: a failed refit leaves the old model whole.
         self.boosters_, self.best_iterations_ = learned.boosters, learned.iterations
@@ -137,13 +151,22 @@ class LightGBMForecaster(BaseForecaster):
         return self
 
     def _train_horizon(
-        self, h: int, parts: list[_Part], threads: int, learned: _Learned, held_raw: list[dict]
+        self, h: int, splits: list[_Split], parts: list[_Part], threads: int, learned: _Learned
     ) -> None:
-        """Fit, early-stop and calibrate the boosters of horizon `h`; keep their raw held-back forecasts."""
-        x_train = np.concatenate([p.features[h][p.train[h]] for p in parts])
+        """Fit, early-stop and calibrate the boosters of horizon `h`."""
+        fit_held = [p.held_fit[h] for p in parts]
+        stride = max(1, math.ceil(sum(int(m.sum()) for m in fit_held) / MAX_HELD_FIT_ROWS))
+        fit_held = [_thinned(m, stride) for m in fit_held]
+        x_train_parts, x_held_parts = [], []
+        for sp, p, held in zip(splits, parts, fit_held, strict=True):
+            rows = p.train[h] | held
+            x = sp.features(p.ends[rows], h)
+            x_train_parts.append(x[p.train[h][rows]])
+            x_held_parts.append(x[held[rows]])
+        x_train, x_held = np.concatenate(x_train_parts), np.concatenate(x_held_parts)
+        del x_train_parts, x_held_parts
         y_train = np.concatenate([p.ratio[h][p.train[h]] for p in parts])
-        x_held = np.concatenate([p.features[h][p.held_fit[h]] for p in parts])
-        y_held = np.concatenate([p.ratio[h][p.held_fit[h]] for p in parts])
+        y_held = np.concatenate([p.ratio[h][m] for p, m in zip(parts, fit_held, strict=True)])
         if len(y_train) < MIN_TRAIN_ROWS or len(y_held) < MIN_HELD_BACK_ROWS:
             raise NotEnoughHistory(
                 f"horizon {h} min: {len(y_train)} training and {len(y_held)} held-back rows, "
@@ -151,26 +174,28 @@ class LightGBMForecaster(BaseForecaster):
             )
         learned.train_rows[h] = len(y_train)
         base_held = base_ratio(x_held)
+        cache = self.booster_cache
+        inputs = b""
+        if cache is not None:  # everything a booster of this horizon is trained and stopped on
+            inputs = digest([x_train, y_train, x_held, y_held])
         dataset_params = {"max_bin": 63, "verbose": -1, "num_threads": threads}
+        # Binned here, then the float matrix is dropped (free_raw_data): LightGBM keeps only its bins.
         train_set = lgb.Dataset(
             x_train,
             y_train,
             init_score=base_ratio(x_train),
             feature_name=list(FEATURE_NAMES),
             params=dataset_params,
-        )
+            free_raw_data=True,
+        ).construct()
+        del x_train
         held_set = lgb.Dataset(
-            x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params
-        )
-        cache = self.booster_cache
-        inputs = b""
-        if cache is not None:  # everything a booster of this horizon is trained and scored on
-            held_rows = [a for p in parts for a in (p.held[h], p.features[h][p.held[h]])]
-            inputs = digest([x_train, y_train, x_held, y_held, *held_rows])
+            x_held, y_held, init_score=base_held, reference=train_set, params=dataset_params, free_raw_data=True
+        ).construct()
         for q in self.quantiles:
 
             def train(q: float = q) -> TrainedBooster:
-                return self._train_booster(h, q, threads, train_set, held_set, x_held, y_held, base_held, parts)
+                return self._train_booster(q, threads, train_set, held_set, x_held, y_held, base_held)
 
             if cache is None:
                 trained = train()
@@ -180,12 +205,9 @@ class LightGBMForecaster(BaseForecaster):
                 trained = cache.get(booster_key(inputs, settings), train)
             learned.boosters[(h, q)], learned.iterations[(h, q)] = trained.booster, trained.iterations
             learned.offsets[(h, q)] = trained.offset
-            for i, raw in enumerate(trained.held_raw):
-                held_raw[i][(h, q)] = raw
 
     def _train_booster(
         self,
-        h: int,
         q: float,
         threads: int,
         train_set: lgb.Dataset,
@@ -193,9 +215,8 @@ class LightGBMForecaster(BaseForecaster):
         x_held: np.ndarray,
         y_held: np.ndarray,
         base_held: np.ndarray,
-        parts: list[_Part],
     ) -> TrainedBooster:
-        """Train, early-stop and calibrate one booster; its raw forecasts on each series' held-back rows."""
+        """Train, early-stop and calibrate one booster."""
         booster = lgb.train(
             self._params(q, threads),
             train_set,
@@ -206,33 +227,53 @@ class LightGBMForecaster(BaseForecaster):
         )
         iterations = int(booster.best_iteration or booster.current_iteration())
         raw = base_held + booster.predict(x_held, num_iteration=iterations, num_threads=threads)
-        held_raw = []
-        for p in parts:
+        return TrainedBooster(booster, iterations, conformal_offset(y_held - raw, q))
+
+    def _held_forecasts(
+        self, h: int, splits: list[_Split], parts: list[_Part], threads: int, learned: _Learned,
+        held_raw: list[dict],
+    ) -> None:
+        """Each series' raw forecasts of horizon `h` on its held-back rows (the gate scores them), a series at a time."""
+        for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             rows = p.held[h]
-            part_raw = np.full(len(rows), np.nan)
-            if rows.any():
-                x = p.features[h][rows]
-                part_raw[rows] = base_ratio(x) + booster.predict(x, num_iteration=iterations, num_threads=threads)
-            held_raw.append(part_raw)
-        return TrainedBooster(booster, iterations, conformal_offset(y_held - raw, q), tuple(held_raw))
+            x = sp.features(p.ends[rows], h)
+            base = base_ratio(x)
+            for q in self.quantiles:
+                part_raw = np.full(len(rows), np.nan, dtype=np.float32)
+                if len(x):
+                    booster = learned.boosters[(h, q)]
+                    part_raw[rows] = base + booster.predict(x, num_iteration=learned.iterations[(h, q)],
+                                                            num_threads=threads)
+                raw[(h, q)] = part_raw
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
         """Score the model against last-value and seasonal-naive on every series' held-back day."""
         before = [Series(sp.start, sp.values[: sp.held_start]) for sp in splits]
         baselines: dict[str, BaseForecaster] = {}
         # A baseline's forecast of a horizon's peak is the largest of its forecasts over the peak's minutes.
-        half = self.params.peak_window // 2
-        spans = [tuple(max(1, h + k) for k in range(-half, half + 1)) for h in self.horizons]
-        minutes = tuple(sorted({m for span in spans for m in span}))
-        columns = [[minutes.index(m) for m in span] for span in spans]
+        minutes = tuple(sorted({m for span in self._peak_spans() for m in span}))
         for name, make in (("last_value", LastValueForecaster), ("seasonal_naive", SeasonalNaiveForecaster)):
             try:
-                baselines[name] = make(minutes, self.quantiles, max_train_days=self.params.max_train_days).fit(before)
+                baselines[name] = make(minutes, self.quantiles, max_train_days=self.params.max_train_days,
+                                       max_fit_origins=MAX_GATE_BASELINE_ORIGINS).fit(before)
             except NotEnoughHistory:
                 continue  # e.g. seasonal-naive before a day of history: judged against the other one
         if not baselines:
             return closed("no baseline can be fitted for comparison")
-        held = []
+        return quality_gate(self._held_back(splits, parts, held_raw, baselines, minutes), self.quantiles)
+
+    def _peak_spans(self) -> list[tuple[int, ...]]:
+        """Per horizon, the minutes whose peak it forecasts."""
+        half = self.params.peak_window // 2
+        return [tuple(max(1, h + k) for k in range(-half, half + 1)) for h in self.horizons]
+
+    def _held_back(
+        self, splits: list[_Split], parts: list[_Part], held_raw: list[dict], baselines: dict[str, BaseForecaster],
+        minutes: tuple[int, ...],
+    ) -> Iterator[HeldBack]:
+        """Per series, the model's and the baselines' forecasts on its held-back day (one series at a time)."""
+        half = self.params.peak_window // 2
+        columns = [[minutes.index(m) for m in span] for span in self._peak_spans()]
         for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             ends = p.ends[p.in_held]
             actual = np.stack([sp.peak_at(ends + h, half) for h in self.horizons], axis=1)
@@ -252,8 +293,7 @@ class LightGBMForecaster(BaseForecaster):
             for name, b in baselines.items():
                 wide = b.predict_many(everything, nows, minutes, self.quantiles)
                 forecasts[name] = np.stack([wide[:, cols, :].max(axis=1) for cols in columns], axis=1)
-            held.append(HeldBack(actual, model, forecasts))
-        return quality_gate(held, self.quantiles)
+            yield HeldBack(actual, model, forecasts)
 
     # --- serving ---------------------------------------------------------------------
 
@@ -409,11 +449,24 @@ class _Learned:
     train_rows: dict[int, int] = field(default_factory=dict)
 
 
-class _Part:
-    """One series' feature rows and masks: training, held-back (all) and held-back with a known target."""
+def _thinned(mask: np.ndarray, stride: int) -> np.ndarray:
+    """`mask` keeping every `stride`-th of its True entries (the first included)."""
+    if stride == 1:
+        return mask
+    out = np.zeros_like(mask)
+    out[np.flatnonzero(mask)[::stride]] = True
+    return out
 
-    def __init__(self, ends: np.ndarray, features: dict, level: np.ndarray, in_held: np.ndarray) -> None:
-        self.ends, self.features, self.level, self.in_held = ends, features, level, in_held
+
+class _Part:
+    """One series' origins and masks: training, held-back (all) and held-back with a known target.
+
+    It holds no features: they are computed from the series for the rows a step needs
+    (`_Split.features`), one horizon at a time.
+    """
+
+    def __init__(self, ends: np.ndarray, level: np.ndarray, in_held: np.ndarray) -> None:
+        self.ends, self.level, self.in_held = ends, level, in_held
         self.ratio: dict[int, np.ndarray] = {}
         self.train: dict[int, np.ndarray] = {}
         self.held: dict[int, np.ndarray] = {}
@@ -425,7 +478,10 @@ class _Split:
 
     def __init__(self, series: Series, held_start: int, first: int, horizons: tuple[int, ...], window: int) -> None:
         self.start = series.start
-        self.values = clean_values(series.values)
+        values = series.values
+        usable = np.isfinite(values) & (values >= 0)
+        # Shared with the series when already clean (no per-series copy), else cleaned like `clean_values`.
+        self.values = values if (usable | np.isnan(values)).all() else clean_values(values).astype(VALUE_DTYPE)
         self.held_start = held_start
         self.first = first
         self.window = window
@@ -451,13 +507,17 @@ class _Split:
         """The largest held-back value within `half` minutes of each centre (NaN where none is known)."""
         return np.fmax.reduce([self.values_at(centres + k, held_only=True) for k in range(-half, half + 1)])
 
+    def features(self, ends: np.ndarray, h: int) -> np.ndarray:
+        """The feature matrix of horizon `h` at origins `ends` (the same rows a batch over all origins gives)."""
+        return feature_matrices(self.values, self.start, ends, (h,))[0][h]
+
     def build(self, stride: int, horizons: tuple[int, ...]) -> _Part:
         n = len(self.values)
         train_ends = np.arange(self.last_train, self.first - 1, -stride)[::-1]
         held_ends = np.arange(max(0, self.held_start - max(horizons)), max(0, n - min(horizons)))
         ends = np.union1d(train_ends, held_ends).astype(np.int64)
-        features, level = feature_matrices(self.values, self.start, ends, horizons)
-        part = _Part(ends, features, level, np.isin(ends, held_ends))
+        level = Origins(Rolling(self.values), self.start, ends).level
+        part = _Part(ends, level, np.isin(ends, held_ends))
         sampled = np.isin(ends, train_ends)
         for h in horizons:
             target = ends + h

@@ -4,8 +4,12 @@ Prometheus answers, trace CSVs and simulated scrapes all arrive with their own s
 gaps and oddities. They are turned into a `Series` here, once, so features, models,
 backtests, the simulator and the controller never have to guess about alignment.
 
-A `Series` is a start time (epoch seconds, on a minute boundary) and a float64 array
+A `Series` is a start time (epoch seconds, on a minute boundary) and a float32 array
 with one value per minute. A missing minute is NaN: gaps are never filled with zeros.
+float32 because a controller holds one history per target (14 days are 20,160 points):
+its 7 significant digits are far finer than any request rate is measured, and half of
+float64's bytes is what lets one replica keep thousands of histories. Computations
+(features, rolling statistics) widen to float64 where they accumulate.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 STEP_SECONDS = 60
+VALUE_DTYPE = np.float32
+"""The dtype of every series' values (see the module docstring)."""
 
 
 class SeriesError(ValueError):
@@ -31,7 +37,7 @@ class Series:
     def __post_init__(self) -> None:
         if self.start % STEP_SECONDS != 0:
             raise SeriesError(f"series start {self.start} is not on a minute boundary")
-        values = np.asarray(self.values, dtype=np.float64)
+        values = np.asarray(self.values, dtype=VALUE_DTYPE)
         if values.ndim != 1:
             raise SeriesError(f"series values must be 1-D, got shape {values.shape}")
         object.__setattr__(self, "values", values)
@@ -63,11 +69,14 @@ class Series:
         The grid starts at `start` rounded down to a minute and holds every minute that ends
         by `end` (as the Prometheus adapter builds its range grid). Minutes the series does
         not cover are NaN, so the window always has its full length, whatever the overlap.
+        A window the series covers whole shares its values (a view, not a copy).
         """
         first = start - start % STEP_SECONDS
         minutes = max(0, int((end - first) // STEP_SECONDS))
-        out = np.full(minutes, np.nan)
         offset = int((self.start - first) // STEP_SECONDS)
+        if offset <= 0 and offset + len(self.values) >= minutes:
+            return Series(first, self.values[-offset : minutes - offset])
+        out = np.full(minutes, np.nan, dtype=VALUE_DTYPE)
         lo, hi = max(0, offset), min(minutes, offset + len(self.values))
         if hi > lo:
             out[lo:hi] = self.values[lo - offset : hi - offset]
@@ -105,7 +114,7 @@ def regularize(timestamps: np.ndarray, values: np.ndarray, *, max_gap_steps: int
     start = float(np.ceil(ts[0] / STEP_SECONDS) * STEP_SECONDS)
     stop = float(np.floor(ts[-1] / STEP_SECONDS) * STEP_SECONDS)
     grid = np.arange(start, stop + STEP_SECONDS / 2, STEP_SECONDS) if stop >= start else np.array([start])
-    out = np.full(len(grid), np.nan)
+    out = np.full(len(grid), np.nan, dtype=VALUE_DTYPE)
     vt, vv = ts[valid], vs[valid]
     if len(vt) == 0:
         return Series(start, out)

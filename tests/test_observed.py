@@ -46,3 +46,10 @@ def test_series_is_a_snapshot():
     snap = buf.series()
     buf.record(T0, 2.0)
     assert snap.values[-1] == 1.0
+
+
+def test_the_buffer_holds_float32_like_every_series() -> None:
+    rates = ObservedRates(10)
+    rates.seed(Series(0.0, np.arange(5.0)))
+    rates.record(300.0, 7.0)
+    assert rates.series().values.dtype == np.float32

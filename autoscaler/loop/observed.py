@@ -5,6 +5,8 @@ cycle would cost one range query per target, so the reconciler seeds this buffer
 `MetricsSource.history` at retrain time and appends each cycle's observed rate. It is
 a cache: after a restart it is rebuilt from Prometheus, so losing it loses nothing.
 Retrain (seed) and sync (record) run on different scheduler threads, hence the lock.
+Values are float32, the dtype of `Series` values: one buffer per target of
+`historyDays` minutes is most of a large controller's steady memory.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import threading
 
 import numpy as np
 
-from forecasting.series import STEP_SECONDS, Series
+from forecasting.series import STEP_SECONDS, VALUE_DTYPE, Series
 
 
 class ObservedRates:
@@ -21,14 +23,14 @@ class ObservedRates:
 
     def __init__(self, capacity_minutes: int) -> None:
         self.capacity = max(1, int(capacity_minutes))
-        self._values = np.full(self.capacity, np.nan)
+        self._values = np.full(self.capacity, np.nan, dtype=VALUE_DTYPE)
         self._end_minute: int | None = None  # minute index one past the newest slot
         self._lock = threading.Lock()
 
     def seed(self, series: Series) -> None:
         """Replace the contents with `series` (keeping only the newest `capacity` minutes)."""
         tail = series.tail(self.capacity)
-        values = np.full(self.capacity, np.nan)
+        values = np.full(self.capacity, np.nan, dtype=VALUE_DTYPE)
         if len(tail):
             values[self.capacity - len(tail) :] = tail.values
         with self._lock:

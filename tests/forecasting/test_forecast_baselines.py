@@ -99,3 +99,14 @@ def test_last_value_counts_the_horizon_from_now_when_data_stops_short() -> None:
     assert model.predict(series, series.end + 30 * 60, (5,), (0.5,))[0, 0] == pytest.approx(40.0)
     with pytest.raises(NotEnoughHistory, match="nothing observed"):
         model.predict(series, series.end + 61 * 60, (5,), (0.5,))
+
+
+@pytest.mark.parametrize("cls", BASELINES, ids=IDS)
+@pytest.mark.parametrize(("cap", "same"), [(None, True), (10**9, True), (2000, False)],
+                         ids=["no-cap", "cap-above-the-origins", "cap-thins"])
+def test_a_cap_on_fit_origins_thins_them_only_when_exceeded(cls: type, cap: int | None, same: bool) -> None:
+    history = [Series(0.0, np.random.default_rng(s).lognormal(3.0, 0.6, size=4 * DAY)) for s in range(2)]
+    whole = cls((3, 5), (0.5, 0.9)).fit(history)
+    capped = cls((3, 5), (0.5, 0.9), max_fit_origins=cap).fit(history)
+    assert (capped.offsets_ == whole.offsets_) is same
+    assert all(np.isfinite(v) for v in capped.offsets_.values())

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from forecast_helpers import DAY, SMALL, periodic_series
+from hypothesis import given
+from hypothesis import strategies as st
 
 from autoscaler.loop.ports import Forecaster
 from forecasting import lgbm_forecaster
@@ -223,3 +225,24 @@ def test_horizons_count_from_now_when_the_history_stops_short(
     )
     with pytest.raises(NotEnoughHistory, match="nothing observed"):
         fitted.predict(history, train_cut + 2 * 3600, (5,), (0.9,))
+
+
+@given(st.lists(st.booleans(), max_size=60), st.integers(1, 7))
+def test_thinning_keeps_every_stride_th_true_entry(mask: list[bool], stride: int) -> None:
+    m = np.array(mask, dtype=bool)
+    thinned = lgbm_forecaster._thinned(m, stride)
+    assert not (thinned & ~m).any()  # only rows the mask had
+    np.testing.assert_array_equal(np.flatnonzero(thinned), np.flatnonzero(m)[::stride])
+
+
+def test_capping_held_back_fit_rows_leaves_the_gate_scoring_every_held_back_row(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    series = [periodic_series(days=4, seed=s) for s in range(3)]
+    whole = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=SMALL).fit(series)
+    monkeypatch.setattr(lgbm_forecaster, "MAX_HELD_FIT_ROWS", 500)  # 3 series hold about 4,300
+    capped = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=SMALL).fit(series)
+    assert [s["points"] for s in capped.gate_report_["per_series"]] == [
+        s["points"] for s in whole.gate_report_["per_series"]
+    ]
+    assert capped.offsets_ != whole.offsets_  # calibrated on the thinned rows

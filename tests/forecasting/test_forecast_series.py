@@ -156,3 +156,25 @@ def test_window_minutes_are_the_series_minutes_or_gaps(first: int, values: list[
         assert value == want or (np.isnan(value) and np.isnan(want))
     whole = series.window(series.start, series.end)
     assert whole.start == series.start and np.array_equal(whole.values, series.values, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "shared"),
+    [(0, 180, True), (60, 120, True), (-60, 120, False), (0, 300, False)],
+    ids=["whole", "inside", "starts-before", "ends-after"],
+)
+def test_a_window_the_series_covers_shares_its_values(start: float, end: float, shared: bool) -> None:
+    series = Series(0.0, np.array([1.0, 2.0, 3.0]))
+    window = series.window(start, end)
+    assert np.shares_memory(window.values, series.values) is shared
+    assert window.values.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda: Series(0.0, [1.0, 2.0]), lambda: regularize(np.array([0.0, 60.0]), np.array([1.0, 2.0])),
+     lambda: Series(0.0, np.array([1.0, 2.0])).window(-60, 120)],
+    ids=["constructed", "regularized", "padded-window"],
+)
+def test_series_values_are_float32(make) -> None:
+    assert make().values.dtype == np.float32
