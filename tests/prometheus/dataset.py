@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from autoscaler.config.schema import PrometheusSettings, Target
+from forecasting.series import VALUE_DTYPE
 from forecasting.traces import read_trace_csv
 from testing.prometheus_server import CounterSeries, counter_samples, trace_file
 
 MINUTES = 14_400
+HISTORY_RTOL = 8 * float(np.finfo(VALUE_DTYPE).eps)
+"""How close a history read back must be to the backfilled rate: histories are stored as float32
+(`forecasting.series.VALUE_DTYPE`), so a rate of 63/min may come back one unit in the last place off."""
 HOLES = ((8 * 1440 + 100, 8 * 1440 + 144), (9 * 1440 + 700, 9 * 1440 + 700))
 """Inclusive ranges of minutes whose counter samples pay/checkout leaves out."""
 NAN_MINUTES = (5 * 1440 + 10, 5 * 1440 + 500, 5 * 1440 + 501)

@@ -32,7 +32,7 @@ from testing.prometheus_server import (
 )
 from testing.prometheus_stub import StubPrometheus
 
-from .dataset import target
+from .dataset import HISTORY_RTOL, target
 
 pytestmark = pytest.mark.prometheus
 
@@ -114,7 +114,7 @@ def test_each_cluster_reads_only_its_own_series_through_the_prefix(fleet, sent, 
         history = plan.prometheus.history(web, fleet.start, fleet.end)
     finally:
         plan.close()
-    np.testing.assert_allclose(history.values * 60, fleet.expected[(cluster, web.key)], rtol=1e-9)
+    np.testing.assert_allclose(history.values * 60, fleet.expected[(cluster, web.key)], rtol=HISTORY_RTOL)
     assert {path for path, _ in sent} == {f"{PREFIX}/api/v1/query", f"{PREFIX}/api/v1/query_range"}
 
 

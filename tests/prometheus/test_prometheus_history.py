@@ -7,7 +7,7 @@ import pytest
 
 from autoscaler.adapters.prometheus import MAX_POINTS_PER_REQUEST, PrometheusMetrics
 
-from .dataset import HOLES, MINUTES, NAN_MINUTES, target
+from .dataset import HISTORY_RTOL, HOLES, MINUTES, NAN_MINUTES, target
 
 pytestmark = pytest.mark.prometheus
 
@@ -22,7 +22,7 @@ def test_ten_days_at_60s_come_back_complete_through_chunking(dataset, sent):
 
     assert series.start == dataset.start and len(series) == MINUTES
     assert np.isfinite(series.values).all()
-    np.testing.assert_allclose(per_minute(series), dataset.counts, rtol=1e-9)
+    np.testing.assert_allclose(per_minute(series), dataset.counts, rtol=HISTORY_RTOL)
     ranges = [p for path, p in sent if path == "/api/v1/query_range"]
     assert len(ranges) == len(sent) == -(-MINUTES // MAX_POINTS_PER_REQUEST) == 2
     points = [(float(p["end"]) - float(p["start"])) / float(p["step"]) + 1 for p in ranges]
@@ -35,7 +35,7 @@ def test_history_equals_the_backfilled_rate_with_gaps_where_the_backfill_has_hol
     namespace, name = key.split("/")
     series = PrometheusMetrics(dataset.settings()).history(target(namespace, name), dataset.start, dataset.end)
     expected = dataset.expected[key]
-    np.testing.assert_allclose(per_minute(series), expected, rtol=1e-9, equal_nan=True)
+    np.testing.assert_allclose(per_minute(series), expected, rtol=HISTORY_RTOL, equal_nan=True)
 
 
 def test_the_gaps_are_exactly_the_holes_and_nans(dataset):
@@ -53,7 +53,7 @@ def test_minutes_outside_the_data_are_gaps_on_the_same_grid(dataset):
     series = PrometheusMetrics(dataset.settings()).history(target("shop", "web"), start, end)
     assert series.start == dataset.end - 30 * 60
     assert len(series) == 40
-    np.testing.assert_allclose(per_minute(series)[:30], dataset.counts[-30:], rtol=1e-9)
+    np.testing.assert_allclose(per_minute(series)[:30], dataset.counts[-30:], rtol=HISTORY_RTOL)
     assert np.isnan(series.values[30:]).all()
 
 
