@@ -268,6 +268,31 @@ class ForecastService:
 
     def forecast(self, target: Target, history: Series, now: float) -> Forecast:
         """The peak sizing-quantile forecast over the readiness window, or why there is none."""
+        return self.forecast_many([(target, history)], now)[target.key]
+
+    def forecast_many(self, items: Sequence[tuple[Target, Series]], now: float) -> dict[str, Forecast]:
+        """`forecast` for many targets at one `now`, by target key: each model asked once for all of its targets.
+
+        Targets that share a model and its horizons and quantiles are forecast by one
+        `predict_batch` call (LightGBM: one predict per booster over all of them); the
+        answers, and the reasons when there is none, are the ones `forecast` gives.
+        """
+        out: dict[str, Forecast] = {}
+        asks: dict[tuple, list[_Ask]] = {}
+        for target, history in items:
+            ask = self._ask(target, history)
+            if isinstance(ask, Forecast):
+                out[target.key] = ask
+            else:
+                asks.setdefault((ask.key, ask.horizons, ask.quantiles), []).append(ask)
+        for (_, horizons, quantiles), group in asks.items():
+            answers = _predict_all(group[0].model, [a.history for a in group], now, horizons, quantiles)
+            for ask, answer in zip(group, answers, strict=True):
+                out[ask.target.key] = self._answer(ask, answer)
+        return out
+
+    def _ask(self, target: Target, history: Series) -> _Ask | Forecast:
+        """What to ask the target's model, or the forecast that says why it is not asked."""
         if not target.forecast.enabled:
             return Forecast(None, Reason.REACTIVE_FALLBACK, "forecasting disabled")
         key = model_key(target, self.sync_interval)
@@ -283,12 +308,19 @@ class ForecastService:
             gate = self.target_gates.get(target.key, gate_of(model))
         except BrokenForecaster as exc:  # a model that does not say whether to trust it is not asked
             return Forecast(None, Reason.REACTIVE_FALLBACK, str(exc))
-        horizons, quantiles = model_horizons_for(target, self.sync_interval), quantiles_for(target)
+        return _Ask(target, history, key, model, gate, model_horizons_for(target, self.sync_interval),
+                    quantiles_for(target))
+
+    def _answer(self, ask: _Ask, answer: object) -> Forecast:
+        """The target's forecast from its model's answer (an array, or the exception its prediction raised)."""
+        target, horizons, quantiles, gate = ask.target, ask.horizons, ask.quantiles, ask.gate
+        if isinstance(answer, NotEnoughHistory):
+            return Forecast(None, Reason.REACTIVE_FALLBACK, f"not enough history: {answer}")
+        if isinstance(answer, Exception):  # model failure: go reactive, never crash the loop
+            return Forecast(None, Reason.REACTIVE_FALLBACK, f"prediction failed: {answer!r}")
         try:
-            values = np.asarray(model.predict(history, now, horizons, quantiles), dtype=np.float64)
-        except NotEnoughHistory as exc:
-            return Forecast(None, Reason.REACTIVE_FALLBACK, f"not enough history: {exc}")
-        except Exception as exc:  # model failure: go reactive, never crash the loop
+            values = np.asarray(answer, dtype=np.float64)
+        except Exception as exc:
             return Forecast(None, Reason.REACTIVE_FALLBACK, f"prediction failed: {exc!r}")
         if values.shape != (len(horizons), len(quantiles)) or not np.all(np.isfinite(values)) or np.any(values < 0):
             return Forecast(None, Reason.REACTIVE_FALLBACK, "forecast is not finite and non-negative")
@@ -305,3 +337,34 @@ class ForecastService:
         hold = float(values[held, sizing].max()) if held else None
         return Forecast(float(values[sized, sizing].max()), Reason.FORECAST, "", median, horizons[sized[0]], hold,
                         by_horizon)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One target's question to its model: its history, and the horizons and quantiles it needs."""
+
+    target: Target
+    history: Series
+    key: tuple
+    model: Forecaster
+    gate: bool
+    horizons: tuple[int, ...]
+    quantiles: tuple[float, ...]
+
+
+def _predict_all(
+    model: Forecaster, histories: list[Series], now: float, horizons: tuple[int, ...], quantiles: tuple[float, ...]
+) -> list[object]:
+    """Each history's answer from `model`: one `predict_batch` when the model has it, else `predict` per history."""
+    if isinstance(model, BaseForecaster):
+        try:
+            return list(model.predict_batch(histories, now, horizons, quantiles))
+        except Exception as exc:  # the whole request failed: every target's answer is that failure
+            return [exc] * len(histories)
+    out: list[object] = []
+    for history in histories:
+        try:
+            out.append(model.predict(history, now, horizons, quantiles))
+        except Exception as exc:
+            out.append(exc)
+    return out

@@ -43,7 +43,7 @@ from autoscaler.loop.ports import (
 )
 from autoscaler.loop.scorecard import Scorecards
 from autoscaler.loop.telemetry import Telemetry, target_labels
-from forecasting.series import STEP_SECONDS
+from forecasting.series import STEP_SECONDS, Series
 
 log = logging.getLogger(__name__)
 
@@ -292,12 +292,15 @@ class Reconciler:
             self._forget(self.shared[key])  # no longer this shard's (the total changed): another replica's now
         self.shared = {t.key: t for t in targets}
         samples = self._current_rates(targets, now)
+        minute = _minute(now)
+        histories = [self._observe(t, samples[t.key], minute) for t in targets]
+        forecasts = self.forecasts.forecast_many(list(zip(targets, histories, strict=True)), minute)
         workers = min(self.config.max_concurrent_writes, len(targets))
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="reconcile") as pool:
-                results = list(pool.map(lambda t: self._reconcile(t, samples[t.key], now), targets))
+                results = list(pool.map(lambda t: self._reconcile(t, samples[t.key], forecasts[t.key], now), targets))
         else:
-            results = [self._reconcile(t, samples[t.key], now) for t in targets]
+            results = [self._reconcile(t, samples[t.key], forecasts[t.key], now) for t in targets]
         self.last_results = {r.target.key: r for r in results}
         self._publish_shard(targets)
         self.synced_at = now
@@ -323,15 +326,19 @@ class Reconciler:
             out[t.key] = sample
         return out
 
-    def _reconcile(self, target: Target, sample: RateSample, now: float) -> TargetResult:
+    def _observe(self, target: Target, sample: RateSample, minute: float) -> Series:
+        """Record the target's sample in its observed history, and return that history (what it is forecast from)."""
         mem = self._memory(target)
-        minute = _minute(now)
         mem.observed.record(minute - STEP_SECONDS, sample.value)
         self._track_error(target, mem, minute, sample.value)
         history = mem.observed.series()
         self.telemetry.history_hours.labels(*target_labels(target)).set(history.observed_hours())
-        forecast = self.forecasts.forecast(target, history, minute)
-        self._track_forecast(target, mem, minute, forecast)
+        return history
+
+    def _reconcile(self, target: Target, sample: RateSample, forecast: Forecast, now: float) -> TargetResult:
+        """Decide and write once for one target, from its sample and its forecast of this cycle."""
+        mem = self._memory(target)
+        self._track_forecast(target, mem, _minute(now), forecast)
         policy = Policy.from_target(target)
         result = TargetResult(target, Action.FAILED, observed=sample, forecast=forecast)
         try:
