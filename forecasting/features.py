@@ -4,9 +4,10 @@ Every feature is a `Feature` in `FEATURES`, with a generated name and the functi
 computes it for a batch of origins. Training builds its matrices with
 `feature_matrices` over thousands of origins of one series; serving builds them with
 `row_feature_matrices` for the one origin `now` of every series at once, through the
-same `FEATURES` and window statistics that give the same values bit for bit. Window statistics come from `forecasting.rolling`, whose results at
-an origin never depend on later values, so there is no look-ahead and batch and
-serving features are identical.
+same `FEATURES`. Window statistics come from `forecasting.rolling` (one series) and
+`forecasting.row_rolling` (one origin in each of many), which give the same values bit
+for bit; their results at an origin never depend on later values, so there is no
+look-ahead and training and serving features are identical.
 
 Everything is level-relative: values are divided by the recent level (the mean of the
 last hour, floored at a small share of the day's mean), so one model serves series of
