@@ -41,6 +41,16 @@ def clean_values(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values) & (values >= 0), values, np.nan)
 
 
+def clean_same_dtype(values: np.ndarray) -> np.ndarray:
+    """`clean_values` in the values' own dtype, and `values` itself (no copy) when nothing needs cleaning.
+
+    For the large read-only paths (a fit's series, a sync's histories): a float32 history
+    that is already clean is neither copied nor widened to float64.
+    """
+    bad = ~(np.isnan(values) | (np.isfinite(values) & (values >= 0)))
+    return np.where(bad, np.nan, values).astype(values.dtype, copy=False) if bad.any() else values
+
+
 def last_known_index(history: Series, nows: np.ndarray) -> np.ndarray:
     """For each `now`, the index of the minute just before it (-1 when none).
 

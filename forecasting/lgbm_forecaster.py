@@ -56,11 +56,11 @@ from forecasting.features import (
     row_feature_matrices,
     target_ratio,
 )
-from forecasting.forecaster import BaseForecaster, as_series_list, clean_values, origin_index
+from forecasting.forecaster import BaseForecaster, as_series_list, clean_same_dtype, origin_index
 from forecasting.gate import HeldBack, closed, quality_gate
 from forecasting.lgbm_params import DEFAULT_PARAMS, LightGBMParams
 from forecasting.rolling import Rolling
-from forecasting.series import STEP_SECONDS, VALUE_DTYPE, Series
+from forecasting.series import STEP_SECONDS, Series
 
 FORMAT_VERSION = 1
 META_FILE = "meta.json"
@@ -135,11 +135,9 @@ class LightGBMForecaster(BaseForecaster):
         parts = [sp.build(stride, self.horizons) for sp in splits]
 
         learned = _Learned()
-        held_raw: list[dict[tuple[int, float], np.ndarray]] = [{} for _ in parts]
         for h in self.horizons:
             self._train_horizon(h, splits, parts, threads, learned)
-            self._held_forecasts(h, splits, parts, threads, learned, held_raw)
-        gate = self._gate(splits, parts, held_raw)
+        gate = self._gate(splits, parts, self._held_forecasts(splits, parts, threads, learned))
         # Assigned only once everything succeeded: a failed refit leaves the old model whole.
         self.boosters_, self.best_iterations_ = learned.boosters, learned.iterations
         self.offsets_, self.train_rows_ = learned.offsets, learned.train_rows
@@ -160,7 +158,7 @@ class LightGBMForecaster(BaseForecaster):
         x_train_parts, x_held_parts = [], []
         for sp, p, held in zip(splits, parts, fit_held, strict=True):
             rows = p.train[h] | held
-            x = sp.features(p.ends[rows], h)
+            x = sp.features(p.ends[rows], (h,))[h]
             x_train_parts.append(x[p.train[h][rows]])
             x_held_parts.append(x[held[rows]])
         x_train, x_held = np.concatenate(x_train_parts), np.concatenate(x_held_parts)
@@ -230,21 +228,31 @@ class LightGBMForecaster(BaseForecaster):
         return TrainedBooster(booster, iterations, conformal_offset(y_held - raw, q))
 
     def _held_forecasts(
-        self, h: int, splits: list[_Split], parts: list[_Part], threads: int, learned: _Learned,
-        held_raw: list[dict],
-    ) -> None:
-        """Each series' raw forecasts of horizon `h` on its held-back rows (the gate scores them), a series at a time."""
-        for sp, p, raw in zip(splits, parts, held_raw, strict=True):
-            rows = p.held[h]
-            x = sp.features(p.ends[rows], h)
-            base = base_ratio(x)
-            for q in self.quantiles:
-                part_raw = np.full(len(rows), np.nan, dtype=np.float32)
-                if len(x):
-                    booster = learned.boosters[(h, q)]
-                    part_raw[rows] = base + booster.predict(x, num_iteration=learned.iterations[(h, q)],
-                                                            num_threads=threads)
-                raw[(h, q)] = part_raw
+        self, splits: list[_Split], parts: list[_Part], threads: int, learned: _Learned
+    ) -> list[dict[tuple[int, float], np.ndarray]]:
+        """Each series' raw forecasts on its held-back rows (the gate scores them), per (horizon, quantile).
+
+        A series at a time, its features computed once for all horizons (the features that do
+        not depend on the horizon are shared by all of them).
+        """
+        held_raw = []
+        for sp, p in zip(splits, parts, strict=True):
+            held = np.logical_or.reduce([p.held[h] for h in self.horizons])
+            matrices = sp.features(p.ends[held], self.horizons)
+            raw: dict[tuple[int, float], np.ndarray] = {}
+            for h in self.horizons:
+                rows = p.held[h]
+                x = matrices[h][rows[held]]
+                base = base_ratio(x)
+                for q in self.quantiles:
+                    part_raw = np.full(len(rows), np.nan, dtype=np.float32)
+                    if len(x):
+                        booster = learned.boosters[(h, q)]
+                        part_raw[rows] = base + booster.predict(x, num_iteration=learned.iterations[(h, q)],
+                                                                num_threads=threads)
+                    raw[(h, q)] = part_raw
+            held_raw.append(raw)
+        return held_raw
 
     def _gate(self, splits: list[_Split], parts: list[_Part], held_raw: list[dict]) -> dict[str, Any]:
         """Score the model against last-value and seasonal-naive on every series' held-back day."""
@@ -317,7 +325,7 @@ class LightGBMForecaster(BaseForecaster):
         """
         hs, qs = self._query(horizons, quantiles)
         known = [h.before(now) for h in histories]
-        values = [clean_values(k.values) for k in known]
+        values = [clean_same_dtype(k.values) for k in known]
         starts = np.array([k.start for k in known], dtype=np.float64)
         ends = origin_index(starts, np.full(len(known), float(now)))
         out = self._scaled(*row_feature_matrices(values, starts, ends, hs), hs, qs)
@@ -478,10 +486,7 @@ class _Split:
 
     def __init__(self, series: Series, held_start: int, first: int, horizons: tuple[int, ...], window: int) -> None:
         self.start = series.start
-        values = series.values
-        usable = np.isfinite(values) & (values >= 0)
-        # Shared with the series when already clean (no per-series copy), else cleaned like `clean_values`.
-        self.values = values if (usable | np.isnan(values)).all() else clean_values(values).astype(VALUE_DTYPE)
+        self.values = clean_same_dtype(series.values)  # shared with the series when already clean
         self.held_start = held_start
         self.first = first
         self.window = window
@@ -507,9 +512,9 @@ class _Split:
         """The largest held-back value within `half` minutes of each centre (NaN where none is known)."""
         return np.fmax.reduce([self.values_at(centres + k, held_only=True) for k in range(-half, half + 1)])
 
-    def features(self, ends: np.ndarray, h: int) -> np.ndarray:
-        """The feature matrix of horizon `h` at origins `ends` (the same rows a batch over all origins gives)."""
-        return feature_matrices(self.values, self.start, ends, (h,))[0][h]
+    def features(self, ends: np.ndarray, horizons: tuple[int, ...]) -> dict[int, np.ndarray]:
+        """The feature matrices of `horizons` at origins `ends` (the same rows a batch over all origins gives)."""
+        return feature_matrices(self.values, self.start, ends, horizons)[0]
 
     def build(self, stride: int, horizons: tuple[int, ...]) -> _Part:
         n = len(self.values)

@@ -32,22 +32,19 @@ class RowRolling:
         self.offsets = self.ends - lookback
         """The index, in each series, of the panel's first column."""
         self.width = lookback + 1
-        self._series = [np.asarray(v, dtype=np.float64) for v in values]
-        positions = self.offsets[:, None] + np.arange(self.width)[None, :]
-        inside = (positions >= 0) & (positions < self.lengths[:, None])
-        flat = np.concatenate([*self._series, [np.nan]])
-        starts = np.concatenate(([0], np.cumsum(self.lengths)[:-1]))
-        self.values = flat[np.where(inside, starts[:, None] + positions, len(flat) - 1)]
-        self.finite = np.isfinite(self.values)
         self._rows = np.arange(len(self.ends))
-
-    @cached_property
-    def _sums(self) -> np.ndarray:
-        """Each series' running sums (over its whole history) at the panel's columns 0..width."""
-        full = [running_sums(v, np.isfinite(v)) for v in self._series]
-        starts = np.concatenate(([0], np.cumsum(self.lengths + 1)[:-1]))
-        positions = np.clip(self.offsets[:, None] + np.arange(self.width + 1)[None, :], 0, self.lengths[:, None])
-        return np.concatenate(full)[starts[:, None] + positions]
+        # Each series is read once, in its own dtype: only its panel and its running sums at the panel's
+        # columns are kept, so no float64 copy of a whole history (or of all of them) is ever held.
+        self.values = np.full((len(self.ends), self.width), np.nan)
+        self._sums = np.zeros((len(self.ends), self.width + 1))
+        for i, v in enumerate(values):
+            lo = min(max(int(self.offsets[i]), 0), len(v))
+            hi = max(lo, min(int(self.offsets[i]) + self.width, len(v)))
+            self.values[i, lo - self.offsets[i] : hi - self.offsets[i]] = v[lo:hi]
+            full = np.asarray(v, dtype=np.float64)
+            sums = running_sums(full, np.isfinite(full))
+            self._sums[i] = sums[np.clip(self.offsets[i] + np.arange(self.width + 1), 0, self.lengths[i])]
+        self.finite = np.isfinite(self.values)
 
     @cached_property
     def _counts(self) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -388,3 +389,33 @@ def test_at_zero_a_missing_rate_without_the_opt_in_holds():
 def test_zero_when_absent_has_no_effect_in_hpa_floor_mode():
     rec, _, _, _ = build(config(target=ZERO | {"mode": "hpaFloor"}), replicas=0)
     assert rec.sync(T0)["shop/web"].decision.proposal_reason == Reason.METRICS_MISSING
+
+
+class ThreadRecordingScaler(InMemoryScaleTarget):
+    """In-memory workloads that record which thread read each one."""
+
+    def __init__(self, blocking: bool) -> None:
+        super().__init__(blocking=blocking)
+        self.readers: set[str] = set()
+
+    def read(self, target):
+        self.readers.add(threading.current_thread().name)
+        return super().read(target)
+
+
+@pytest.mark.parametrize(("blocking", "pooled"), [(True, True), (False, False)], ids=["network-pool", "inline"])
+def test_targets_run_in_the_pool_only_when_the_adapter_waits_on_a_network(blocking, pooled):
+    targets = [{"name": f"web-{i}", "namespace": "shop", "capacityPerReplica": 10, "maxReplicas": 50}
+               for i in range(6)]
+    cfg = parse_config({"dryRun": False, "syncInterval": "60s", "maxConcurrentWrites": 4, "targets": targets})
+    scaler = ThreadRecordingScaler(blocking)
+    metrics = InMemoryMetrics()
+    for t in cfg.targets:
+        scaler.states[t.key] = ScaleState(2, 2)
+        metrics.set_rate(t.key, 35.0, T0)
+    rec = Reconciler(cfg, metrics, scaler, InMemoryEvents(), Telemetry(CollectorRegistry()))
+    results = rec.sync(T0)
+    assert sorted(scaler.writes) == sorted((t.key, 5) for t in cfg.targets)  # 35/s at 80% of 10/s a pod: 5
+    assert {r.action for r in results.values()} == {Action.SCALED}
+    assert all(name.startswith("reconcile") for name in scaler.readers) is pooled
+    assert ("MainThread" in scaler.readers) is not pooled

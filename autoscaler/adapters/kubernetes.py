@@ -211,7 +211,7 @@ class _Read:
 
 
 class KubernetesScaleTarget:
-    """Reads replicas through the scale subresource; writes in the target's mode.
+    """Reads replicas through the scale subresource; writes in the target's mode (over the network: `blocking`).
 
     `autoscaler_cache_seconds` bounds how stale the per-namespace HPA/ScaledObject lists
     may be (keep it below the sync interval: an HPA created on a managed target is then
@@ -226,6 +226,7 @@ class KubernetesScaleTarget:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
+        self.blocking = True
         self.cache_seconds = autoscaler_cache_seconds
         self.clock = clock
         self._lock = threading.Lock()

@@ -62,6 +62,7 @@ class InMemoryScaleTarget:
     states: dict[str, ScaleState] = field(default_factory=dict)
     writes: list[tuple[str, int]] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
+    blocking: bool = False
 
     def read(self, target: Target) -> ScaleState:
         try:

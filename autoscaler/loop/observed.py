@@ -6,7 +6,10 @@ cycle would cost one range query per target, so the reconciler seeds this buffer
 a cache: after a restart it is rebuilt from Prometheus, so losing it loses nothing.
 Retrain (seed) and sync (record) run on different scheduler threads, hence the lock.
 Values are float32, the dtype of `Series` values: one buffer per target of
-`historyDays` minutes is most of a large controller's steady memory.
+`historyDays` minutes is most of a large controller's steady memory. The buffer is
+copy-on-write: `record` builds a new array and `series` hands out the current one,
+read-only, so a sync's histories of every target are views, never a second copy of
+all of them.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ObservedRates:
         values = np.full(self.capacity, np.nan, dtype=VALUE_DTYPE)
         if len(tail):
             values[self.capacity - len(tail) :] = tail.values
+        values.flags.writeable = False
         with self._lock:
             self._values, self._end_minute = values, int(tail.end // STEP_SECONDS)
 
@@ -46,19 +50,22 @@ class ObservedRates:
         if self._end_minute is None:
             self._end_minute = minute + 1
         shift = minute + 1 - self._end_minute
-        if shift > 0:
-            if shift >= self.capacity:
-                self._values[:] = np.nan
-            else:
-                self._values[:-shift] = self._values[shift:]
-                self._values[-shift:] = np.nan
-            self._end_minute = minute + 1
-        index = self.capacity - (self._end_minute - minute)
-        if 0 <= index < self.capacity and value is not None and np.isfinite(value) and value >= 0:
-            self._values[index] = value
+        index = self.capacity - (self._end_minute + max(shift, 0) - minute)
+        stored = 0 <= index < self.capacity and value is not None and np.isfinite(value) and value >= 0
+        if shift <= 0 and not stored:
+            return  # nothing changes: the current array stays shared
+        values = np.full(self.capacity, np.nan, dtype=VALUE_DTYPE)
+        keep = self.capacity - max(shift, 0)
+        if keep > 0:
+            values[:keep] = self._values[self.capacity - keep :]
+        if stored:
+            values[index] = value
+        values.flags.writeable = False
+        self._values = values
+        self._end_minute += max(shift, 0)
 
     def series(self) -> Series:
-        """The buffer as a `Series` (a copy: later records do not change it)."""
+        """The buffer as a `Series`: the current array, read-only (later records build a new one)."""
         with self._lock:
             end = self._end_minute if self._end_minute is not None else 0
-            return Series(float((end - self.capacity) * STEP_SECONDS), self._values.copy())
+            return Series(float((end - self.capacity) * STEP_SECONDS), self._values)

@@ -80,6 +80,11 @@ class ApiUnavailable(RuntimeError):
 class ScaleTarget(Protocol):
     """Reads and writes workload replica counts."""
 
+    blocking: bool
+    """Whether `read` and `write` wait on a network API: the reconciler then overlaps the targets' calls in a
+    pool of `maxConcurrentWrites` threads. An adapter that never waits is run inline, one target after another,
+    since threads would only contend for the interpreter."""
+
     def read(self, target: Target) -> ScaleState:
         """Current and ready replicas (raises `TargetGone`, `WriteForbidden`, `InvalidObject`)."""
         ...

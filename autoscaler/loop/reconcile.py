@@ -295,7 +295,7 @@ class Reconciler:
         minute = _minute(now)
         histories = [self._observe(t, samples[t.key], minute) for t in targets]
         forecasts = self.forecasts.forecast_many(list(zip(targets, histories, strict=True)), minute)
-        workers = min(self.config.max_concurrent_writes, len(targets))
+        workers = min(self.config.max_concurrent_writes, len(targets)) if self.scaler.blocking else 1
         if workers > 1:
             with ThreadPoolExecutor(workers, thread_name_prefix="reconcile") as pool:
                 results = list(pool.map(lambda t: self._reconcile(t, samples[t.key], forecasts[t.key], now), targets))

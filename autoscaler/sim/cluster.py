@@ -20,6 +20,7 @@ class SimulatedScaleTarget:
 
     pods: SimulatedPods
     now: float = 0.0
+    blocking: bool = False
 
     def read(self, target: Target) -> ScaleState:
         return ScaleState(self.pods.total, self.pods.ready)
