@@ -301,8 +301,10 @@ def render() -> None:
     if profiled:
         r = max(profiled, key=lambda r: r["targets"])
         lines += [f"## Profile of one in-memory sync cycle, {r['targets']} targets ({r['allocator']})", "",
-                  "cProfile, top functions by cumulative time (the reconcile workers run in threads, which "
-                  "cProfile does not follow: their work shows as the pool's wait).", "",
+                  "cProfile, top functions by cumulative time. The in-memory ScaleTarget does not block, so the "
+                  "targets run inline and the profile sees all of the cycle. The profile before this change (the "
+                  "same setup with maxConcurrentWrites 1) is in `controller/profile-before-cdc8be4.txt`: "
+                  "forecast_many 0.29 s of 0.47 s (features 0.17 s), the 500 reconciles 0.16 s.", "",
                   "| function | calls | cumulative (s) |", "|---|---|---|"]
         lines += [f"| `{p['function']}` | {p['calls']} | {p['cumulative_s']:.3f} |" for p in r["profile"]]
         lines.append("")

@@ -20,7 +20,7 @@ from functools import cached_property
 
 import numpy as np
 
-from forecasting.rolling import mean_of, running_sums, spread, top
+from forecasting.rolling import mean_of, spread, top
 
 
 class RowRolling:
@@ -33,17 +33,20 @@ class RowRolling:
         """The index, in each series, of the panel's first column."""
         self.width = lookback + 1
         self._rows = np.arange(len(self.ends))
-        # Each series is read once, in its own dtype: only its panel and its running sums at the panel's
-        # columns are kept, so no float64 copy of a whole history (or of all of them) is ever held.
+        # Each series is read once, in its own dtype, into two preallocated arrays: the panel, and every
+        # series' running sums computed together (one accumulate along each row, in order: the same sums as
+        # `running_sums` of each series alone). No per-series float64 temporaries are allocated.
         self.values = np.full((len(self.ends), self.width), np.nan)
-        self._sums = np.zeros((len(self.ends), self.width + 1))
+        sums = np.zeros((len(self.ends), int(self.lengths.max(initial=0)) + 1))
         for i, v in enumerate(values):
             lo = min(max(int(self.offsets[i]), 0), len(v))
             hi = max(lo, min(int(self.offsets[i]) + self.width, len(v)))
             self.values[i, lo - self.offsets[i] : hi - self.offsets[i]] = v[lo:hi]
-            full = np.asarray(v, dtype=np.float64)
-            sums = running_sums(full, np.isfinite(full))
-            self._sums[i] = sums[np.clip(self.offsets[i] + np.arange(self.width + 1), 0, self.lengths[i])]
+            sums[i, 1 : len(v) + 1] = v
+        sums[~np.isfinite(sums)] = 0.0
+        np.cumsum(sums, axis=1, out=sums)
+        columns = np.clip(self.offsets[:, None] + np.arange(self.width + 1)[None, :], 0, self.lengths[:, None])
+        self._sums = sums[self._rows[:, None], columns]
         self.finite = np.isfinite(self.values)
 
     @cached_property
