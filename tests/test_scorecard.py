@@ -362,3 +362,23 @@ def test_the_reconciler_scores_every_sync_in_dry_run_and_forgets_a_removed_targe
     assert registry.get_sample_value("prescaler_scorecard_window_seconds", labels) == 360
     rec.apply_config(parse_config({**data, "targets": []}))
     assert registry.get_sample_value("prescaler_scorecard_window_seconds", labels) is None
+
+
+@pytest.mark.parametrize(("max_replicas", "dtype"), [(1, np.uint16), (65_535, np.uint16), (65_536, np.uint32),
+                                                      (100_000, np.uint32)], ids=["one", "uint16-max", "above", "max"])
+def test_replica_rows_take_the_narrowest_type_that_holds_max_replicas(max_replicas, dtype):
+    tgt, cards = target(maxReplicas=max_replicas), Scorecards()
+    run(cards, tgt, [(10.0, (3, 3), 3)] * 2)
+    card = cards._cards[tgt.key]
+    assert {r.dtype for r in (*card.ready, *card.total)} == {np.dtype(dtype)}
+
+
+def test_a_reload_to_a_larger_max_widens_the_rows_and_keeps_them():
+    small, cards = target(maxReplicas=100), Scorecards()
+    run(cards, small, [(10.0, (70_000, 70_000), 70_000)])  # a workload scaled past uint16 by someone else
+    card = cards._cards[small.key]
+    slot = (card.end - 1) % WINDOW_MINUTES
+    assert card.ready[0][slot] == 65_535  # stored as the type's maximum
+    run(cards, target(maxReplicas=100_000), [(10.0, (70_000, 70_000), 70_000)], start=T0 + 60)
+    assert cards._cards[small.key] is card and card.ready[0].dtype == np.uint32
+    assert card.ready[0][slot] == 65_535 and card.ready[0][(card.end - 1) % WINDOW_MINUTES] == 70_000
