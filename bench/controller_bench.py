@@ -281,6 +281,38 @@ def _controller_rss(run: dict) -> str:
     return f"{run['rss_controller_mb']:.0f} / {run['rss_controller_week_mb']:.0f} / {run['peak_rss_controller_mb']:.0f}"
 
 
+TARGETS = (("sync cycle, in-memory (s)", 2000, "sync_seconds_median", 2.0),
+           ("sync cycle, in-memory (s)", 500, "sync_seconds_median", 0.5),
+           ("retrain (s)", 2000, "retrain_seconds", 300.0),
+           ("peak RSS, whole process (MB)", 2000, "peak_rss_mb", 600.0),
+           ("peak RSS, controller alone (MB)", 2000, "peak_rss_controller_mb", 600.0),
+           ("steady RSS, whole process (MB)", 2000, "steady_rss_mb", 400.0),
+           ("steady RSS, controller alone after a week (MB)", 2000, "rss_controller_week_mb", 400.0),
+           ("peak RSS, whole process (MB)", 500, "peak_rss_mb", 350.0),
+           ("peak RSS, controller alone (MB)", 500, "peak_rss_controller_mb", 350.0))
+"""Issue 16's targets, judged on the runs without any allocator variable."""
+
+
+def _verdicts(runs: list[dict]) -> list[str]:
+    """A table of each target against the `default`-allocator run of its size (met, or missed by how much)."""
+    by_size = {r["targets"]: r for r in runs if r["allocator"] == "default"}
+    lines = ["| measurement | targets | target | measured | verdict |", "|---|---|---|---|---|"]
+    for name, n, key, bound in TARGETS:
+        if n not in by_size:
+            continue
+        value = by_size[n][key]
+        verdict = "met" if value <= bound else f"missed by {value - bound:.2f} ({value / bound:.2f}x)"
+        lines.append(f"| {name} | {n} | <= {bound:g} | {value:.2f} | {verdict} |")
+    return [*lines, "",
+            "Why memory misses: 'whole process' also holds the emulator (its N workloads and request log) and the "
+            "client; 'controller alone' still holds the benchmark's source histories (their column), which in a "
+            "cluster live in Prometheus. What remains grows with targets by design: each keeps 14 days of observed "
+            "rates (`historyDays`, 80 KB as float32) and 7 days of scorecard rows (40 KB of demand, 4 x 20 KB of "
+            "uint16 replica counts), 200 KB a target or 400 MB at 2,000, before models, telemetry and Python "
+            "objects. A 400 MB steady RSS at 2,000 targets needs shorter windows (serving reads only the last "
+            "7 days and 1 hour) or scorecard rows kept coarser than a minute.", ""]
+
+
 def render() -> None:
     """Write controller.md (and the memory curve) from the committed runs in bench/results/controller/."""
     runs = _runs()
@@ -316,6 +348,7 @@ def render() -> None:
         )
     lines += ["", "Targets of issue 16 (2 cores): 2,000 targets: retrain <= 300 s, peak RSS <= 600 MB without any "
               "allocator variable, steady RSS <= 400 MB; 500 targets: peak RSS <= 350 MB.", ""]
+    lines += _verdicts(runs)
     if plotted:
         lines += ["![memory curve](controller_memory.png)", ""]
     profiled = [r for r in runs if "profile" in r]
