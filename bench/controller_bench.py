@@ -262,6 +262,8 @@ def _plot(runs: list[dict], path: Path) -> bool:
         label = "MALLOC_MMAP_THRESHOLD_=65536" if allocator == "image" else "no allocator variable"
         ax.plot(xs, [r["peak_rss_mb"] for r in mine], "o" + style, color="tab:red", label=f"peak, {label}")
         ax.plot(xs, [r["steady_rss_mb"] for r in mine], "s" + style, color="tab:blue", label=f"steady, {label}")
+        ax.plot(xs, [r["peak_rss_controller_mb"] for r in mine], "^" + style, color="tab:green",
+                label=f"peak, controller alone (no emulator), {label}")
     ax.plot([500, 2000], [350, 600], "x:", color="grey", label="peak targets (500: 350, 2,000: 600 MB)")
     ax.plot([2000], [400], "+", color="black", markersize=12, label="steady target at 2,000 (400 MB)")
     ax.set_xlabel("targets (one replica)")
