@@ -48,14 +48,17 @@ from autoscaler.config.loading import parse_config
 from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
 from autoscaler.loop.ports import ScaleState
 from autoscaler.loop.reconcile import Reconciler
+from autoscaler.loop.scorecard import WINDOW_MINUTES, replica_dtype
 from autoscaler.loop.telemetry import Telemetry
-from forecasting.series import Series
+from forecasting.series import VALUE_DTYPE, Series
 from forecasting.traces import read_trace_csv
 from testing.k8s_emulator import KubernetesEmulator
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNS = RESULTS / "controller"
 DAYS = 14
+MAX_REPLICAS = 200
+"""Each target's maxReplicas."""
 
 
 def rss_mb() -> float:
@@ -89,7 +92,7 @@ def build_histories(traces: Path, n: int, now: float, rng: np.random.Generator) 
 
 
 def config_for(n: int, dry_run: bool):
-    targets = [{"name": f"svc-{i:03d}", "namespace": f"team-{i % 10}", "capacityPerReplica": 5.0, "maxReplicas": 200,
+    targets = [{"name": f"svc-{i:03d}", "namespace": f"team-{i % 10}", "capacityPerReplica": 5.0, "maxReplicas": MAX_REPLICAS,
                 "startupSeconds": 180, "forecast": {"historyDays": DAYS, "model": {"numThreads": 2}}}
                for i in range(n)]
     return parse_config({"dryRun": dry_run, "syncInterval": "30s", "maxConcurrentWrites": 16,
@@ -305,14 +308,20 @@ def _verdicts(runs: list[dict]) -> list[str]:
         value = by_size[n][key]
         verdict = "met" if value <= bound else f"missed by {value - bound:.2f} ({value / bound:.2f}x)"
         lines.append(f"| {name} | {n} | <= {bound:g} | {value:.2f} | {verdict} |")
+    kb = 1000
+    observed = DAYS * 1440 * np.dtype(VALUE_DTYPE).itemsize / kb
+    demand = WINDOW_MINUTES * np.dtype(np.float32).itemsize / kb
+    replicas = WINDOW_MINUTES * np.dtype(replica_dtype(MAX_REPLICAS)).itemsize / kb
+    per_target = observed + demand + 4 * replicas
     return [*lines, "",
             "Why memory misses: 'whole process' also holds the emulator (its N workloads and request log) and the "
             "client; 'controller alone' still holds the benchmark's source histories (their column), which in a "
-            "cluster live in Prometheus. What remains grows with targets by design: each keeps 14 days of observed "
-            "rates (`historyDays`, 80 KB as float32) and 7 days of scorecard rows (40 KB of demand, 4 x 20 KB of "
-            "uint16 replica counts), 200 KB a target or 400 MB at 2,000, before models, telemetry and Python "
-            "objects. A 400 MB steady RSS at 2,000 targets needs shorter windows (serving reads only the last "
-            "7 days and 1 hour) or scorecard rows kept coarser than a minute.", ""]
+            "cluster live in Prometheus. What remains grows with targets by design: each keeps "
+            f"{DAYS} days of observed rates (`historyDays`, {observed:.0f} KB) and {WINDOW_MINUTES // 1440} days of "
+            f"scorecard rows ({demand:.0f} KB of demand, 4 x {replicas:.0f} KB of replica counts), "
+            f"{per_target:.0f} KB a target or {per_target * 2000 / kb:.0f} MB at 2,000, before models, telemetry "
+            "and Python objects. A 400 MB steady RSS at 2,000 targets needs shorter windows (serving reads only "
+            "the last 7 days and 1 hour) or scorecard rows kept coarser than a minute.", ""]
 
 
 def render() -> None:
@@ -359,8 +368,8 @@ def render() -> None:
         lines += [f"## Profile of one in-memory sync cycle, {r['targets']} targets ({r['allocator']})", "",
                   "cProfile, top functions by cumulative time. The in-memory ScaleTarget does not block, so the "
                   "targets run inline and the profile sees all of the cycle. The profile before this change (the "
-                  "same setup with maxConcurrentWrites 1) is in `controller/before/profile-cdc8be4.txt` (and that commit's 500-target run, `controller/before/500-image-cdc8be4.json`): "
-                  "forecast_many 0.29 s of 0.47 s (features 0.17 s), the 500 reconciles 0.16 s.", "",
+                  "same setup with maxConcurrentWrites 1) is in `controller/before/profile-cdc8be4.txt`, and that "
+                  "commit's 500-target run in `controller/before/500-image-cdc8be4.json`.", "",
                   "| function | calls | cumulative (s) |", "|---|---|---|"]
         lines += [f"| `{p['function']}` | {p['calls']} | {p['cumulative_s']:.3f} |" for p in r["profile"]]
         lines.append("")

@@ -35,10 +35,15 @@ def as_series_list(history: Series | Sequence[Series]) -> list[Series]:
     return items
 
 
+def _usable(values: np.ndarray) -> np.ndarray:
+    """Where `values` is a rate: finite and not negative."""
+    return np.isfinite(values) & (values >= 0)
+
+
 def clean_values(values: np.ndarray) -> np.ndarray:
     """Non-finite or negative rates are missing (NaN): a rate cannot be either."""
     values = np.asarray(values, dtype=np.float64)
-    return np.where(np.isfinite(values) & (values >= 0), values, np.nan)
+    return np.where(_usable(values), values, np.nan)
 
 
 def clean_same_dtype(values: np.ndarray) -> np.ndarray:
@@ -47,8 +52,10 @@ def clean_same_dtype(values: np.ndarray) -> np.ndarray:
     For the large read-only paths (a fit's series, a sync's histories): a float32 history
     that is already clean is neither copied nor widened to float64.
     """
-    bad = ~(np.isnan(values) | (np.isfinite(values) & (values >= 0)))
-    return np.where(bad, np.nan, values).astype(values.dtype, copy=False) if bad.any() else values
+    usable = _usable(values)
+    if (usable | np.isnan(values)).all():
+        return values
+    return np.where(usable, values, np.nan).astype(values.dtype, copy=False)
 
 
 def last_known_index(history: Series, nows: np.ndarray) -> np.ndarray:

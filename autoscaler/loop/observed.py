@@ -49,20 +49,20 @@ class ObservedRates:
     def _record(self, minute: int, value: float | None) -> None:
         if self._end_minute is None:
             self._end_minute = minute + 1
-        shift = minute + 1 - self._end_minute
-        index = self.capacity - (self._end_minute + max(shift, 0) - minute)
+        advance = max(0, minute + 1 - self._end_minute)  # minutes the newest slot moves forward
+        end = self._end_minute + advance
+        index = self.capacity - (end - minute)
         stored = 0 <= index < self.capacity and value is not None and np.isfinite(value) and value >= 0
-        if shift <= 0 and not stored:
+        if not advance and not stored:
             return  # nothing changes: the current array stays shared
         values = np.full(self.capacity, np.nan, dtype=VALUE_DTYPE)
-        keep = self.capacity - max(shift, 0)
+        keep = self.capacity - advance
         if keep > 0:
-            values[:keep] = self._values[self.capacity - keep :]
+            values[:keep] = self._values[advance:]
         if stored:
             values[index] = value
         values.flags.writeable = False
-        self._values = values
-        self._end_minute += max(shift, 0)
+        self._values, self._end_minute = values, end
 
     def series(self) -> Series:
         """The buffer as a `Series`: the current array, read-only (later records build a new one)."""

@@ -266,7 +266,7 @@ def _days(days: float) -> str:
 class TargetScorecard:
     """One target's rows (a ring of 7 days of minutes), its shadow workload and its restored days."""
 
-    def __init__(self, kind: str, max_replicas: int = 1) -> None:
+    def __init__(self, kind: str, max_replicas: int) -> None:
         self.kind = kind
         self.demand: Row = np.full(WINDOW_MINUTES, np.nan, dtype=np.float32)
         """Demand in replicas (observed rate / capacityPerReplica); NaN where the minute is not scored."""
