@@ -4,8 +4,8 @@ Each variant is the predictive policy with some levers switched on or off, writt
 config overrides a user would write (validated like any config), replayed through the
 production Reconciler (the simulator of `prescaler simulate`) on every trace, swept over
 its points, and compared with the reactive HPA frontier at matched cost and at matched
-unserved demand. `classic` is the v0.1 rule: q = 0.9 sized at u, HPA's scale-down
-window, swept over u. `prescaler` is what ships (and what the policy benchmark runs).
+unserved demand. `prescaler` is what ships (and what the policy benchmark runs); every
+other variant switches one lever of it.
 
     python bench/ablation_bench.py --traces ../shared/traces --startup-seconds 180 --jobs 2
 """
@@ -42,10 +42,12 @@ from autoscaler.sim.sweep import SweepSettings, sweep_contender
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CLASSIC = {"forecast": {"scaleDown": "stabilized", "peakMinutes": 1}}
-"""v0.1's rule: HPA's scale-down window, each minute forecast alone."""
-PREDICTIVE = {"forecast": {"scaleDown": "predictive", "peakMinutes": 1}}
-PEAK = {"forecast": {"scaleDown": "stabilized", "peakMinutes": 3}}
+SHIPPED: dict[str, Any] = dict(BY_NAME[PRESCALER].overrides)
+"""What ships: Prescaler's defaults (the peak of 3 minutes, HPA's scale-down window, risk 0.1), swept over u."""
+
+
+def _forecast(**settings: Any) -> dict[str, Any]:
+    return {"forecast": settings}
 
 
 @dataclass(frozen=True)
@@ -53,31 +55,24 @@ class Variant:
     """One arm of the ablation: the overrides of the predictive policy, and what it is swept over."""
 
     lever: str
-    """What it changes against `classic`, in words."""
+    """What it changes against what ships (`prescaler`), in words."""
     overrides: dict[str, Any]
     points: tuple[SweepPoint, ...] = utilization_sweep()
 
 
 RISK_SWEEP = tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)
 VARIANTS: dict[str, Variant] = {
-    "classic": Variant("v0.1: q0.9 of each minute sized at u, HPA's scale-down window, swept over u", CLASSIC),
+    "prescaler": Variant("shipped: the 0.9 quantile of the peak of 3 minutes, HPA's scale-down window, swept over u",
+                         SHIPPED),
+    "peak1": Variant("each minute forecast alone (peakMinutes 1): v0.1's rule", _forecast(peakMinutes=1)),
+    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g} instead of u", SHIPPED,
+                         RISK_SWEEP),
+    "predictiveScaleDown": Variant("scale down on the forecast until a removed pod could be back",
+                                   _forecast(scaleDown="predictive")),
     "sizeAtCapacity": Variant("headroom once: the quantile sized at full capacity, not at u",
-                              {"forecast": {**CLASSIC["forecast"], "sizeAtCapacity": True}}),
-    "tolerance0": Variant("no 10% tolerance band", {**CLASSIC, "tolerance": 0.0}),
-    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g}", CLASSIC, RISK_SWEEP),
-    "predictiveScaleDown": Variant("scale down on the forecast until a removed pod could be back", PREDICTIVE),
-    "peakMinutes": Variant("the quantile of the peak over the 3 minutes around each horizon", PEAK),
-    "peak-predictive": Variant("peak of 3 with predictive scale-down, swept over u",
-                               {"forecast": {"scaleDown": "predictive", "peakMinutes": 3}}),
-    "peak-riskSweep": Variant(f"peak of 3, HPA's scale-down window, risk swept at u={RISK_UTILIZATION:g}", PEAK,
-                              RISK_SWEEP),
-    "peak-upTolerance0": Variant("peak of 3, HPA's scale-down window, no tolerance band on scale-up only",
-                                 {**PEAK, "behavior": {"scaleUp": {"tolerance": 0.0}}}),
-    "prescaler": Variant("shipped: peak of 3 + predictive scale-down + risk sweep", dict(BY_NAME[PRESCALER].overrides),
-                         BY_NAME[PRESCALER].points),
-    "prescaler-peak1": Variant("shipped, each minute alone (peakMinutes 1)", PREDICTIVE, RISK_SWEEP),
-    "prescaler-u1": Variant("shipped, at u=1 (headroom strictly once)", {"forecast": {"scaleDown": "predictive"}},
-                            tuple(SweepPoint(1.0, r) for r in RISKS)),
+                              _forecast(sizeAtCapacity=True)),
+    "tolerance0": Variant("no 10% tolerance band", {"tolerance": 0.0}),
+    "upTolerance0": Variant("no tolerance band on scale-up only", {"behavior": {"scaleUp": {"tolerance": 0.0}}}),
 }
 """Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""
 
