@@ -25,6 +25,8 @@ from pathlib import Path
 from autoscaler.sim.contenders import (
     HPA,
     PRESCALER,
+    RISK_UTILIZATION,
+    RISKS,
     UTILIZATIONS,
     UnknownPeer,
     parse_peers,
@@ -159,10 +161,11 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int, 
         "Each row replays the trace through the production Reconciler (1-minute ticks, HPA v2 defaults, "
         "load scaled so p99 = 40 replicas at full capacity; evaluation after 7 days, or the first third "
         "of a trace shorter than 21 days; retrain every 24 h of trace time). hpa = the decision core "
-        "with forecasting disabled; prescaler = the full policy with its defaults (risk 0.1: the 0.9 quantile of "
-        "the peak of 3 minutes around the minute a new pod serves; HPA's scale-down window); each peer = its "
-        "forecaster through the same decision core with the classic sizing (q = 0.9 of each minute alone, HPA's "
-        "scale-down stabilization; docs/peers.md); hpa, prescaler and every peer swept over "
+        "with forecasting disabled; prescaler = the full policy with its defaults (the peak of 3 minutes, predictive "
+        "scale-down), "
+        f"swept over its one knob, forecast.risk ∈ {{{', '.join(f'{r:g}' for r in RISKS)}}} at "
+        f"u = {RISK_UTILIZATION:g}; each peer = its forecaster through the same decision core with the "
+        "classic sizing (q = 0.9, HPA's scale-down stabilization; docs/peers.md), swept like hpa over "
         f"u ∈ {{{', '.join(f'{u:g}' for u in UTILIZATIONS)}}}; the oracle is the single point at cost 1. "
         "Frontiers are compared at matched cost or matched unserved, so each policy is judged over "
         "its own knob. ε = 1e-4.",

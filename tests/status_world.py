@@ -54,7 +54,7 @@ class Rising:
 
 def config(**overrides):
     web = {"name": "web", "namespace": "shop", "capacityPerReplica": 10, "targetUtilization": 1.0,
-           "maxReplicas": 40, "startupSeconds": 120, "forecast": {"minHistoryHours": 1, "scaleDown": "predictive"}}
+           "maxReplicas": 40, "startupSeconds": 120, "forecast": {"minHistoryHours": 1}}
     long = {"name": LONG, "namespace": "shop", "capacityPerReplica": 10, "maxReplicas": 40,
             "forecast": {"enabled": False}, "query": QUERY.replace("sum by (namespace, deployment) ", "")}
     data = {"prometheus": {"url": PROMETHEUS_URL}, "dryRun": True, "syncInterval": "60s",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.sim.contenders import UTILIZATIONS
+from autoscaler.sim.contenders import RISKS
 
 ROOT = Path(__file__).resolve().parents[1]
 ELB = ROOT / "data" / "traces" / "nab_elb_request_count_8c0756.csv"
@@ -38,7 +38,7 @@ def test_simulate_json_is_one_object_with_both_sweeps(tmp_path, short_trace):
     assert result["trace"] == short_trace.name and result["startupSeconds"] == 180
     assert result["evalMinutes"] == 5 * 1440 - 4 - (5 * 1440 - 4) // 3 and result["oracleReplicaMinutes"] > 0
     assert [o["targetUtilization"] for o in result["reactive"]] == [0.5, 0.6, 0.7, 0.8, 0.9]
-    assert [(o["targetUtilization"], o["risk"]) for o in result["predictive"]] == [(u, 0.1) for u in UTILIZATIONS]
+    assert [(o["targetUtilization"], o["risk"]) for o in result["predictive"]] == [(0.9, r) for r in RISKS]
     assert all(o["risk"] is None for o in result["reactive"])  # HPA has no forecast to take a risk with
     for sweep in ("reactive", "predictive"):
         assert all(set(o) == OUTCOME_KEYS and o["costRatio"] >= 1.0 for o in result[sweep])

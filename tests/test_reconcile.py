@@ -86,11 +86,9 @@ def test_forecast_prescales_before_load_arrives():
     assert scaler.states["shop/web"].replicas == 10
     history_end, now, horizons = forecaster.calls[-1]
     assert now == T0 and history_end == T0 and horizons == model_horizons_for(rec.config.targets[0], 60)
-    # sized for the minute that starts when a pod written now is ready (180 s); only `scaleDown: predictive`
-    # forecasts the minutes before it too (a pod removed now is back only after a start-up)
-    assert horizons_for(rec.config.targets[0], 60) == (4,) and horizons == (4,)
-    predictive = config(target={"forecast": {"minHistoryHours": 1, "scaleDown": "predictive"}}).targets[0]
-    assert model_horizons_for(predictive, 60) == (1, 2, 3, 4)
+    # sized for the minute that starts when a pod written now is ready (180 s); the minutes before it are
+    # forecast too, for the predictive scale-down (a pod removed now is back only after a start-up)
+    assert horizons_for(rec.config.targets[0], 60) == (4,) and horizons == (1, 2, 3, 4)
     assert metric(rec, "prescaler_forecast_requests_per_second", **WEB,
                   quantile="0.9", horizon_seconds="180") == pytest.approx(450.0)
     assert metric(rec, "prescaler_gate_open", **WEB) == 1

@@ -19,7 +19,8 @@ from autoscaler.sim.contenders import (
     ORACLE,
     PEERS,
     PRESCALER,
-    UTILIZATIONS,
+    RISK_UTILIZATION,
+    RISKS,
     SweepPoint,
     UnknownPeer,
     parse_peers,
@@ -128,7 +129,7 @@ CUSTOM_BEHAVIOR = Behavior(scale_down=ScalingRules(stabilization_window_seconds=
 @pytest.mark.parametrize(
     ("name", "forecasting", "tolerance", "behavior", "scale_down"),
     [pytest.param(HPA, False, 0.1, Behavior(), "stabilized", id="hpa"),
-     pytest.param(PRESCALER, True, 0.1, Behavior(), "stabilized", id="prescaler"),
+     pytest.param(PRESCALER, True, 0.1, Behavior(), "predictive", id="prescaler"),
      pytest.param("crane-dsp", True, 0.1, Behavior(), "stabilized", id="crane-dsp"),
      pytest.param("phpa-holt-winters", True, 0.1, Behavior(), "stabilized", id="phpa-holt-winters"),
      pytest.param("aws-style", True, 0.1, Behavior(), "stabilized", id="aws-style"),
@@ -142,9 +143,10 @@ def test_each_contender_is_the_base_config_plus_its_overrides(name, forecasting,
     assert target.forecast.quantile == 0.9  # the replay's --quantile
 
 
-def test_prescaler_and_every_peer_are_swept_over_u_and_a_point_may_set_the_risk():
-    for name in (PRESCALER, *(p for p in PEERS if p != ORACLE)):
-        assert [(p.utilization, p.risk) for p in BY_NAME[name].points] == [(u, None) for u in UTILIZATIONS], name
+def test_prescaler_is_swept_over_its_risk_and_every_peer_over_u():
+    assert [(p.utilization, p.risk) for p in BY_NAME[PRESCALER].points] == [(RISK_UTILIZATION, r) for r in RISKS]
+    for name in PEERS:
+        assert all(p.risk is None for p in BY_NAME[name].points), name
     target = SweepSettings().config(SINE, BY_NAME[PRESCALER], SweepPoint(0.9, 0.02)).targets[0]
     assert (target.target_utilization, target.forecast.risk, target.forecast.quantile) == (0.9, 0.02, 0.98)
 

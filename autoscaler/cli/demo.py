@@ -20,7 +20,7 @@ from rich.table import Table
 
 from autoscaler.cli.output import show
 from autoscaler.cli.simulate import add_run_options, load_scenario, run_options, sweep_view
-from autoscaler.sim.contenders import PRESCALER
+from autoscaler.sim.contenders import PRESCALER, RISK_UTILIZATION
 from autoscaler.sim.engine import Replay, SimulationError, sim_config
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.report import write_report
@@ -96,7 +96,8 @@ def run(args: argparse.Namespace) -> int:
             f"unserved {outcome.unserved_fraction:.4%} of demand, cost {outcome.cost_ratio:.2f}× oracle, "
             f"{outcome.scale_actions} scale actions"
         )
-    console.print(f"sweeping for the matched comparison: prescaler and {', '.join(peers)} over u…")
+    console.print(f"sweeping for the matched comparison: prescaler over its risk at u={RISK_UTILIZATION:g}, "
+                  f"{', '.join(peers)} over u…")
     sweep = run_sweep(Path(args.trace).name, scenario, startup_seconds=args.startup_seconds,
                       num_threads=threads, shared={PRESCALER: shared}, peers=peers, jobs=jobs)
     show(sweep_view(sweep))

@@ -236,13 +236,11 @@ class ForecastSettings(_Model):
     """Size the forecast at full `capacityPerReplica`: the quantile already is the headroom, so
     `targetUtilization` applies only to the reactive floor (the observed rate). Off: the forecast is sized
     like the observed rate, at capacity × targetUtilization, which counts headroom twice."""
-    scale_down: Literal["stabilized", "predictive"] = "stabilized"
+    scale_down: Literal["stabilized", "predictive"] = "predictive"
     """`predictive`: while a trusted forecast exists, scale down only to what the forecast needs over
     [now, now + startupSeconds + syncInterval] (a pod removed now cannot be ready again sooner) instead of
     waiting out `behavior.scaleDown`'s stabilization window; rate policies still apply, and without a
-    forecast the window does. `stabilized` (the default): HPA's window only, which keeps the peak of the last
-    5 minutes and so rides out the bursts a forecast misses; it measured cheaper at matched unserved demand
-    (bench/results/ablation.md)."""
+    forecast the window does. `stabilized`: HPA's window only."""
     peak_minutes: Annotated[int, AfterValidator(_odd)] = Field(default=3, ge=1, le=15)
     """Size for the peak demand over this many minutes (odd, 1..15) centred on each minute a new pod must
     serve, not for that minute alone: a pod's readiness varies by about a minute and requests burst within

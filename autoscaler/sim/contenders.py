@@ -33,15 +33,11 @@ from forecasting.peers.holt_winters import PHPAHoltWintersForecaster
 from forecasting.peers.reference_lgbm import ReferenceLightGBMForecaster
 
 UTILIZATIONS = (0.5, 0.6, 0.7, 0.8, 0.9)
-"""Every contender's sweep, Prescaler's too: the target utilization, the knob HPA users already turn. Prescaler
-runs it at its default `forecast.risk` (0.1); bench/results/ablation.md shows why: sweeping risk instead (at
-u = 0.9) left more unserved at matched cost, because the far quantiles are learnt from few tail minutes while
-u scales the whole forecast in proportion."""
 RISKS = (0.5, 0.2, 0.1, 0.03, 0.005)
-"""The ablation's risk sweep: `forecast.risk`, the chance a minute's demand exceeds what it sized for, from
-the cheapest (the median) to the safest; 0.1 is the default."""
+"""Prescaler's sweep: `forecast.risk`, the chance a minute's demand exceeds what it sized for. Five points, as
+many as every peer's utilization sweep, from the cheapest (the median) to the safest; 0.1 is the default."""
 RISK_UTILIZATION = 0.9
-"""The target utilization the ablation's risk sweep runs at: the most a replica is loaded once the HPA
+"""The target utilization Prescaler's risk sweep runs at: the most a replica is loaded once the HPA
 tolerance band (10 %) is kept, 1 / (1 + 0.1) ≈ 0.91, rounded down."""
 
 
@@ -66,7 +62,7 @@ CLASSIC_SIZING: Mapping[str, Any] = {
 """The settings every peer runs with, whatever Prescaler's own defaults are: forecasting on, sized
 like observed load (forecast / (capacity × u), not at full capacity), and scaled down through HPA's
 stabilization window rather than by Prescaler's own forecast of the next start-up (`scaleDown:
-predictive`, which Prescaler offers), each minute forecast alone (`peakMinutes: 1`; the peers' own models
+predictive`, Prescaler's default), each minute forecast alone (`peakMinutes: 1`; the peers' own models
 never read it). A new `forecast.*` setting that changes Prescaler's sizing is
 pinned here to its classic value."""
 
@@ -88,8 +84,9 @@ class Contender:
     model: ModelSpec | None = None
     """The model its forecasts come from; None when it uses none."""
     points: tuple[SweepPoint, ...] = utilization_sweep()
-    """What it is swept over: the target utilizations (`UTILIZATIONS`) for every replayed contender; a point may
-    also set `forecast.risk` (the ablation's risk sweep)."""
+    """What it is swept over: the target utilizations of HPA and the peers, whose one knob that is; Prescaler's
+    risk at one utilization (its forecast quantile carries the headroom, so it need not be a fixed
+    share of every replica as u's is)."""
     replayed: bool = True
     """False for the oracle, which is computed, not replayed."""
 
@@ -136,8 +133,8 @@ def reference_lgbm_model(target: Target, sync_interval: float) -> ModelRecipe:
 CONTENDERS: tuple[Contender, ...] = (
     Contender(HPA, "reactive HPA v2 with its defaults: Prescaler's decision core with forecasting disabled",
               overrides={"forecast": {"enabled": False, "scaleDown": "stabilized"}}),
-    Contender(PRESCALER, "the full Prescaler policy, its defaults (risk 0.1), swept over u like every peer",
-              model=prescaler_model),
+    Contender(PRESCALER, f"the full Prescaler policy, its defaults, swept over forecast.risk at u={RISK_UTILIZATION:g}",
+              model=prescaler_model, points=tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)),
     Contender("crane-dsp", "Crane EffectiveHPA: DSP forecast, max over predictionWindowSeconds, max with actual",
               overrides=CLASSIC_SIZING, model=crane_dsp_model),
     Contender("phpa-holt-winters", "PHPA: Holt-Winters on HPA's replicas, lookAhead = start-up, decisionType maximum",
