@@ -4,8 +4,9 @@ Each variant is the predictive policy with some levers switched on or off, writt
 config overrides a user would write (validated like any config), replayed through the
 production Reconciler (the simulator of `prescaler simulate`) on every trace, swept over
 its points, and compared with the reactive HPA frontier at matched cost and at matched
-unserved demand. `prescaler` is what ships (and what the policy benchmark runs); every
-other variant switches one lever of it.
+unserved demand. `prescaler` is what ships (and what the policy benchmark runs);
+`peak3-u` is the same forecast swept over u with HPA's scale-down window, and every other
+arm switches one lever of `peak3-u`.
 
     python bench/ablation_bench.py --traces ../shared/traces --startup-seconds 180 --jobs 2
 """
@@ -42,12 +43,13 @@ from autoscaler.sim.sweep import SweepSettings, sweep_contender
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SHIPPED: dict[str, Any] = dict(BY_NAME[PRESCALER].overrides)
-"""What ships: Prescaler's defaults (the peak of 3 minutes, HPA's scale-down window, risk 0.1), swept over u."""
+PEAK_U: dict[str, Any] = {"forecast": {"scaleDown": "stabilized", "peakMinutes": 3}}
+"""The base of the one-lever arms: the 0.9 quantile of the peak of 3 minutes, HPA's scale-down window, swept over
+u as every peer is (written out in full, so no arm depends on what the defaults are)."""
 
 
 def _forecast(**settings: Any) -> dict[str, Any]:
-    return {"forecast": settings}
+    return {"forecast": {**PEAK_U["forecast"], **settings}}
 
 
 @dataclass(frozen=True)
@@ -55,24 +57,26 @@ class Variant:
     """One arm of the ablation: the overrides of the predictive policy, and what it is swept over."""
 
     lever: str
-    """What it changes against what ships (`prescaler`), in words."""
+    """What it changes against `peak3-u`, in words."""
     overrides: dict[str, Any]
     points: tuple[SweepPoint, ...] = utilization_sweep()
 
 
 RISK_SWEEP = tuple(SweepPoint(RISK_UTILIZATION, r) for r in RISKS)
 VARIANTS: dict[str, Variant] = {
-    "prescaler": Variant("shipped: the 0.9 quantile of the peak of 3 minutes, HPA's scale-down window, swept over u",
-                         SHIPPED),
+    "prescaler": Variant(f"shipped: peak of 3, predictive scale-down, risk swept at u={RISK_UTILIZATION:g}",
+                         dict(BY_NAME[PRESCALER].overrides), BY_NAME[PRESCALER].points),
+    "peak3-u": Variant("the 0.9 quantile of the peak of 3 minutes, HPA's scale-down window, swept over u", PEAK_U),
     "peak1": Variant("each minute forecast alone (peakMinutes 1): v0.1's rule", _forecast(peakMinutes=1)),
-    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g} instead of u", SHIPPED,
+    "riskSweep": Variant(f"headroom from the quantile: risk swept at u={RISK_UTILIZATION:g} instead of u", PEAK_U,
                          RISK_SWEEP),
     "predictiveScaleDown": Variant("scale down on the forecast until a removed pod could be back",
                                    _forecast(scaleDown="predictive")),
     "sizeAtCapacity": Variant("headroom once: the quantile sized at full capacity, not at u",
                               _forecast(sizeAtCapacity=True)),
-    "tolerance0": Variant("no 10% tolerance band", {"tolerance": 0.0}),
-    "upTolerance0": Variant("no tolerance band on scale-up only", {"behavior": {"scaleUp": {"tolerance": 0.0}}}),
+    "tolerance0": Variant("no 10% tolerance band", {**PEAK_U, "tolerance": 0.0}),
+    "upTolerance0": Variant("no tolerance band on scale-up only",
+                            {**PEAK_U, "behavior": {"scaleUp": {"tolerance": 0.0}}}),
 }
 """Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""
 
