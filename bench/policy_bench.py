@@ -154,7 +154,7 @@ def render(rows: list[dict], startups: list[float], command: str, planned: int, 
         "",
         f"Command: `{command}`  ",
         f"Completed: {len(rows)} of {planned} (trace, start-up) runs"
-        + ("" if len(rows) == planned else " — the run was stopped early; missing rows were not measured") + ".  ",
+        + ("" if len(rows) == planned else " — the (trace, start-up) pairs missing here were not measured") + ".  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
         "LightGBM with num_threads=1 per process.",
         "",
@@ -292,8 +292,7 @@ def main() -> None:
         rows = [row for path in [args.out / "policy.json", *args.merge] for row in json.loads(path.read_text())]
         startups = sorted({r["startup_seconds"] for r in rows}, key=lambda s: (s != 180.0, s))
         command = "; ".join(f"python bench/policy_bench.py --traces {args.traces} --startup-seconds "
-                            f"{','.join(f'{s:g}' for s in startups)} --peers {args.peers} --only {r['trace']}"
-                            for r in rows)
+                            f"{r['startup_seconds']:g} --peers {args.peers} --only {r['trace']}" for r in rows)
         planned = len(list(args.traces.glob("*.csv"))) * len(startups)
         (args.out / "policy.json").write_text(json.dumps(rows, indent=1))
         (args.out / "policy.md").write_text(render(rows, startups, command, planned, args.out))
