@@ -9,6 +9,9 @@ unserved demand. `prescaler` is what ships (and what the policy benchmark runs);
 arm switches one lever of `peak3-u`.
 
     python bench/ablation_bench.py --traces ../shared/traces --startup-seconds 180 --jobs 2
+
+Each trace's row records the commit it ran at; `--render --merge other/ablation.json` writes
+one table from runs made apart (e.g. the long traces on another day), naming each run.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 import math
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -81,12 +86,20 @@ VARIANTS: dict[str, Variant] = {
 """Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""
 
 
+def source_commit() -> str:
+    """The commit the benchmark runs at, `+dirty` when the work tree has changes (`unknown` outside git)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
+    commit = git("rev-parse", "--short", "HEAD")
+    return (commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) if commit else "unknown"
+
+
 def _point(o: Outcome) -> dict[str, float | None]:
     return {"u": o.target_utilization, "risk": o.risk if o.predictive else None, "cost_ratio": o.cost_ratio,
             "unserved_fraction": o.unserved_fraction, "scale_actions": o.scale_actions}
 
 
-def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, Any]:
+def run_trace(trace: str, startup: float, variants: Sequence[str], commit: str) -> dict[str, Any]:
     """Every variant of one trace through the policy benchmark's own sweep (`sweep_contender`), as a contender
     of its own: the variant's overrides and points, Prescaler's model, one `SharedForecasts` for all of them."""
     scenario = Scenario.from_trace(read_trace_csv(trace), 40.0)
@@ -95,7 +108,7 @@ def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, 
     started = time.perf_counter()
     reactive = sweep_contender(scenario, BY_NAME[HPA], settings)
     hpa = [(o.cost_ratio, o.unserved_fraction) for o in reactive]
-    out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup,
+    out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup, "commit": commit,
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
         variant = VARIANTS[name]
@@ -142,9 +155,18 @@ def summary_rows(rows: list[dict[str, Any]], variants: Sequence[str]) -> list[st
     return lines
 
 
-def render(rows: list[dict[str, Any]], variants: Sequence[str], command: str) -> str:
+def provenance(rows: list[dict[str, Any]]) -> str:
+    """Which traces ran at which commit (rows of merged runs each keep their own)."""
+    by_commit: dict[str, list[str]] = {}
+    for r in rows:
+        by_commit.setdefault(r.get("commit", "a commit not recorded"), []).append(r["trace"])
+    return "; ".join(f"at {commit}: {', '.join(traces)}" for commit, traces in by_commit.items())
+
+
+def render(rows: list[dict[str, Any]], variants: Sequence[str], commands: Sequence[str]) -> str:
     lines = ["# Ablation: each lever of the decision rule against reactive HPA", "",
-             f"Command: `{command}`  ", f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+             "Command: " + "; ".join(f"`{c}`" for c in commands) + "  ", f"Runs: {provenance(rows)}.  ",
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}; LightGBM num_threads=1. Traces: {len(rows)}.", "",
              "Ratios are each variant's frontier against the HPA frontier (u sweep), below 1 favours the variant.", "",
              *summary_rows(rows, variants),
@@ -159,6 +181,25 @@ def render(rows: list[dict[str, Any]], variants: Sequence[str], command: str) ->
     return "\n".join(lines) + "\n"
 
 
+def merged_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
+    """The rows of several runs' ablation.json, one per trace, all at one start-up time."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        for row in json.loads(path.read_text()):
+            if row["trace"] in rows:
+                raise ValueError(f"--merge: {row['trace']} is in two runs ({path} is one)")
+            rows[row["trace"]] = row
+    startups = {r["startup_seconds"] for r in rows.values()}
+    if len(startups) > 1:
+        raise ValueError(f"--merge: the runs have different start-up times ({', '.join(f'{s:g}' for s in startups)} s)")
+    return sorted(rows.values(), key=lambda r: r["trace"])
+
+
+def command_of(traces: Path, startup: float, variants: str, only: str) -> str:
+    return (f"python bench/ablation_bench.py --traces {traces} --startup-seconds {startup:g} --variants {variants}"
+            + (f" --only {only}" if only else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--traces", type=Path, required=True)
@@ -167,25 +208,46 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--render", action="store_true",
+                        help="only rewrite ablation.md from --out's ablation.json and the --merge files, "
+                        "and write their rows back together into ablation.json")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], metavar="JSON",
+                        help="with --render: ablation.json files of other runs to include")
     args = parser.parse_args()
+    if args.render:
+        try:
+            merged = merged_rows([args.out / "ablation.json", *args.merge])
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"ablation_bench: {exc}", file=sys.stderr)
+            sys.exit(2)
+        present = [v for v in VARIANTS if all(v in r["variants"] for r in merged)]
+        runs: dict[tuple[float, str], list[str]] = {}
+        for r in merged:
+            runs.setdefault((r["startup_seconds"], ",".join(r["variants"])), []).append(r["trace"])
+        commands = [command_of(args.traces, startup, names, ",".join(traces))
+                    for (startup, names), traces in runs.items()]
+        (args.out / "ablation.json").write_text(json.dumps(merged, indent=1))
+        (args.out / "ablation.md").write_text(render(merged, present, commands))
+        print(f"rewrote {args.out / 'ablation.md'} from {len(merged)} traces")
+        return
     variants = args.variants.split(",")
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
-    command = (f"python bench/ablation_bench.py --traces {args.traces} --startup-seconds {args.startup_seconds:g} "
-               f"--variants {args.variants}" + (f" --only {args.only}" if args.only else ""))
+    command = command_of(args.traces, args.startup_seconds, args.variants, args.only)
+    commit = source_commit()
     rows: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants) for t in traces]
+        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants, commit) for t in traces]
         for future in as_completed(futures):
             row = future.result()
             rows.append(row)
             rows.sort(key=lambda r: r["trace"])
             print(f"{row['trace']}: {row['wall_seconds']:.0f}s", flush=True)
             (args.out / "ablation.json").write_text(json.dumps(rows, indent=1))
-            (args.out / "ablation.md").write_text(render(rows, variants, command))
+            (args.out / "ablation.md").write_text(render(rows, variants, [command]))
 
 
 if __name__ == "__main__":
