@@ -21,7 +21,6 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -29,6 +28,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from provenance import provenance, source_commit  # the sibling module (bench/ is on sys.path)
 
 from autoscaler.sim.contenders import (
     BY_NAME,
@@ -86,20 +87,12 @@ VARIANTS: dict[str, Variant] = {
 """Variant name → its lever, overrides and sweep (the risk of a u-swept point is the replay's 0.1)."""
 
 
-def source_commit() -> str:
-    """The commit the benchmark runs at, `+dirty` when the work tree has changes (`unknown` outside git)."""
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=Path(__file__).parent, capture_output=True, text=True).stdout.strip()
-    commit = git("rev-parse", "--short", "HEAD")
-    return (commit + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")) if commit else "unknown"
-
-
 def _point(o: Outcome) -> dict[str, float | None]:
     return {"u": o.target_utilization, "risk": o.risk if o.predictive else None, "cost_ratio": o.cost_ratio,
             "unserved_fraction": o.unserved_fraction, "scale_actions": o.scale_actions}
 
 
-def run_trace(trace: str, startup: float, variants: Sequence[str], commit: str) -> dict[str, Any]:
+def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, Any]:
     """Every variant of one trace through the policy benchmark's own sweep (`sweep_contender`), as a contender
     of its own: the variant's overrides and points, Prescaler's model, one `SharedForecasts` for all of them."""
     scenario = Scenario.from_trace(read_trace_csv(trace), 40.0)
@@ -108,7 +101,7 @@ def run_trace(trace: str, startup: float, variants: Sequence[str], commit: str) 
     started = time.perf_counter()
     reactive = sweep_contender(scenario, BY_NAME[HPA], settings)
     hpa = [(o.cost_ratio, o.unserved_fraction) for o in reactive]
-    out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup, "commit": commit,
+    out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup,
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
         variant = VARIANTS[name]
@@ -155,17 +148,9 @@ def summary_rows(rows: list[dict[str, Any]], variants: Sequence[str]) -> list[st
     return lines
 
 
-def provenance(rows: list[dict[str, Any]]) -> str:
-    """Which traces ran at which commit (rows of merged runs each keep their own)."""
-    by_commit: dict[str, list[str]] = {}
-    for r in rows:
-        by_commit.setdefault(r.get("commit", "a commit not recorded"), []).append(r["trace"])
-    return "; ".join(f"at {commit}: {', '.join(traces)}" for commit, traces in by_commit.items())
-
-
 def render(rows: list[dict[str, Any]], variants: Sequence[str], commands: Sequence[str]) -> str:
     lines = ["# Ablation: each lever of the decision rule against reactive HPA", "",
-             "Command: " + "; ".join(f"`{c}`" for c in commands) + "  ", f"Runs: {provenance(rows)}.  ",
+             "Command: " + "; ".join(f"`{c}`" for c in commands) + "  ", f"Runs by commit: {provenance(rows, lambda r: r['trace'])}.  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}; LightGBM num_threads=1. Traces: {len(rows)}.", "",
              "Ratios are each variant's frontier against the HPA frontier (u sweep), below 1 favours the variant.", "",
@@ -240,9 +225,9 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants, commit) for t in traces]
+        futures = [pool.submit(run_trace, str(t), args.startup_seconds, variants) for t in traces]
         for future in as_completed(futures):
-            row = future.result()
+            row = {**future.result(), "commit": commit}
             rows.append(row)
             rows.sort(key=lambda r: r["trace"])
             print(f"{row['trace']}: {row['wall_seconds']:.0f}s", flush=True)

@@ -22,6 +22,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from provenance import provenance, source_commit  # the sibling module (bench/ is on sys.path)
+
 from autoscaler.sim.contenders import (
     HPA,
     PRESCALER,
@@ -147,12 +149,17 @@ def ablation_section(folder: Path) -> list[str]:
             "[ablation.md](ablation.md)). Each variant against the hpa frontier:", "", *summary_rows(rows, variants)]
 
 
+def run_label(row: dict) -> str:
+    return f"{row['trace']} ({row['startup_seconds']:g} s)"
+
+
 def render(rows: list[dict], startups: list[float], command: str, planned: int, folder: Path = RESULTS) -> str:
     peers = list(rows[0]["peers"]) if rows else []
     lines = [
         "# Policy benchmark: Prescaler against reactive HPA and the predictive peers on real traces",
         "",
         f"Command: `{command}`  ",
+        f"Runs by commit: {provenance(rows, run_label)}.  ",
         f"Completed: {len(rows)} of {planned} (trace, start-up) runs"
         + ("" if len(rows) == planned else " — the (trace, start-up) pairs missing here were not measured") + ".  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
@@ -306,11 +313,12 @@ def main() -> None:
     jobs = [(str(t), s, args.peak_replicas, str(png_dir), peers) for s in startups for t in traces]
     command = (f"python bench/policy_bench.py --traces {args.traces} --startup-seconds {args.startup_seconds} "
                f"--peers {args.peers}" + (f" --only {args.only}" if args.only else ""))
+    commit = source_commit()
     rows: list[dict] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, *job): job for job in jobs}
         for future in as_completed(futures):
-            job, row = futures[future], future.result()
+            job, row = futures[future], {**future.result(), "commit": commit}
             rows.append(row)
             rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
             print(f"{Path(job[0]).name} startup={job[1]:g}s: done in {row['wall_seconds']:.0f}s", flush=True)

@@ -15,7 +15,7 @@ An origin is the index of the minute just before `now` (the last point of
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 import numpy as np
@@ -114,6 +114,23 @@ def check_settings(
     return hs, qs
 
 
+def predict_each(
+    predict: Callable[[Series, float, Sequence[int], Sequence[float]], np.ndarray],
+    histories: Sequence[Series],
+    now: float,
+    horizons: Sequence[int],
+    quantiles: Sequence[float],
+) -> list[np.ndarray | Exception]:
+    """`predict` of each series in turn: its forecast, or the exception it raised (one failure fails no other)."""
+    out: list[np.ndarray | Exception] = []
+    for history in histories:
+        try:
+            out.append(predict(history, now, horizons, quantiles))
+        except Exception as exc:  # one series' failure is its own answer
+            out.append(exc)
+    return out
+
+
 class BaseForecaster(ABC):
     """Request checking and the predict / predict_many contract; subclasses implement `_forecast`."""
 
@@ -192,10 +209,4 @@ class BaseForecaster(ABC):
         booster over all series) overrides it with the same answers.
         """
         self._query(horizons, quantiles)  # a bad request is the caller's error, not a per-series one
-        out: list[np.ndarray | Exception] = []
-        for history in histories:
-            try:
-                out.append(self.predict(history, now, horizons, quantiles))
-            except Exception as exc:  # one series' failure is its own answer
-                out.append(exc)
-        return out
+        return predict_each(self.predict, histories, now, horizons, quantiles)

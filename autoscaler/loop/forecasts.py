@@ -27,7 +27,7 @@ from autoscaler.core.decision import Reason
 from autoscaler.loop.ports import Forecaster
 from forecasting.booster_cache import BoosterCache
 from forecasting.errors import NotEnoughHistory
-from forecasting.forecaster import BaseForecaster
+from forecasting.forecaster import BaseForecaster, predict_each
 from forecasting.lgbm_params import LightGBMParams
 from forecasting.registry import make_forecaster
 from forecasting.series import Series
@@ -361,10 +361,4 @@ def _predict_all(
             return list(model.predict_batch(histories, now, horizons, quantiles))
         except Exception as exc:  # the whole request failed: every target's answer is that failure
             return [exc] * len(histories)
-    out: list[object] = []
-    for history in histories:
-        try:
-            out.append(model.predict(history, now, horizons, quantiles))
-        except Exception as exc:
-            out.append(exc)
-    return out
+    return list(predict_each(model.predict, histories, now, horizons, quantiles))
