@@ -166,6 +166,11 @@ def render(rows: list[dict[str, Any]], variants: Sequence[str], commands: Sequen
     return "\n".join(lines) + "\n"
 
 
+def variants_in(rows: list[dict[str, Any]]) -> list[str]:
+    """The variants every row ran, in `VARIANTS` order (rows merged from runs may differ)."""
+    return [v for v in VARIANTS if all(v in r["variants"] for r in rows)]
+
+
 def merged_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     """The rows of several runs' ablation.json, one per trace, all at one start-up time."""
     rows: dict[str, dict[str, Any]] = {}
@@ -205,14 +210,13 @@ def main() -> None:
         except (OSError, ValueError, KeyError) as exc:
             print(f"ablation_bench: {exc}", file=sys.stderr)
             sys.exit(2)
-        present = [v for v in VARIANTS if all(v in r["variants"] for r in merged)]
         runs: dict[tuple[float, str], list[str]] = {}
         for r in merged:
             runs.setdefault((r["startup_seconds"], ",".join(r["variants"])), []).append(r["trace"])
         commands = [command_of(args.traces, startup, names, ",".join(traces))
                     for (startup, names), traces in runs.items()]
         (args.out / "ablation.json").write_text(json.dumps(merged, indent=1))
-        (args.out / "ablation.md").write_text(render(merged, present, commands))
+        (args.out / "ablation.md").write_text(render(merged, variants_in(merged), commands))
         print(f"rewrote {args.out / 'ablation.md'} from {len(merged)} traces")
         return
     variants = args.variants.split(",")

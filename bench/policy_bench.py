@@ -150,10 +150,10 @@ def ablation_section(folder: Path) -> list[str]:
     path = folder / "ablation.json"
     if not path.exists():
         return ["Not run into this folder (`python bench/ablation_bench.py --out` it)."]
-    from ablation_bench import VARIANTS, summary_rows  # the sibling script (bench/ is on sys.path)
+    from ablation_bench import summary_rows, variants_in  # the sibling script (bench/ is on sys.path)
 
     rows = json.loads(path.read_text())
-    variants = [v for v in VARIANTS if all(v in r["variants"] for r in rows)]
+    variants = variants_in(rows)
     return [f"From `ablation.json` ({len(rows)} traces, {rows[0]['startup_seconds']:g} s; per trace in "
             "[ablation.md](ablation.md)). Each variant against the hpa frontier:", "", *summary_rows(rows, variants)]
 

@@ -354,11 +354,11 @@ class _Ask:
 
 def _predict_all(
     model: Forecaster, histories: list[Series], now: float, horizons: tuple[int, ...], quantiles: tuple[float, ...]
-) -> list[object]:
+) -> list[np.ndarray | Exception]:
     """Each history's answer from `model`: one `predict_batch` when the model has it, else `predict` per history."""
     if isinstance(model, BaseForecaster):
         try:
             return list(model.predict_batch(histories, now, horizons, quantiles))
         except Exception as exc:  # the whole request failed: every target's answer is that failure
             return [exc] * len(histories)
-    return list(predict_each(model.predict, histories, now, horizons, quantiles))
+    return predict_each(model.predict, histories, now, horizons, quantiles)
