@@ -176,3 +176,72 @@ class WindowedMaxForecaster(ResidualQuantileForecaster):
             f"windowed max: no value within {self.half_window_minutes} minutes of the target's time "
             f"in the last {self.cycles} periods of {self.period_minutes} minutes"
         )
+
+
+GATE_BASELINES: dict[str, type[ResidualQuantileForecaster]] = {
+    "last_value": LastValueForecaster,
+    "seasonal_naive": SeasonalNaiveForecaster,
+}
+"""The baselines a quality gate scores a model against, by the names its report gives (`best_baseline`)."""
+
+
+def peak_spans(horizons: Sequence[int], peak_window: int) -> list[tuple[int, ...]]:
+    """Per horizon, the minutes whose peak a model with this `peak_window` forecasts (never before minute 1)."""
+    half = peak_window // 2
+    return [tuple(max(1, h + k) for k in range(-half, half + 1)) for h in horizons]
+
+
+class PeakBaselineForecaster(BaseForecaster):
+    """A gate baseline forecasting what the gated model forecasts: each horizon's peak over `peak_window` minutes.
+
+    The forecast of a horizon is the largest of the baseline's forecasts over the peak's
+    minutes, exactly as the quality gate scores the baseline. When a model loses to its
+    best baseline, that baseline is the better forecaster by the gate's own evidence, and
+    this is the form it can stand in for the model in.
+    """
+
+    def __init__(
+        self,
+        horizons: Sequence[int],
+        quantiles: Sequence[float],
+        *,
+        baseline: str,
+        peak_window: int = 1,
+        max_train_days: float = DEFAULT_TRAIN_DAYS,
+        max_fit_origins: int | None = None,
+    ) -> None:
+        super().__init__(horizons, quantiles)
+        if baseline not in GATE_BASELINES:
+            raise ValueError(f"baseline: {baseline!r} is not one of {', '.join(GATE_BASELINES)}")
+        if peak_window < 1:
+            raise ValueError(f"peak_window: must be at least 1, got {peak_window}")
+        self.baseline, self.peak_window = baseline, peak_window
+        self.max_train_days, self.max_fit_origins = max_train_days, max_fit_origins
+        self._spans = peak_spans(self.horizons, peak_window)
+        self._minutes = tuple(sorted({m for span in self._spans for m in span}))
+
+    def fit(self, history: Series | Sequence[Series]) -> Self:
+        """Fit the baseline at every minute of every peak; raises `NotEnoughHistory` as the baseline does."""
+        self.inner_ = GATE_BASELINES[self.baseline](
+            self._minutes, self.quantiles, max_train_days=self.max_train_days, max_fit_origins=self.max_fit_origins,
+        ).fit(history)
+        self.gate_open_ = True
+        self.gate_report_ = {"open": True, "reason": "baselines are not gated"}
+        return self
+
+    def _forecast(
+        self,
+        values: np.ndarray,
+        start: float,
+        ends: np.ndarray,
+        horizons: tuple[int, ...],
+        quantiles: tuple[float, ...],
+    ) -> np.ndarray:
+        by_minute = self.inner_._forecast(values, start, ends, self._minutes, quantiles)
+        spans = dict(zip(self.horizons, self._spans, strict=True))
+        # The peak of quantiles that rise with q rises with q too: no reordering is needed.
+        return np.stack([by_minute[:, [self._minutes.index(m) for m in spans[h]], :].max(axis=1) for h in horizons],
+                        axis=1)
+
+    def _unavailable(self, values: np.ndarray, end: int, horizons: tuple[int, ...]) -> str:
+        return self.inner_._unavailable(values, end, self._minutes)

@@ -24,7 +24,6 @@ import numpy as np
 
 from forecasting.metrics import normalized_pinball
 
-BASELINES = ("last_value", "seasonal_naive")
 MIN_SERIES_POINTS = 120
 """Scored held-back points a series needs for a verdict of its own (two hours of one horizon)."""
 
@@ -36,7 +35,7 @@ class HeldBack:
     actual: np.ndarray
     model: np.ndarray
     baselines: Mapping[str, np.ndarray]
-    """Baseline name (see BASELINES) → its forecasts; a baseline that could not be fitted is absent."""
+    """Baseline name (`forecasting.baselines.GATE_BASELINES`) → its forecasts; a baseline that could not be fitted is absent."""
 
 
 def closed(reason: str) -> dict[str, Any]:

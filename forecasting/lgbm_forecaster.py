@@ -42,7 +42,7 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 
-from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster
+from forecasting.baselines import GATE_BASELINES, peak_spans
 from forecasting.booster_cache import BoosterCache, TrainedBooster, booster_key, digest
 from forecasting.calibration import conformal_offset, monotone
 from forecasting.cpu import resolve_threads
@@ -260,7 +260,7 @@ class LightGBMForecaster(BaseForecaster):
         baselines: dict[str, BaseForecaster] = {}
         # A baseline's forecast of a horizon's peak is the largest of its forecasts over the peak's minutes.
         minutes = tuple(sorted({m for span in self._peak_spans() for m in span}))
-        for name, make in (("last_value", LastValueForecaster), ("seasonal_naive", SeasonalNaiveForecaster)):
+        for name, make in GATE_BASELINES.items():
             try:
                 baselines[name] = make(minutes, self.quantiles, max_train_days=self.params.max_train_days,
                                        max_fit_origins=MAX_GATE_BASELINE_ORIGINS).fit(before)
@@ -272,8 +272,7 @@ class LightGBMForecaster(BaseForecaster):
 
     def _peak_spans(self) -> list[tuple[int, ...]]:
         """Per horizon, the minutes whose peak it forecasts."""
-        half = self.params.peak_window // 2
-        return [tuple(max(1, h + k) for k in range(-half, half + 1)) for h in self.horizons]
+        return peak_spans(self.horizons, self.params.peak_window)
 
     def _held_back(
         self, splits: list[_Split], parts: list[_Part], held_raw: list[dict], baselines: dict[str, BaseForecaster],

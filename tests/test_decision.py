@@ -113,6 +113,22 @@ def test_predictive_proposal(current, observed, forecast, why_none, expected, pr
     assert decision.proposal_reason == proposal_reason
 
 
+STAND_IN = [
+    ("baseline-above-observed-leads", 5, 40.0, 70.0, 7, Reason.BASELINE_FORECAST),
+    ("observed-above-baseline-is-the-floor", 5, 70.0, 40.0, 7, Reason.REACTIVE_FLOOR),
+    ("baseline-within-tolerance-keeps", 7, 40.0, 72.0, 7, Reason.WITHIN_TOLERANCE),
+]
+
+
+@pytest.mark.parametrize(("current", "observed", "forecast", "expected", "reason"),
+                         [pytest.param(*case[1:], id=case[0]) for case in STAND_IN])
+def test_a_baseline_standing_in_for_a_gated_model_names_itself(current, observed, forecast, expected, reason):
+    """The stand-in's forecast is sized like the model's would be, and the proposal says whose forecast it was."""
+    inputs = DecisionInputs(current, observed, forecast, Reason.QUALITY_GATE, forecast_reason=Reason.BASELINE_FORECAST)
+    decision = decide(inputs, policy(), ScaleHistory(), NOW)
+    assert (decision.replicas, decision.proposal_reason) == (expected, reason), decision.message
+
+
 def test_absurd_forecast_is_capped_by_max_replicas():
     decision = decide(DecisionInputs(50, 40.0, 1e12), policy(max_replicas=60), ScaleHistory(), NOW)
     assert (decision.replicas, decision.reason) == (60, Reason.TOO_MANY)

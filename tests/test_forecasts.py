@@ -16,11 +16,20 @@ from prometheus_client import CollectorRegistry
 from autoscaler.config.loading import parse_config
 from autoscaler.config.schema import Target
 from autoscaler.core.decision import Reason
-from autoscaler.loop.forecasts import BrokenForecaster, ForecastService, TargetQuality, gate_of
+from autoscaler.loop.forecasts import (
+    BrokenForecaster,
+    ForecastService,
+    TargetQuality,
+    gate_of,
+    horizons_for,
+    model_horizons_for,
+    quantiles_for,
+)
 from autoscaler.loop.in_memory import InMemoryEvents, InMemoryMetrics, InMemoryScaleTarget
 from autoscaler.loop.ports import Forecaster, ScaleState
 from autoscaler.loop.reconcile import Reconciler
 from autoscaler.loop.telemetry import Telemetry
+from forecasting.baselines import PeakBaselineForecaster
 from forecasting.series import Series
 
 T0 = 1_700_000_040.0
@@ -177,6 +186,47 @@ def test_a_target_whose_model_loses_to_last_value_is_gated_while_the_pooled_gate
     gated = forecasts.forecast(api, history(), T0)
     assert (gated.rate, gated.reason) == (None, Reason.QUALITY_GATE)
     assert "this target's model lost to the best baseline" in gated.detail
+
+
+def swinging() -> Series:
+    """Three hours swinging between 40 and 60/s each minute, ending at 50/s: last-value's residuals reach +10/s."""
+    values = np.where(np.arange(3 * 60) % 2 == 0, 40.0, 60.0)
+    values[-1] = 50.0
+    return Series(T0 - 3 * 3600, values)
+
+
+@pytest.mark.parametrize("pooled", [False, True], ids=["own-verdict", "pooled-verdict"])
+def test_a_gated_target_is_forecast_by_the_baseline_that_beat_its_model(pooled: bool) -> None:
+    """`api`'s model loses to last-value (on its own held-back day, or pooled for every target): last-value,
+    fitted on `api`'s own history, forecasts in the model's place, with the headroom its residuals learned. It
+    only raises capacity ahead: there is no hold forecast, so scale-down waits out HPA's window."""
+    web, api = two_targets()
+    best = {"best_baseline": "last_value"}
+    report = ({"open": False, "reason": "test", **best} if pooled else
+              {"open": True, "reason": "test", "per_series": [verdict(0.8), {**verdict(1.03), **best}]})
+    forecasts = service(lambda: Model(gate_open_=not pooled, gate_report_=report))
+    forecasts.retrain([web, api], {web.key: history(), api.key: swinging()})
+    gated = forecasts.forecast(api, swinging(), T0)
+    expected = PeakBaselineForecaster(model_horizons_for(api, 60), quantiles_for(api), baseline="last_value",
+                                      peak_window=api.forecast.peak_minutes).fit(swinging())
+    sizing = expected.predict(swinging(), T0, horizons_for(api, 60), (api.forecast.quantile,))
+    assert (gated.rate, gated.reason, gated.stand_in) == (pytest.approx(sizing.max()), Reason.QUALITY_GATE, "last_value")
+    assert gated.rate > 55.0 and gated.proposal_reason == Reason.BASELINE_FORECAST and gated.hold_rate is None
+    assert gated.median == LEVEL  # the model's own forecast is still tracked, to judge it at the next retrain
+    kept = forecasts.forecast(web, history(), T0)
+    assert (kept.rate, kept.stand_in) == ((50.0, "last_value") if pooled else (LEVEL, None))  # a flat 50/s
+    assert set(forecasts.stand_ins) == ({web.key, api.key} if pooled else {api.key})
+
+
+def test_a_gated_target_set_to_reactive_gets_no_stand_in() -> None:
+    """`forecast.onGateClosed: reactive`: the gate closes as before and nothing forecasts in the model's place."""
+    t = parse_config({"targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10, "maxReplicas": 50,
+                                   "forecast": {"minHistoryHours": 1, "onGateClosed": "reactive"}}]}).targets[0]
+    report = {"open": False, "reason": "test", "best_baseline": "last_value"}
+    forecasts = service(lambda: Model(gate_open_=False, gate_report_=report))
+    forecasts.retrain([t], {t.key: swinging()})
+    gated = forecasts.forecast(t, swinging(), T0)
+    assert (gated.rate, gated.reason, gated.stand_in, forecasts.stand_ins) == (None, Reason.QUALITY_GATE, None, {})
 
 
 @pytest.mark.parametrize(

@@ -285,6 +285,9 @@ def _stage_words(stage: str, reason: str | None, before: int, after: int, inputs
 
     words = {
         "Forecast": lambda: f"the forecast {_rate(forecast)} is above the observed {_rate(observed)}: {sized(forecast)}",
+        "BaselineForecast": lambda: (f"the model's quality gate is closed ({detail or 'it lost to a baseline'}), and "
+                                     f"the baseline that beat it forecasts {_rate(forecast)}, above the observed "
+                                     f"{_rate(observed)}: {sized(forecast)}"),
         "ReactiveFloor": lambda: (f"the observed {_rate(observed)} is at or above the forecast {_rate(forecast)}, so "
                                   f"sized on it: {sized(observed)}"),
         "ReactiveFallback": lambda: f"no forecast ({detail or 'none'}): sized on the observed rate, {sized(observed)}",

@@ -241,6 +241,12 @@ class ForecastSettings(_Model):
     [now, now + startupSeconds + syncInterval] (a pod removed now cannot be ready again sooner) instead of
     waiting out `behavior.scaleDown`'s stabilization window; rate policies still apply, and without a
     forecast the window does. `stabilized`: HPA's window only."""
+    on_gate_closed: Literal["baseline", "reactive"] = "baseline"
+    """While the model's quality gate is closed (it lost to the best simple baseline on its held-back day):
+    `baseline` scales on that baseline's forecast (last-value or seasonal-naive, fitted on the target's own
+    history at the retrain; it only raises capacity ahead, and scale-down waits out `behavior.scaleDown`'s
+    window); `reactive` scales on the observed rate alone, as HPA. Reactive either way when the baseline
+    cannot forecast."""
     peak_minutes: Annotated[int, AfterValidator(_odd)] = Field(default=3, ge=1, le=15)
     """Size for the peak demand over this many minutes (odd, 1..15) centred on each minute a new pod must
     serve, not for that minute alone: a pod's readiness varies by about a minute and requests burst within

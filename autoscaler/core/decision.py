@@ -29,6 +29,7 @@ class Reason:
     """Machine-readable reason codes, one namespace for every stage."""
 
     FORECAST = "Forecast"
+    BASELINE_FORECAST = "BaselineForecast"
     REACTIVE_FLOOR = "ReactiveFloor"
     REACTIVE_FALLBACK = "ReactiveFallback"
     QUALITY_GATE = "ForecastQualityGate"
@@ -107,6 +108,9 @@ class DecisionInputs:
     hold_rate: float | None = None
     """Peak q-quantile forecast over [now, now+startup+sync]: what a scale-down must keep serving (a pod
     removed now cannot be back sooner); None when unavailable or not asked for."""
+    forecast_reason: str = Reason.FORECAST
+    """The reason a proposal sized from `forecast_rate` carries: Forecast, or BaselineForecast while the model's
+    quality gate is closed and the baseline that beat it forecasts in its place."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +152,7 @@ def _proposal(inputs: DecisionInputs, policy: Policy) -> tuple[int, str]:
     observed = float(inputs.observed_rate)  # type: ignore[arg-type]
     forecast = policy.sized(float(inputs.forecast_rate)) if _valid(inputs.forecast_rate) else None  # type: ignore[arg-type]
     if forecast is not None and forecast > observed:
-        demand, source = forecast, Reason.FORECAST
+        demand, source = forecast, inputs.forecast_reason
     else:
         demand = observed
         source = Reason.REACTIVE_FLOOR if _valid(inputs.forecast_rate) else inputs.no_forecast_reason

@@ -237,8 +237,9 @@ def _gate_event(result: TargetResult, memory: EventMemory, quality: TargetQualit
         score = f" (pinball loss {quality.pinball_ratio:.2f}× the best baseline's)"
     if not gate and before is not False:
         detail = forecast.detail or "the model lost to its baseline"
-        return Event(EventReason.QUALITY_GATE,
-                     f"closed: {detail}{score}; scaling reactively until a retrain passes the gate")
+        instead = (f"{forecast.stand_in.replace('_', '-')} forecasts in its place" if forecast.stand_in
+                   else "scaling reactively")
+        return Event(EventReason.QUALITY_GATE, f"closed: {detail}{score}; {instead} until a retrain passes the gate")
     if gate and before is False:
         return Event(EventReason.QUALITY_GATE, f"opened{score}: forecasts drive scaling again")
     return None

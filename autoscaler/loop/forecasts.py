@@ -9,7 +9,13 @@ forecast, or a closed quality gate. It never raises into the loop.
 
 A model's quality gate is part of its contract (`Forecaster.gate_open_`): it is read
 after every fit, and a model that does not state it fails like a failed fit. It is
-never assumed open.
+never assumed open. While a target's gate is closed, the baseline that beat its model
+(the gate report's `best_baseline`), fitted on the target's own history at the retrain,
+forecasts in the model's place (`forecast.onGateClosed: baseline`, the default): by the
+gate's own evidence it is the better forecaster, and scaling on it is still bounded below
+by the observed rate. It only raises capacity ahead: scale-down waits out HPA's
+stabilization window, as without a forecast. A target whose baseline cannot be fitted or
+cannot forecast, or set to `reactive`, scales on the observed rate alone.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import numpy as np
 from autoscaler.config.schema import Target
 from autoscaler.core.decision import Reason
 from autoscaler.loop.ports import Forecaster
+from forecasting.baselines import GATE_BASELINES, PeakBaselineForecaster
 from forecasting.booster_cache import BoosterCache
 from forecasting.errors import NotEnoughHistory
 from forecasting.forecaster import BaseForecaster, predict_each
@@ -141,7 +148,14 @@ class Forecast:
     hold_rate: float | None = None
     """Peak sizing-quantile forecast over the hold horizons (predictive scale-down), else None."""
     by_horizon: Mapping[tuple[float, int], float] = field(default_factory=dict)
-    """(quantile, horizon minutes) → forecast rate, for metrics."""
+    """(quantile, horizon minutes) → the model's forecast rate, for metrics."""
+    stand_in: str | None = None
+    """The baseline (`last_value`, `seasonal_naive`) whose forecast `rate` is while the model's gate is closed."""
+
+    @property
+    def proposal_reason(self) -> str:
+        """The reason a proposal sized from `rate` carries: BaselineForecast while a baseline stands in."""
+        return Reason.BASELINE_FORECAST if self.stand_in else Reason.FORECAST
 
     def sizes(self, horizon: int) -> bool:
         """Whether `horizon` is one the decision sizes for (the earlier ones only hold a predictive scale-down)."""
@@ -181,6 +195,8 @@ class ForecastService:
     """Each target's own gate, from its series' verdict at the last fit, with hysteresis."""
     target_verdicts: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     """Each target's own verdict at the last fit (its ratio against the best baseline), when it has one."""
+    stand_ins: dict[str, PeakBaselineForecaster] = field(default_factory=dict)
+    """Each gated target's stand-in: the baseline that beat its model, fitted on its history at the last retrain."""
 
     def retrain(self, targets: Sequence[Target], histories: Mapping[str, Series]) -> dict[tuple, str]:
         """Fit one model per group on the histories that have enough data; returns failures by group."""
@@ -215,7 +231,36 @@ class ForecastService:
         managed = {t.key for t in targets}
         self.target_gates = {key: gate for key, gate in self.target_gates.items() if key in managed}
         self.target_verdicts = {key: v for key, v in self.target_verdicts.items() if key in managed}
+        self.stand_ins = self._fit_stand_ins(targets, histories)
         return failures
+
+    def _fit_stand_ins(self, targets: Sequence[Target], histories: Mapping[str, Series]) -> dict[str, PeakBaselineForecaster]:
+        """The baseline that beat each gated target's model, fitted on the target's history (none where it cannot be)."""
+        out: dict[str, PeakBaselineForecaster] = {}
+        for target in targets:
+            if (target.key not in histories or not target.forecast.enabled or target.forecast.on_gate_closed != "baseline"
+                    or self.gate_open(target) is not False):
+                continue
+            name = self._best_baseline(target)
+            if name not in GATE_BASELINES:
+                continue
+            try:
+                out[target.key] = PeakBaselineForecaster(
+                    model_horizons_for(target, self.sync_interval), quantiles_for(target), baseline=name,
+                    peak_window=target.forecast.peak_minutes,
+                ).fit(histories[target.key])
+            except Exception as exc:  # e.g. seasonal-naive before a day of history: the target scales reactively
+                log.info("no baseline stands in for a gated model",
+                         extra={"target": target.key, "baseline": name, "error": repr(exc)})
+        return out
+
+    def _best_baseline(self, target: Target) -> object:
+        """The baseline the target's gate verdict (its own, else its model's pooled one) found best."""
+        own = self.target_verdicts.get(target.key)
+        if own is not None:
+            return own.get("best_baseline")
+        model = self.models[model_key(target, self.sync_interval)]
+        return model.gate_report_.get("best_baseline")
 
     def _judge(self, trained: Sequence[Target], verdicts: object) -> None:
         """Update each trained target's own gate from its series' verdict (in training order), with hysteresis."""
@@ -288,7 +333,7 @@ class ForecastService:
         for (_, horizons, quantiles), group in asks.items():
             answers = _predict_all(group[0].model, [a.history for a in group], now, horizons, quantiles)
             for ask, answer in zip(group, answers, strict=True):
-                out[ask.target.key] = self._answer(ask, answer)
+                out[ask.target.key] = self._answer(ask, answer, now)
         return out
 
     def _ask(self, target: Target, history: Series) -> _Ask | Forecast:
@@ -311,7 +356,7 @@ class ForecastService:
         return _Ask(target, history, key, model, gate, model_horizons_for(target, self.sync_interval),
                     quantiles_for(target))
 
-    def _answer(self, ask: _Ask, answer: object) -> Forecast:
+    def _answer(self, ask: _Ask, answer: object, now: float) -> Forecast:
         """The target's forecast from its model's answer (an array, or the exception its prediction raised)."""
         target, horizons, quantiles, gate = ask.target, ask.horizons, ask.quantiles, ask.gate
         if isinstance(answer, NotEnoughHistory):
@@ -332,11 +377,25 @@ class ForecastService:
         if not gate:
             why = ("this target's model lost to the best baseline on its held-back day" if target.key in self.target_gates
                    else "the model lost to the best baseline on the held-back day")
-            return Forecast(None, Reason.QUALITY_GATE, why, median, horizons[sized[0]],
-                            by_horizon=by_horizon)
+            stand_in = self.stand_ins.get(target.key)
+            rate = self._stand_in_rate(ask, stand_in, now, sized, sizing) if stand_in is not None else None
+            name = stand_in.baseline if stand_in is not None and rate is not None else None
+            return Forecast(rate, Reason.QUALITY_GATE, why, median, horizons[sized[0]], by_horizon=by_horizon,
+                            stand_in=name)
         hold = float(values[held, sizing].max()) if held else None
         return Forecast(float(values[sized, sizing].max()), Reason.FORECAST, "", median, horizons[sized[0]], hold,
                         by_horizon)
+
+
+    @staticmethod
+    def _stand_in_rate(ask: _Ask, stand_in: PeakBaselineForecaster, now: float, sized: list[int], sizing: int) -> float | None:
+        """The stand-in baseline's peak sizing-quantile forecast for the target; None when it has none."""
+        try:
+            values = np.asarray(stand_in.predict(ask.history, now, ask.horizons, ask.quantiles), dtype=np.float64)
+        except Exception:  # e.g. nothing observed in the last hour: no stand-in forecast, so reactive
+            return None
+        peak = values[sized, sizing].max()
+        return float(peak) if math.isfinite(peak) and peak >= 0 else None
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,7 @@ class Reconciler:
                     current_replicas=state.replicas,
                     observed_rate=counted.value,
                     forecast_rate=forecast.rate,
+                    forecast_reason=forecast.proposal_reason,
                     hold_rate=forecast.hold_rate,
                     no_forecast_reason=forecast.reason,
                     ready_replicas=state.ready_replicas,

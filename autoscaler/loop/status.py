@@ -123,6 +123,7 @@ def forecast_band(target: Target, forecast: Forecast, shown: _Shown) -> dict[str
         "rate": forecast.rate,
         "reason": forecast.reason,
         "detail": shown(forecast.detail) if forecast.detail else None,
+        "standIn": forecast.stand_in,
         "quantile": quantile,
         "horizons": [
             {"horizonMinutes": h, "median": forecast.by_horizon.get((0.5, h)),

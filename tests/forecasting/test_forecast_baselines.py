@@ -7,7 +7,12 @@ import pytest
 from forecast_helpers import DAY, periodic_series
 
 from autoscaler.loop.ports import Forecaster
-from forecasting.baselines import LastValueForecaster, SeasonalNaiveForecaster, WindowedMaxForecaster
+from forecasting.baselines import (
+    LastValueForecaster,
+    PeakBaselineForecaster,
+    SeasonalNaiveForecaster,
+    WindowedMaxForecaster,
+)
 from forecasting.errors import NotEnoughHistory
 from forecasting.series import Series
 
@@ -110,3 +115,37 @@ def test_a_cap_on_fit_origins_thins_them_only_when_exceeded(cls: type, cap: int 
     capped = cls((3, 5), (0.5, 0.9), max_fit_origins=cap).fit(history)
     assert (capped.offsets_ == whole.offsets_) is same
     assert all(np.isfinite(v) for v in capped.offsets_.values())
+
+
+# --- a baseline standing in for a gated model ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("window", "span"), [(1, (5,)), (3, (4, 5, 6)), (5, (3, 4, 5, 6, 7))],
+                         ids=["one-minute", "peak-of-3", "peak-of-5"])
+def test_a_peak_baseline_forecasts_the_largest_value_of_the_peak(window: int, span: tuple[int, ...]) -> None:
+    """Seasonal-naive on a day that repeats exactly (no residual, no offset): horizon 5's forecast is the largest
+    value yesterday over the peak's minutes, at every quantile, as the gate scores the baseline."""
+    day = (np.arange(DAY) * 7919) % 1000 / 10.0  # a fixed, jagged daily shape
+    history = Series(0.0, np.tile(day, 3))
+    model = PeakBaselineForecaster((5, 6), (0.5, 0.9), baseline="seasonal_naive", peak_window=window).fit(history)
+    assert model.gate_open_ is True
+    now = 60.0 * (2 * DAY + 100)  # the last known minute is index 2 DAY + 99
+    out = model.predict(history, now, (5,), (0.5, 0.9))
+    expected = max(day[(99 + m) % DAY] for m in span)
+    np.testing.assert_allclose(out, [[expected, expected]])
+
+
+def test_a_peak_baseline_cannot_forecast_where_its_baseline_cannot() -> None:
+    """Seasonal-naive needs the day before the target: on one day of history it cannot even be fitted."""
+    with pytest.raises(NotEnoughHistory):
+        PeakBaselineForecaster((5,), (0.5, 0.9), baseline="seasonal_naive", peak_window=3).fit(
+            Series(0.0, np.full(DAY, 5.0)))
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"baseline": "holt_winters"}, "baseline: 'holt_winters' is not one of last_value, seasonal_naive"),
+    ({"baseline": "last_value", "peak_window": 0}, "peak_window: must be at least 1, got 0"),
+], ids=["unknown-baseline", "empty-peak"])
+def test_a_peak_baseline_names_a_bad_setting(settings: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PeakBaselineForecaster((5,), (0.5, 0.9), **settings)

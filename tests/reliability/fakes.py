@@ -60,14 +60,15 @@ class ScriptedForecaster:
     """Fits instantly; predicts `level` at every horizon and quantile, or fails as scripted.
 
     `level` may be NaN or absurdly large; `predict_error` is raised by predict,
-    `fit_error` by fit; `gate_open` is the quality gate the service sees.
+    `fit_error` by fit; `gate_open` is the quality gate the service sees, and `best_baseline` the
+    baseline its report says the model was scored against best.
     """
 
     def __init__(self, level: float = 0.0, *, gate_open: bool = True, fit_error: Exception | None = None,
-                 predict_error: Exception | None = None) -> None:
+                 predict_error: Exception | None = None, best_baseline: str | None = None) -> None:
         self.level = level
         self.gate_open_ = gate_open
-        self.gate_report_ = {"open": gate_open, "reason": "scripted"}
+        self.gate_report_ = {"open": gate_open, "reason": "scripted", "best_baseline": best_baseline}
         self.fit_error = fit_error
         self.predict_error = predict_error
 

@@ -36,12 +36,13 @@ FORECASTING = {"enabled": True, "minHistoryHours": 0, "historyDays": 1}
 REPO = Path(__file__).resolve().parents[2]
 
 
-def model_world(make_world, factory, **fields):
-    """The fleet with forecasting on (and `fields` on both targets), a day of history at 6/s, models from `factory`."""
+def model_world(make_world, factory, history: np.ndarray | None = None, **fields):
+    """The fleet with forecasting on (and `fields` on both targets), a day of `history` (default 6/s) ending now,
+    models from `factory`."""
     cfg = config(target("web", forecast=FORECASTING, **fields), floor_target("api", forecast=FORECASTING, **fields))
     metrics = observed(6.0, WEB, API)
     for key in (WEB, API):
-        metrics.histories[key] = Series(T0 - 86400, np.full(1440, 6.0))
+        metrics.histories[key] = Series(T0 - 86400, np.full(1440, 6.0) if history is None else history)
     return make_world(cfg, metrics, forecasts=ForecastService(cfg.sync_interval, factory=factory))
 
 
@@ -125,6 +126,33 @@ def test_a_closed_quality_gate_is_reactive_until_it_reopens(make_world):
     forecast = Expected(Action.SCALED, Reason.FORECAST, Reason.FORECAST, 8)
     assert_case(world, {WEB: forecast, API: forecast})
     assert world.target_metric("prescaler_gate_open", "shop/web") == 1
+
+
+SWINGING = np.where(np.arange(1440) % 2 == 1, 9.0, 6.0)
+"""A day swinging between 6 and 9/s each minute: last-value's residuals reach +3/s at its 0.9 quantile."""
+
+
+@pytest.mark.parametrize(("best", "expected", "stand_in"), [
+    pytest.param("last_value", Expected(Action.SCALED, Reason.UP_LIMIT, Reason.BASELINE_FORECAST, 8), "last_value",
+                 id="last-value-stands-in"),
+    pytest.param("seasonal_naive", reactive(6, Reason.QUALITY_GATE, proposal=Reason.QUALITY_GATE), None,
+                 id="seasonal-naive-without-a-day-before-is-reactive"),
+    pytest.param(None, reactive(6, Reason.QUALITY_GATE, proposal=Reason.QUALITY_GATE), None,
+                 id="no-baseline-named-is-reactive"),
+])
+def test_a_closed_quality_gate_scales_on_the_baseline_that_beat_the_model(make_world, best, expected, stand_in):
+    """The model (8/s) loses to `best`: that baseline, fitted on the target's own history, forecasts in its
+    place. Last-value forecasts the observed 6/s plus the swing its residuals learned (9/s), so the targets
+    scale up on it (BaselineForecast, 4 → 8 by the 100 %-per-15 s policy). A baseline that cannot be fitted (seasonal-naive
+    needs a day before the first target) or none named leaves the targets reactive (6)."""
+    world = model_world(make_world, scripted(ScriptedForecaster(8.0, gate_open=False, best_baseline=best)), SWINGING)
+    world.jobs.retrain()
+    world.sync()
+    assert_case(world, {WEB: expected, API: expected})
+    forecast = world.results[WEB].forecast
+    assert (forecast.reason, forecast.stand_in) == (Reason.QUALITY_GATE, stand_in)
+    assert (forecast.rate is not None and forecast.rate >= 8.5) == (stand_in is not None), forecast
+    assert world.target_metric("prescaler_gate_open", "shop/web") == 0
 
 
 # --- the model file -------------------------------------------------------------------
