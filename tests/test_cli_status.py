@@ -12,6 +12,8 @@ from status_world import LONG, serve_status, sharded, synced, web_shard
 
 from autoscaler.adapters.api_calls import API_CALLS, GET_SERVICE_PROXY, USER_CALLS, ApiCall
 from autoscaler.cli import main
+from autoscaler.cli.status import _stage_words
+from autoscaler.core.decision import Reason
 from testing.k8s_emulator import KubernetesEmulator
 from testing.prometheus_server import free_port
 
@@ -226,3 +228,15 @@ def test_validate_config_prints_its_verdict_as_one_document(capsys, tmp_path, fm
             assert first["horizons"] >= 1 and first["startupSeconds"] == 120
     else:
         assert len(verdict["errors"]) == 1 and verdict["errors"][0].startswith("targets[0].capacityPerReplica")
+
+
+DECISION_REASONS = sorted(v for k, v in vars(Reason).items() if k.isupper() and v != Reason.CONFLICTING_AUTOSCALER)
+
+
+@pytest.mark.parametrize("reason", DECISION_REASONS)
+def test_explain_has_words_for_every_decision_reason(reason):
+    """Every reason code a decision stage can carry is explained in words, not shown as a bare code."""
+    inputs = {"observedRate": 40.0, "forecastRate": 70.0}
+    sizing = {"perReplicaRate": 10.0, "tolerance": 0.1, "minReplicas": 1, "maxReplicas": 50}
+    words = _stage_words("proposal", reason, 5, 7, inputs, sizing, {"forecast": {"detail": "why"}})
+    assert words and not words.startswith("reason "), words

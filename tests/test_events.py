@@ -100,10 +100,12 @@ def owner(name: str | None) -> Callable[[Rig], None]:
     return apply
 
 
-def gate(is_open: bool) -> Callable[[Rig], None]:
+def gate(is_open: bool, best: str | None = None) -> Callable[[Rig], None]:
+    """A retrain whose model passes or fails its gate; `best` is the baseline its report names."""
     def apply(r: Rig) -> None:
         r.forecaster.gate_open_ = is_open
-        r.forecaster.gate_report_ = {"open": is_open, "ratio": 0.8 if is_open else 1.25, "reason": "scripted"}
+        r.forecaster.gate_report_ = {"open": is_open, "ratio": 0.8 if is_open else 1.25, "reason": "scripted",
+                                     "best_baseline": best}
         r.reconciler.retrain(r.now)
     return apply
 
@@ -204,6 +206,12 @@ CASES = [
          (180, "ForecastQualityGate", "opened (pinball loss 0.80× the best baseline's): forecasts drive "
                                       "scaling again", False)],
         id="the-gate-closed-and-opened"),
+    pytest.param(
+        {"forecast_level": 50.0}, [(0, [rate(50)]), (60, [gate(False, best="last_value")]), (120, [])],
+        [(60, "ForecastQualityGate", "closed: the model lost to the best baseline on the held-back day (pinball "
+                                     "loss 1.25× the best baseline's); last-value forecasts in its place until a "
+                                     "retrain passes the gate", False)],
+        id="the-gate-closed-and-its-baseline-stands-in"),
     pytest.param(
         {}, [(0, [leader(False), rate(None)]), (60, [leader(True)]), (120, [rate(50)])],
         [(120, "MetricsMissing", "ended after 2m: observed 50/s again", False)],

@@ -300,6 +300,8 @@ def _stage_words(stage: str, reason: str | None, before: int, after: int, inputs
         "ScaleUpStabilized": lambda: "held back: the scale-up stabilization window holds a lower recommendation",
         "ScaleDownStabilized": lambda: (f"held at {after}: the highest recommendation within the scale-down "
                                         "stabilization window"),
+        "ScaleDownHeldByForecast": lambda: (f"held at {after}: the forecast until a removed pod could be back "
+                                            "needs them (forecast.scaleDown: predictive)"),
         "ScaleUpLimit": lambda: f"limited to {after} by the scale-up rate policies (behavior.scaleUp.policies)",
         "ScaleDownLimit": lambda: f"limited to {after} by the scale-down rate policies (behavior.scaleDown.policies)",
         "ScaleUpDisabled": lambda: "scale-up is disabled (behavior.scaleUp.selectPolicy: Disabled)",

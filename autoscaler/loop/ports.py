@@ -175,7 +175,8 @@ class Forecaster(Protocol):
     @property
     def gate_open_(self) -> bool:
         """After `fit`: True when the model may drive scaling (it did not lose to seasonal-naive on the
-        held-back day); False sends its targets to reactive scaling (reason `ForecastQualityGate`)."""
+        held-back day); False: the baseline that beat it forecasts for its targets instead, or they scale
+        reactively (`forecast.onGateClosed`; reason `ForecastQualityGate`)."""
         ...
 
     @property

@@ -131,7 +131,8 @@ REASON = MetricSpec(
 GATE_OPEN = MetricSpec(
     "prescaler_gate_open", "gauge",
     "1 when the target's model passed its quality gate at the last fit (forecasts drive scaling), 0 when it "
-    "failed (reactive scaling, reason ForecastQualityGate); absent while no model is fitted.", per_target=True)
+    "failed (reason ForecastQualityGate: the baseline that beat it forecasts instead, or reactive scaling); "
+    "absent while no model is fitted.", per_target=True)
 PINBALL_RATIO = MetricSpec(
     "prescaler_forecast_pinball_ratio", "gauge",
     "The model's pinball loss over the best baseline's (last-value or seasonal-naive) on the target's held-back day at the last fit; "

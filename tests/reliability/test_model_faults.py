@@ -109,8 +109,8 @@ def test_an_absurd_forecast_is_capped_by_the_rate_policies_then_max_replicas(mak
 
 
 def test_a_closed_quality_gate_is_reactive_until_it_reopens(make_world):
-    """The model loses to seasonal-naive (gate closed): decisions are reactive with ForecastQualityGate as
-    the reason (6 replicas) and prescaler_gate_open is 0; when a retrain reopens the gate, the
+    """The model's gate is closed and its report names no baseline to stand in: decisions are reactive with
+    ForecastQualityGate as the reason (6 replicas) and prescaler_gate_open is 0; when a retrain reopens the gate, the
     forecast is used again (8/s: Forecast, 8 replicas) and the gauge is 1."""
     model = ScriptedForecaster(8.0, gate_open=False)
     world = model_world(make_world, scripted(model))
