@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance import provenance, source_commit  # the sibling module (bench/ is on sys.path)
+from provenance import merged_runs, provenance, source_commit  # the sibling module (bench/ is on sys.path)
 
 from autoscaler.sim.contenders import (
     BY_NAME,
@@ -173,18 +173,13 @@ def variants_in(rows: list[dict[str, Any]]) -> list[str]:
     return [v for v in VARIANTS if all(v in r["variants"] for r in rows)]
 
 
-def merged_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
-    """The rows of several runs' ablation.json, one per trace, all at one start-up time."""
-    rows: dict[str, dict[str, Any]] = {}
-    for path in paths:
-        for row in json.loads(path.read_text()):
-            if row["trace"] in rows:
-                raise ValueError(f"--merge: {row['trace']} is in two runs ({path} is one)")
-            rows[row["trace"]] = row
-    startups = {r["startup_seconds"] for r in rows.values()}
+def merged_rows(paths: Sequence[Path], replace: bool = False) -> list[dict[str, Any]]:
+    """The rows of several runs' ablation.json, one per trace, all at one start-up time (see `merged_runs`)."""
+    rows = merged_runs(paths, lambda r: r["trace"], replace=replace)
+    startups = {r["startup_seconds"] for r in rows}
     if len(startups) > 1:
         raise ValueError(f"--merge: the runs have different start-up times ({', '.join(f'{s:g}' for s in startups)} s)")
-    return sorted(rows.values(), key=lambda r: r["trace"])
+    return sorted(rows, key=lambda r: r["trace"])
 
 
 def command_of(traces: Path, startup: float, variants: str, only: str) -> str:
@@ -205,10 +200,12 @@ def main() -> None:
                         "and write their rows back together into ablation.json")
     parser.add_argument("--merge", type=Path, nargs="*", default=[], metavar="JSON",
                         help="with --render: ablation.json files of other runs to include")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --merge: a trace in two runs keeps the later file's row (else exit 2)")
     args = parser.parse_args()
     if args.render:
         try:
-            merged = merged_rows([args.out / "ablation.json", *args.merge])
+            merged = merged_rows([args.out / "ablation.json", *args.merge], args.replace)
         except (OSError, ValueError, KeyError) as exc:
             print(f"ablation_bench: {exc}", file=sys.stderr)
             sys.exit(2)

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from provenance import provenance, source_commit  # the sibling module (bench/ is on sys.path)
+from provenance import merged_runs, provenance, source_commit  # the sibling module (bench/ is on sys.path)
 
 from autoscaler.sim.contenders import (
     HPA,
@@ -297,6 +297,8 @@ def main() -> None:
                         "(and its ablation.json); the runs are written back together into policy.json")
     parser.add_argument("--merge", type=Path, nargs="*", default=[], metavar="JSON",
                         help="with --render: policy.json files of other runs to include")
+    parser.add_argument("--replace", action="store_true",
+                        help="with --merge: a trace and start-up in two runs keeps the later file's row (else exit 2)")
     args = parser.parse_args()
     try:
         peers = parse_peers(args.peers)
@@ -305,7 +307,12 @@ def main() -> None:
         sys.exit(2)
     startups = [float(s) for s in args.startup_seconds.split(",")]
     if args.render:
-        rows = [row for path in [args.out / "policy.json", *args.merge] for row in json.loads(path.read_text())]
+        try:
+            rows = merged_runs([args.out / "policy.json", *args.merge],
+                               lambda r: (r["trace"], r["startup_seconds"]), replace=args.replace)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"policy_bench: {exc}", file=sys.stderr)
+            sys.exit(2)
         startups = sorted({r["startup_seconds"] for r in rows}, key=lambda s: (s != 180.0, s))
         rows.sort(key=lambda r: (startups.index(r["startup_seconds"]), r["trace"]))
         command = "; ".join(f"python bench/policy_bench.py --traces {args.traces} --startup-seconds "
