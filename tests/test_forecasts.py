@@ -218,6 +218,18 @@ def test_a_gated_target_is_forecast_by_the_baseline_that_beat_its_model(pooled: 
     assert set(forecasts.stand_ins) == ({web.key, api.key} if pooled else {api.key})
 
 
+@pytest.mark.parametrize("best", [None, "holt_winters", ["last_value"], 3],
+                         ids=["none-named", "unknown-name", "a-list", "a-number"])
+def test_a_gate_report_naming_no_usable_baseline_leaves_the_target_reactive(best: object) -> None:
+    """Whatever a model's report says its best baseline was, retrain never fails on it: only a known name stands in."""
+    t = target()
+    report = {"open": False, "reason": "test", "best_baseline": best}
+    forecasts = service(lambda: Model(gate_open_=False, gate_report_=report))
+    assert forecasts.retrain([t], {t.key: swinging()}) == {}
+    gated = forecasts.forecast(t, swinging(), T0)
+    assert (gated.rate, gated.reason, gated.stand_in, forecasts.stand_ins) == (None, Reason.QUALITY_GATE, None, {})
+
+
 def test_a_gated_target_set_to_reactive_gets_no_stand_in() -> None:
     """`forecast.onGateClosed: reactive`: the gate closes as before and nothing forecasts in the model's place."""
     t = parse_config({"targets": [{"namespace": "shop", "name": "web", "capacityPerReplica": 10, "maxReplicas": 50,

@@ -242,7 +242,7 @@ class ForecastService:
                     or self.gate_open(target) is not False):
                 continue
             name = self._best_baseline(target)
-            if name not in GATE_BASELINES:
+            if name is None:
                 continue
             try:
                 out[target.key] = PeakBaselineForecaster(
@@ -254,13 +254,15 @@ class ForecastService:
                          extra={"target": target.key, "baseline": name, "error": repr(exc)})
         return out
 
-    def _best_baseline(self, target: Target) -> object:
-        """The baseline the target's gate verdict (its own, else its model's pooled one) found best."""
-        own = self.target_verdicts.get(target.key)
-        if own is not None:
-            return own.get("best_baseline")
-        model = self.models[model_key(target, self.sync_interval)]
-        return model.gate_report_.get("best_baseline")
+    def _best_baseline(self, target: Target) -> str | None:
+        """The baseline the target's gate verdict (its own, else its model's pooled one) found best, when it names
+        one a stand-in can be built from."""
+        report = self.target_verdicts.get(target.key)
+        if report is None:
+            model = self.models.get(model_key(target, self.sync_interval))
+            report = getattr(model, "gate_report_", None)
+        name = report.get("best_baseline") if isinstance(report, Mapping) else None
+        return name if isinstance(name, str) and name in GATE_BASELINES else None
 
     def _judge(self, trained: Sequence[Target], verdicts: object) -> None:
         """Update each trained target's own gate from its series' verdict (in training order), with hysteresis."""
@@ -385,7 +387,6 @@ class ForecastService:
         hold = float(values[held, sizing].max()) if held else None
         return Forecast(float(values[sized, sizing].max()), Reason.FORECAST, "", median, horizons[sized[0]], hold,
                         by_horizon)
-
 
     @staticmethod
     def _stand_in_rate(ask: _Ask, stand_in: PeakBaselineForecaster, now: float, sized: list[int], sizing: int) -> float | None:
