@@ -182,9 +182,11 @@ def merged_rows(paths: Sequence[Path], replace: bool = False) -> list[dict[str, 
     return sorted(rows, key=lambda r: r["trace"])
 
 
-def command_of(traces: Path, startup: float, variants: str, only: str) -> str:
+def command_of(traces: Path, startup: float, variants: str, only: str, out: Path = RESULTS) -> str:
+    """The command line of a run (its `--out` named when it is not bench/results)."""
+    shown = out.resolve().relative_to(RESULTS.parents[1]) if out.resolve().is_relative_to(RESULTS.parents[1]) else out
     return (f"python bench/ablation_bench.py --traces {traces} --startup-seconds {startup:g} --variants {variants}"
-            + (f" --only {only}" if only else ""))
+            + (f" --only {only}" if only else "") + ("" if out.resolve() == RESULTS else f" --out {shown}"))
 
 
 def main() -> None:
@@ -212,7 +214,7 @@ def main() -> None:
         runs: dict[tuple[float, str], list[str]] = {}
         for r in merged:
             runs.setdefault((r["startup_seconds"], ",".join(r["variants"])), []).append(r["trace"])
-        commands = [command_of(args.traces, startup, names, ",".join(traces))
+        commands = [command_of(args.traces, startup, names, ",".join(traces), args.out)
                     for (startup, names), traces in runs.items()]
         (args.out / "ablation.json").write_text(json.dumps(merged, indent=1))
         (args.out / "ablation.md").write_text(render(merged, variants_in(merged), commands))
@@ -223,7 +225,7 @@ def main() -> None:
     if unknown:
         parser.error(f"--variants: unknown {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
     traces = sorted(p for p in args.traces.glob("*.csv") if not args.only or p.name in args.only.split(","))
-    command = command_of(args.traces, args.startup_seconds, args.variants, args.only)
+    command = command_of(args.traces, args.startup_seconds, args.variants, args.only, args.out)
     commit = source_commit()
     rows: list[dict[str, Any]] = []
     args.out.mkdir(parents=True, exist_ok=True)
