@@ -195,9 +195,8 @@ class PeakBaselineForecaster(BaseForecaster):
     """A gate baseline forecasting what the gated model forecasts: each horizon's peak over `peak_window` minutes.
 
     The forecast of a horizon is the largest of the baseline's forecasts over the peak's
-    minutes, exactly as the quality gate scores the baseline. When a model loses to its
-    best baseline, that baseline is the better forecaster by the gate's own evidence, and
-    this is the form it can stand in for the model in.
+    minutes. The LightGBM quality gate scores each baseline in this form, so when a model
+    loses to its best baseline, the same forecaster, refitted, can stand in for the model.
     """
 
     def __init__(

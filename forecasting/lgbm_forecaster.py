@@ -42,7 +42,7 @@ from typing import Any, Self
 import lightgbm as lgb
 import numpy as np
 
-from forecasting.baselines import GATE_BASELINES, peak_spans
+from forecasting.baselines import GATE_BASELINES, PeakBaselineForecaster
 from forecasting.booster_cache import BoosterCache, TrainedBooster, booster_key, digest
 from forecasting.calibration import conformal_offset, monotone
 from forecasting.cpu import resolve_threads
@@ -258,29 +258,23 @@ class LightGBMForecaster(BaseForecaster):
         """Score the model against last-value and seasonal-naive on every series' held-back day."""
         before = [Series(sp.start, sp.values[: sp.held_start]) for sp in splits]
         baselines: dict[str, BaseForecaster] = {}
-        # A baseline's forecast of a horizon's peak is the largest of its forecasts over the peak's minutes.
-        minutes = tuple(sorted({m for span in self._peak_spans() for m in span}))
-        for name, make in GATE_BASELINES.items():
+        for name in GATE_BASELINES:  # each forecasts a horizon's peak as the model does (`PeakBaselineForecaster`)
             try:
-                baselines[name] = make(minutes, self.quantiles, max_train_days=self.params.max_train_days,
-                                       max_fit_origins=MAX_GATE_BASELINE_ORIGINS).fit(before)
+                baselines[name] = PeakBaselineForecaster(
+                    self.horizons, self.quantiles, baseline=name, peak_window=self.params.peak_window,
+                    max_train_days=self.params.max_train_days, max_fit_origins=MAX_GATE_BASELINE_ORIGINS,
+                ).fit(before)
             except NotEnoughHistory:
                 continue  # e.g. seasonal-naive before a day of history: judged against the other one
         if not baselines:
             return closed("no baseline can be fitted for comparison")
-        return quality_gate(self._held_back(splits, parts, held_raw, baselines, minutes), self.quantiles)
-
-    def _peak_spans(self) -> list[tuple[int, ...]]:
-        """Per horizon, the minutes whose peak it forecasts."""
-        return peak_spans(self.horizons, self.params.peak_window)
+        return quality_gate(self._held_back(splits, parts, held_raw, baselines), self.quantiles)
 
     def _held_back(
         self, splits: list[_Split], parts: list[_Part], held_raw: list[dict], baselines: dict[str, BaseForecaster],
-        minutes: tuple[int, ...],
     ) -> Iterator[HeldBack]:
         """Per series, the model's and the baselines' forecasts on its held-back day (one series at a time)."""
         half = self.params.peak_window // 2
-        columns = [[minutes.index(m) for m in span] for span in self._peak_spans()]
         for sp, p, raw in zip(splits, parts, held_raw, strict=True):
             ends = p.ends[p.in_held]
             actual = np.stack([sp.peak_at(ends + h, half) for h in self.horizons], axis=1)
@@ -296,10 +290,8 @@ class LightGBMForecaster(BaseForecaster):
             model = monotone(np.maximum(model, 0.0)) * p.level[p.in_held][:, None, None]
             nows = sp.start + (ends + 1) * STEP_SECONDS
             everything = Series(sp.start, sp.values)
-            forecasts = {}
-            for name, b in baselines.items():
-                wide = b.predict_many(everything, nows, minutes, self.quantiles)
-                forecasts[name] = np.stack([wide[:, cols, :].max(axis=1) for cols in columns], axis=1)
+            forecasts = {name: b.predict_many(everything, nows, self.horizons, self.quantiles)
+                         for name, b in baselines.items()}
             yield HeldBack(actual, model, forecasts)
 
     # --- serving ---------------------------------------------------------------------
