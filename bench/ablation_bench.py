@@ -183,10 +183,13 @@ def merged_rows(paths: Sequence[Path], replace: bool = False) -> list[dict[str, 
 
 
 def command_of(traces: Path, startup: float, variants: str, only: str, out: Path = RESULTS) -> str:
-    """The command line of a run (its `--out` named when it is not bench/results)."""
-    shown = out.resolve().relative_to(RESULTS.parents[1]) if out.resolve().is_relative_to(RESULTS.parents[1]) else out
-    return (f"python bench/ablation_bench.py --traces {traces} --startup-seconds {startup:g} --variants {variants}"
-            + (f" --only {only}" if only else "") + ("" if out.resolve() == RESULTS else f" --out {shown}"))
+    """The command line of a run (its `--out` named, from the repository when inside it, unless it is bench/results)."""
+    command = (f"python bench/ablation_bench.py --traces {traces} --startup-seconds {startup:g} --variants {variants}"
+               + (f" --only {only}" if only else ""))
+    where, repo = out.resolve(), RESULTS.parents[1]
+    if where == RESULTS:
+        return command
+    return f"{command} --out {where.relative_to(repo) if where.is_relative_to(repo) else out}"
 
 
 def main() -> None:
