@@ -174,9 +174,10 @@ class Forecaster(Protocol):
 
     @property
     def gate_open_(self) -> bool:
-        """After `fit`: True when the model may drive scaling (it did not lose to seasonal-naive on the
-        held-back day); False: the baseline that beat it forecasts for its targets instead, or they scale
-        reactively (`forecast.onGateClosed`; reason `ForecastQualityGate`)."""
+        """After `fit`: True when the model may drive scaling (it did not lose to the better of
+        last-value and seasonal-naive on the held-back data); False: the baseline that beat it
+        forecasts for its targets instead, or they scale reactively (`forecast.onGateClosed`;
+        reason `ForecastQualityGate`)."""
         ...
 
     @property
