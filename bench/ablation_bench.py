@@ -6,7 +6,7 @@ production Reconciler (the simulator of `prescaler simulate`) on every trace, sw
 its points, and compared with the reactive HPA frontier at matched cost and at matched
 unserved demand. `prescaler` is what ships (and what the policy benchmark runs);
 `peak3-u` is the same forecast swept over u with HPA's scale-down window, and every other
-arm switches one lever of `peak3-u`, except `gateReactive`, which switches one of `prescaler`.
+arm switches one lever of `peak3-u`, except `gateReactive` and `features0`, which switch one of `prescaler`.
 
     python bench/ablation_bench.py --traces ../shared/traces --startup-seconds 180 --jobs 2
 
@@ -82,6 +82,9 @@ VARIANTS: dict[str, Variant] = {
                               _forecast(sizeAtCapacity=True)),
     "gateReactive": Variant("a closed quality gate scales reactively (v0.1), not on the baseline that beat the model",
                             {"forecast": {"onGateClosed": "reactive"}}, BY_NAME[PRESCALER].points),
+    "features0": Variant("without the burst features (recent maxima and spreads) and weekly seasonality",
+                         {"forecast": {"model": {"excludeFeatures": ["burst", "weekSeason"]}}},
+                         BY_NAME[PRESCALER].points),
     "tolerance0": Variant("no 10% tolerance band", {**PEAK_U, "tolerance": 0.0}),
     "upTolerance0": Variant("no tolerance band on scale-up only",
                             {**PEAK_U, "behavior": {"scaleUp": {"tolerance": 0.0}}}),

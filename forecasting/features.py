@@ -28,6 +28,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from forecasting.lgbm_params import FEATURE_GROUPS
 from forecasting.rolling import Rolling
 from forecasting.row_rolling import RowRolling
 from forecasting.series import STEP_SECONDS
@@ -98,6 +99,9 @@ class Feature:
     name: str
     compute: Callable[[Origins[Any], int], np.ndarray]
     per_horizon: bool = False
+    group: str = ""
+    """The `FEATURE_GROUPS` name a config can switch it off by (`forecast.model.excludeFeatures`); "" for the
+    core features (lags, means, the observed share), which always stay."""
 
 
 def _lag(k: int) -> Feature:
@@ -107,7 +111,8 @@ def _lag(k: int) -> Feature:
 def _rolling(stat: str, width: int) -> Feature:
     if stat == "mean" and width == DAY_WINDOW:
         return Feature(f"mean_{width}", lambda o, h: o.relative(o.day_mean))
-    return Feature(f"{stat}_{width}", lambda o, h: o.relative(getattr(o.rolling, stat)(o.ends, width)))
+    return Feature(f"{stat}_{width}", lambda o, h: o.relative(getattr(o.rolling, stat)(o.ends, width)),
+                   group="" if stat == "mean" else "burst")  # the recent peak and spread: how bursty it is
 
 
 def _seasonal(name: str, period: int) -> list[Feature]:
@@ -117,18 +122,22 @@ def _seasonal(name: str, period: int) -> list[Feature]:
         then = o.rolling.mean(o.ends - period, LEVEL_WINDOW)
         return o.seasonal_mean(period, h) / np.fmax(then, LEVEL_FLOOR * o.level)
 
+    group = f"{name}Season"
     return [
-        Feature(f"{name}_at_target", lambda o, h: o.relative(o.rolling.at(o.ends + h - period)), True),
-        Feature(f"{name}_mean_around_target", lambda o, h: o.relative(o.seasonal_mean(period, h)), True),
+        Feature(f"{name}_at_target", lambda o, h: o.relative(o.rolling.at(o.ends + h - period)), True, group),
+        Feature(f"{name}_mean_around_target", lambda o, h: o.relative(o.seasonal_mean(period, h)), True, group),
         Feature(
             f"{name}_max_around_target",
             lambda o, h: o.relative(o.rolling.max(o.ends + h - period + half, width)),
             True,
+            group,
         ),
         Feature(
-            f"{name}_level_at_origin", lambda o, h: o.relative(o.rolling.mean(o.ends - period, LEVEL_WINDOW))
+            f"{name}_level_at_origin",
+            lambda o, h: o.relative(o.rolling.mean(o.ends - period, LEVEL_WINDOW)),
+            group=group,
         ),
-        Feature(f"{name}_change_to_target", change, True),
+        Feature(f"{name}_change_to_target", change, True, group),
     ]
 
 
@@ -145,13 +154,30 @@ FEATURES: tuple[Feature, ...] = (
         f"observed_share_{LEVEL_WINDOW}", lambda o, h: o.rolling.count(o.ends, LEVEL_WINDOW) / LEVEL_WINDOW
     ),
     *(f for name, period in SEASONS for f in _seasonal(name, period)),
-    Feature("minute_of_day_sin", lambda o, h: np.sin(_minute_of_day(o, h)), True),
-    Feature("minute_of_day_cos", lambda o, h: np.cos(_minute_of_day(o, h)), True),
-    Feature("day_of_week", lambda o, h: ((o.target_times(h) // 86400.0) + 3.0) % 7.0, True),
+    Feature("minute_of_day_sin", lambda o, h: np.sin(_minute_of_day(o, h)), True, "calendar"),
+    Feature("minute_of_day_cos", lambda o, h: np.cos(_minute_of_day(o, h)), True, "calendar"),
+    Feature("day_of_week", lambda o, h: ((o.target_times(h) // 86400.0) + 3.0) % 7.0, True, "calendar"),
 )
 """Every feature, in column order (day_of_week: 0 = Monday, UTC)."""
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+
+
+def excluded_columns(groups: Sequence[str]) -> np.ndarray:
+    """The column indices of the features in `groups` (names of `FEATURE_GROUPS`; raises ValueError otherwise)."""
+    unknown = sorted(set(groups) - set(FEATURE_GROUPS))
+    if unknown:
+        raise ValueError(f"unknown feature group(s) {', '.join(unknown)}; known: {', '.join(FEATURE_GROUPS)}")
+    return np.array([j for j, f in enumerate(FEATURES) if f.group and f.group in groups], dtype=np.int64)
+
+
+def without(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """`matrix` with `columns` set to missing, in place: what the boosters see of an excluded feature. A column
+    that is missing in every row is one LightGBM can never split on, so the feature is out of the model while
+    the matrix keeps its layout (and `base_ratio`, read before, its persistence forecast)."""
+    if len(columns):
+        matrix[:, columns] = np.nan
+    return matrix
 
 BASE_FEATURES = ("lag_1", "mean_5")
 """Persistence forecast the boosters correct: the last value, else the last 5 minutes' mean."""

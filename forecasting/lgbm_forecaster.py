@@ -52,9 +52,11 @@ from forecasting.features import (
     LEVEL_WINDOW,
     Origins,
     base_ratio,
+    excluded_columns,
     feature_matrices,
     row_feature_matrices,
     target_ratio,
+    without,
 )
 from forecasting.forecaster import BaseForecaster, as_series_list, clean_same_dtype, origin_index
 from forecasting.gate import HeldBack, closed, quality_gate
@@ -95,6 +97,8 @@ class LightGBMForecaster(BaseForecaster):
         self.params = params
         self.booster_cache = booster_cache
         """Boosters other fits trained on the same rows with the same settings (the simulator's sweeps); never saved."""
+        self.excluded_columns = excluded_columns(params.excluded_features)
+        """The feature columns the boosters see as missing (`params.excluded_features`)."""
 
     def _params(self, q: float, threads: int) -> dict[str, Any]:
         return {
@@ -171,7 +175,9 @@ class LightGBMForecaster(BaseForecaster):
                 f"at least {MIN_TRAIN_ROWS} and {MIN_HELD_BACK_ROWS} are needed"
             )
         learned.train_rows[h] = len(y_train)
-        base_held = base_ratio(x_held)
+        base_train, base_held = base_ratio(x_train), base_ratio(x_held)
+        without(x_train, self.excluded_columns)
+        without(x_held, self.excluded_columns)
         cache = self.booster_cache
         inputs = b""
         if cache is not None:  # everything a booster of this horizon is trained and stopped on
@@ -181,7 +187,7 @@ class LightGBMForecaster(BaseForecaster):
         train_set = lgb.Dataset(
             x_train,
             y_train,
-            init_score=base_ratio(x_train),
+            init_score=base_train,
             feature_name=list(FEATURE_NAMES),
             params=dataset_params,
             free_raw_data=True,
@@ -244,6 +250,7 @@ class LightGBMForecaster(BaseForecaster):
                 rows = p.held[h]
                 x = matrices[h][rows[held]]
                 base = base_ratio(x)
+                without(x, self.excluded_columns)
                 for q in self.quantiles:
                     part_raw = np.full(len(rows), np.nan, dtype=np.float32)
                     if len(x):
@@ -349,6 +356,7 @@ class LightGBMForecaster(BaseForecaster):
             for i, h in enumerate(horizons):
                 rows = matrices[h][ok]
                 base = base_ratio(rows)
+                without(rows, self.excluded_columns)
                 for j, q in enumerate(quantiles):
                     raw = self.boosters_[(h, q)].predict(
                         rows, num_iteration=self.best_iterations_[(h, q)], num_threads=self.num_threads_
@@ -411,7 +419,9 @@ class LightGBMForecaster(BaseForecaster):
             raise ForecastError(
                 f"{path}: saved with different features than this version computes; retrain it"
             )
-        params = LightGBMParams(**meta["settings"])
+        settings = dict(meta["settings"])
+        settings["excluded_features"] = tuple(settings.get("excluded_features", ()))  # a JSON list
+        params = LightGBMParams(**settings)
         model = cls(meta["horizons"], meta["quantiles"], num_threads=num_threads, params=params)
         model.boosters_, model.best_iterations_, model.offsets_ = {}, {}, {}
         for entry in meta["boosters"]:

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+FEATURE_GROUPS = ("burst", "daySeason", "weekSeason", "calendar")
+"""The feature groups `forecast.model.excludeFeatures` can switch off (`forecasting.features` assigns each feature
+its group): `burst`, the recent maxima and standard deviations (5 min to 4 h); `daySeason` and `weekSeason`, the
+same time one day or one week before the target (value, ±5 min mean and max, level, change); `calendar`, the
+time of day and the day of week. The lags and means of the recent past always stay: they are the model's core."""
+
 
 @dataclass(frozen=True)
 class LightGBMParams:
@@ -39,6 +45,9 @@ class LightGBMParams:
     """The held-back tail of every series (a day): early stopping, calibration and the quality gate."""
     seed: int = 0
     """LightGBM's seed (training is deterministic)."""
+    excluded_features: tuple[str, ...] = ()
+    """`FEATURE_GROUPS` the boosters never see (missing in every row they train and predict on); the config's
+    `forecast.model.excludeFeatures`."""
 
 
 DEFAULT_PARAMS = LightGBMParams()

@@ -12,6 +12,7 @@ import yaml
 
 from autoscaler.config.loading import load_config_file, load_config_text, parse_config
 from autoscaler.config.messages import ConfigError
+from autoscaler.loop.forecasts import default_factory, model_key
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "deploy" / "examples" / "config.yaml"
@@ -121,11 +122,34 @@ def test_hpa_behavior_block_copy_pastes_from_an_hpa_manifest():
         pytest.param({"targets": [{"namespace": "shop", "capacityPerReplica": 1, "maxReplicas": 2}]},
                      "targets[0].name: required field is missing", id="missing-name"),
         pytest.param([1, 2], "(root): expected a mapping", id="not-a-mapping"),
+        pytest.param({"targets": [target(forecast={"model": {"excludeFeatures": ["holidays"]}})]},
+                     "targets[0].forecast.model.excludeFeatures[0]: Input should be 'burst', 'daySeason', "
+                     "'weekSeason' or 'calendar', got 'holidays'", id="unknown-feature-group"),
+        pytest.param({"targets": [target(forecast={"model": {"excludeFeatures": "burst"}})]},
+                     "targets[0].forecast.model.excludeFeatures: must be a list of feature groups, some of: burst, "
+                     "daySeason, weekSeason, calendar", id="feature-groups-not-a-list"),
+        pytest.param({"targets": [target(forecast={"model": {"type": "lastValue", "excludeFeatures": ["burst"]}})]},
+                     "targets[0].forecast.model: excludeFeatures applies to the lightgbm model only, not to lastValue",
+                     id="feature-groups-of-a-baseline"),
     ],
 )
 def test_errors_name_path_and_reason(data, expected):
     errors = errors_of(data)
     assert any(e.startswith(expected) for e in errors), errors
+
+
+@pytest.mark.parametrize(("written", "kept"), [
+    pytest.param([], (), id="none"),
+    pytest.param(["weekSeason", "burst"], ("burst", "weekSeason"), id="sorted"),
+    pytest.param(["burst", "burst"], ("burst",), id="deduplicated"),
+])
+def test_excluded_feature_groups_reach_the_model_as_one_canonical_key(written, kept):
+    t = parse_config({"targets": [target(forecast={"model": {"excludeFeatures": written}})]}).targets[0]
+    assert t.forecast.model.exclude_features == kept
+    model = default_factory(t, 60.0)
+    assert model.params.excluded_features == kept  # type: ignore[attr-defined]
+    plain = parse_config({"targets": [target()]}).targets[0]
+    assert (model_key(t, 60.0) == model_key(plain, 60.0)) == (kept == ())  # shared fits only when equal
 
 
 def test_every_error_is_reported_at_once():

@@ -64,7 +64,7 @@ def _type_name(annotation: Any, info: FieldInfo | None = None) -> str:
     origin = typing.get_origin(kind)
     if origin is Literal:
         return "one of " + ", ".join(f"`{v}`" for v in typing.get_args(kind))
-    if origin is list:
+    if origin is list or origin is tuple:  # a tuple field is written as a YAML list too
         return f"list of {_type_name(typing.get_args(kind)[0])}"
     if origin is dict:
         key, value = typing.get_args(kind)
@@ -124,6 +124,8 @@ def _default(info: FieldInfo) -> str:
         return "unset"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
+    if value == ():
+        return "`[]`"
     if any(isinstance(getattr(m, "func", None), DurationRange) for m in info.metadata):
         return f"`{format_duration(float(value))}`"
     if isinstance(value, str):

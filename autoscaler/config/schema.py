@@ -49,7 +49,8 @@ from autoscaler.config.values import (
     url_problem,
 )
 from forecasting.lgbm_params import DEFAULT_PARAMS as LIGHTGBM
-from forecasting.registry import DEFAULT_KIND, KIND_NAMES
+from forecasting.lgbm_params import FEATURE_GROUPS
+from forecasting.registry import DEFAULT_KIND, KIND_NAMES, kind_of
 
 MAX_REPLICAS = 100_000
 """Upper bound on every replica count: Kubernetes is tested up to 150,000 pods per cluster, so no one
@@ -203,6 +204,22 @@ def _odd(value: int) -> int:
     return value
 
 
+def _feature_groups(value: object) -> object:
+    """A YAML list of feature groups as the sorted tuple the model is keyed by (duplicates dropped)."""
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"must be a list of feature groups, some of: {', '.join(FEATURE_GROUPS)}")
+    if all(isinstance(v, str) for v in value):
+        return tuple(sorted(set(value)))
+    return tuple(value)
+
+
+FeatureGroups = Annotated[
+    tuple[Literal[FEATURE_GROUPS], ...],  # type: ignore[valid-type]
+    BeforeValidator(_feature_groups),
+]
+"""Names of `forecasting.lgbm_params.FEATURE_GROUPS`, written as a list."""
+
+
 class ModelSettings(_Model):
     """Forecasting model settings (the LightGBM defaults are those of `forecasting.lgbm_params.LightGBMParams`)."""
 
@@ -217,6 +234,16 @@ class ModelSettings(_Model):
     """LightGBM `learning_rate` (0 < rate <= 1)."""
     num_boost_round: int = Field(default=LIGHTGBM.num_boost_round, ge=1, le=10000)
     """Upper bound (1..10,000) on boosting rounds; early stopping on a time-ordered tail usually stops sooner."""
+    exclude_features: FeatureGroups = ()
+    """Feature groups the LightGBM model leaves out: `burst` (recent maxima and spreads), `daySeason` and
+    `weekSeason` (the same time a day or a week before), `calendar` (time of day, day of week). For a service
+    whose past weeks or bursts mislead it; the lags and recent means always stay."""
+
+    @model_validator(mode="after")
+    def _features_of_lightgbm(self) -> ModelSettings:
+        if self.exclude_features and not kind_of(self.type).takes_lightgbm_params:
+            raise ValueError(f"excludeFeatures applies to the lightgbm model only, not to {self.type}")
+        return self
 
 
 class ForecastSettings(_Model):

@@ -104,6 +104,7 @@ def default_factory(
         num_boost_round=model.num_boost_round,
         min_history_hours=target.forecast.min_history_hours,
         peak_window=target.forecast.peak_minutes,
+        excluded_features=model.exclude_features,
     )
     return make_forecaster(
         model.type, model_horizons_for(target, sync_interval), quantiles_for(target),

@@ -10,15 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forecasting.features import (
+    BASE_FEATURES,
     FEATURE_NAMES,
     FEATURES,
     LAGS,
     LEVEL_WINDOW,
     LOOKBACK,
     base_ratio,
+    excluded_columns,
     feature_matrices,
     target_ratio,
+    without,
 )
+from forecasting.lgbm_params import FEATURE_GROUPS
 from forecasting.series import Series
 
 HORIZONS = (1, 3, 5, 15)
@@ -38,6 +42,42 @@ def test_names_are_generated_unique_and_match_columns(nasa: Series) -> None:
     matrices, level = feature_matrices(nasa.values, nasa.start, np.array([8000, 9000]), [5])
     assert matrices[5].shape == (2, len(FEATURE_NAMES))
     assert level.shape == (2,)
+
+
+GROUP_MEMBERS = {
+    "burst": {"max_5", "max_15", "max_60", "max_240", "std_15", "std_60", "std_240"},
+    "daySeason": {f"day_{s}" for s in ("at_target", "mean_around_target", "max_around_target", "level_at_origin",
+                                        "change_to_target")},
+    "weekSeason": {f"week_{s}" for s in ("at_target", "mean_around_target", "max_around_target",
+                                          "level_at_origin", "change_to_target")},
+    "calendar": {"minute_of_day_sin", "minute_of_day_cos", "day_of_week"},
+}
+
+
+@pytest.mark.parametrize("group", FEATURE_GROUPS)
+def test_each_feature_group_names_the_features_it_switches_off(group: str) -> None:
+    columns = excluded_columns([group])
+    assert {FEATURE_NAMES[j] for j in columns} == GROUP_MEMBERS[group]
+
+
+def test_groups_cover_every_feature_but_the_core_and_never_the_persistence_base() -> None:
+    grouped = set().union(*GROUP_MEMBERS.values())
+    core = set(FEATURE_NAMES) - grouped
+    assert {f.name for f in FEATURES if not f.group} == core
+    assert set(BASE_FEATURES) <= core and {f"lag_{k}" for k in LAGS} <= core
+    with pytest.raises(ValueError, match="unknown feature group.*weekly"):
+        excluded_columns(["weekly"])
+
+
+def test_an_excluded_column_is_missing_in_every_row_and_the_rest_untouched(nasa: Series) -> None:
+    matrices, _ = feature_matrices(nasa.values, nasa.start, np.arange(8000, 8100), [5])
+    before = matrices[5].copy()
+    columns = excluded_columns(["burst", "calendar"])
+    after = without(matrices[5], columns)
+    assert np.isnan(after[:, columns]).all()
+    kept = np.setdiff1d(np.arange(len(FEATURE_NAMES)), columns)
+    np.testing.assert_array_equal(after[:, kept], before[:, kept])
+    np.testing.assert_array_equal(base_ratio(after), base_ratio(before))
 
 
 @pytest.mark.parametrize("horizon", HORIZONS, ids=[f"h{h}" for h in HORIZONS])

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from autoscaler.loop.ports import Forecaster
 from forecasting import lgbm_forecaster
 from forecasting.errors import ForecastError, NotEnoughHistory
+from forecasting.features import FEATURES
 from forecasting.lgbm_forecaster import LightGBMForecaster
 from forecasting.lgbm_params import LightGBMParams
 from forecasting.series import Series
@@ -158,7 +159,8 @@ def test_save_load_round_trip(
         fitted.predict_many(nasa, nows, (3, 5), (0.5, 0.9)),
     )
     assert loaded.gate_open_ == fitted.gate_open_ and loaded.gate_report_ == fitted.gate_report_
-    assert meta["settings"] == asdict(fitted.params) and loaded.params == fitted.params == SMALL
+    assert meta["settings"] == json.loads(json.dumps(asdict(fitted.params)))
+    assert loaded.params == fitted.params == SMALL
 
 
 def test_load_refuses_a_model_with_other_features(tmp_path: Path, fitted: LightGBMForecaster) -> None:
@@ -246,3 +248,39 @@ def test_capping_held_back_fit_rows_leaves_the_gate_scoring_every_held_back_row(
         s["points"] for s in whole.gate_report_["per_series"]
     ]
     assert capped.offsets_ != whole.offsets_  # calibrated on the thinned rows
+
+
+@pytest.mark.parametrize("groups", [("burst",), ("weekSeason", "burst"), ("daySeason", "calendar")],
+                         ids=["burst", "burst-and-week", "day-and-calendar"])
+def test_excluded_feature_groups_are_never_split_on(
+    tmp_path: Path, nasa: Series, train_cut: float, groups: tuple[str, ...]
+) -> None:
+    params = LightGBMParams(num_boost_round=60, max_train_rows=4000, excluded_features=groups)
+    model = LightGBMForecaster((5,), (0.5, 0.9), num_threads=1, params=params).fit(nasa.before(train_cut))
+    names = model.boosters_[(5, 0.9)].feature_name()
+    excluded = {f.name for f in FEATURES if f.group in groups}
+    assert excluded and excluded < set(names)
+    for booster in model.boosters_.values():
+        splits = dict(zip(names, booster.feature_importance("split"), strict=True))
+        assert all(splits[n] == 0 for n in excluded)
+        assert sum(splits.values()) > 0
+    nows = _nows(nasa, train_cut, 100, seed=3)
+    out = model.predict_many(nasa, nows, (5,), (0.5, 0.9))
+    assert np.isfinite(out).all()
+    model.save(tmp_path)
+    loaded = LightGBMForecaster.load(tmp_path, num_threads=1)
+    assert loaded.params == params
+    np.testing.assert_array_equal(loaded.predict_many(nasa, nows, (5,), (0.5, 0.9)), out)
+
+
+def test_the_full_model_does_split_on_the_groups_an_exclusion_removes(fitted: LightGBMForecaster) -> None:
+    """The check above could not fail if nothing ever split on those features: the full model does."""
+    names = fitted.boosters_[(5, 0.9)].feature_name()
+    splits = dict(zip(names, fitted.boosters_[(5, 0.9)].feature_importance("split"), strict=True))
+    for group in ("burst", "daySeason"):
+        assert sum(splits[f.name] for f in FEATURES if f.group == group) > 0, group
+
+
+def test_an_unknown_feature_group_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown feature group.*holidays.*known: burst"):
+        LightGBMForecaster((5,), (0.9,), params=LightGBMParams(excluded_features=("holidays",)))
