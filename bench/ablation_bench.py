@@ -12,6 +12,9 @@ arm switches one lever of `peak3-u`, except `gateReactive` and `features0`, whic
 
 Each trace's row records the commit it ran at; `--render --merge other/ablation.json` writes
 one table from runs made apart (e.g. the long traces on another day), naming each run.
+`--render --add-variants arm/ablation.json` adds the arms of a run of the same traces to
+their rows (an arm measured later, at its own commit): only where that run replayed the
+same hpa frontier, point for point, so every arm is judged against the same reference.
 """
 
 from __future__ import annotations
@@ -29,7 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance import merged_runs, provenance, source_commit  # the sibling module (bench/ is on sys.path)
+from provenance import (  # the sibling module (on sys.path)
+    NOT_RECORDED,
+    merged_runs,
+    provenance,
+    source_commit,
+)
 
 from autoscaler.sim.contenders import (
     BY_NAME,
@@ -155,7 +163,10 @@ def summary_rows(rows: list[dict[str, Any]], variants: Sequence[str]) -> list[st
 
 def render(rows: list[dict[str, Any]], variants: Sequence[str], commands: Sequence[str]) -> str:
     lines = ["# Ablation: each lever of the decision rule against reactive HPA", "",
-             "Command: " + "; ".join(f"`{c}`" for c in commands) + "  ", f"Runs by commit: {provenance(rows, lambda r: r['trace'])}.  ",
+             "Command: " + "; ".join(f"`{c}`" for c in commands) + "  ",
+             f"Runs by commit: {provenance(rows, lambda r: r['trace'])}.  ",
+             *([f"Arms added from later runs (same hpa frontier, point for point): {added}.  "]
+               if (added := added_arms(rows)) else []),
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}; LightGBM num_threads=1. Traces: {len(rows)}.", "",
              "Ratios are each variant's frontier against the HPA frontier (u sweep), below 1 favours the variant.", "",
@@ -185,6 +196,50 @@ def merged_rows(paths: Sequence[Path], replace: bool = False) -> list[dict[str, 
     return sorted(rows, key=lambda r: r["trace"])
 
 
+def with_variants(rows: list[dict[str, Any]], paths: Sequence[Path], replace: bool = False) -> list[dict[str, Any]]:
+    """`rows` with the arms of the runs in `paths` added to the row of their trace, each arm recording the commit it
+    ran at. Raises ValueError for a trace or start-up `rows` lacks, an hpa frontier that is not the row's own point
+    for point (another replay), or an arm the row has already (unless `replace`)."""
+    by_key = {(r["trace"], r["startup_seconds"]): r for r in rows}
+    for path in paths:
+        for added in json.loads(path.read_text()):
+            key = (added["trace"], added["startup_seconds"])
+            row = by_key.get(key)
+            if row is None:
+                raise ValueError(f"--add-variants: {key[0]} at {key[1]:g} s ({path}) is in none of the merged runs")
+            if added["hpa"] != row["hpa"]:
+                raise ValueError(f"--add-variants: {key[0]} ({path}): its hpa frontier is not the merged run's, "
+                                 "so its arms are not comparable")
+            for name, arm in added["variants"].items():
+                if name in row["variants"] and not replace:
+                    raise ValueError(f"--add-variants: {key[0]} already has arm {name} ({path} is one); "
+                                     "--replace keeps the later")
+                row["variants"][name] = {**arm, "commit": added.get("commit", NOT_RECORDED)}
+    return rows
+
+
+def added_arms(rows: Sequence[dict[str, Any]]) -> str:
+    """`<arm> at <commit> (<n> traces); …` for the arms added from other runs, or "" when there are none."""
+    found: dict[tuple[str, str], int] = {}
+    for r in rows:
+        for name, arm in r["variants"].items():
+            if "commit" in arm:
+                found[(name, arm["commit"])] = found.get((name, arm["commit"]), 0) + 1
+    return "; ".join(f"{name} at {commit} ({n} traces)" for (name, commit), n in found.items())
+
+
+def run_commands(rows: Sequence[dict[str, Any]], traces: Path, out: Path) -> list[str]:
+    """The command lines that measured `rows`: one per (start-up, arms run together), each with its traces."""
+    runs: dict[tuple[float, str], list[str]] = {}
+    for r in rows:
+        together: dict[str, list[str]] = {}
+        for name, arm in r["variants"].items():
+            together.setdefault(arm.get("commit", ""), []).append(name)
+        for names in together.values():
+            runs.setdefault((r["startup_seconds"], ",".join(names)), []).append(r["trace"])
+    return [command_of(traces, startup, names, ",".join(ts), out) for (startup, names), ts in runs.items()]
+
+
 def command_of(traces: Path, startup: float, variants: str, only: str, out: Path = RESULTS) -> str:
     """The command line of a run (its `--out` named, from the repository when inside it, unless it is bench/results)."""
     command = (f"python bench/ablation_bench.py --traces {traces} --startup-seconds {startup:g} --variants {variants}"
@@ -208,20 +263,21 @@ def main() -> None:
                         "and write their rows back together into ablation.json")
     parser.add_argument("--merge", type=Path, nargs="*", default=[], metavar="JSON",
                         help="with --render: ablation.json files of other runs to include")
+    parser.add_argument("--add-variants", type=Path, nargs="*", default=[], metavar="JSON",
+                        help="with --render: ablation.json files whose arms join the rows of the same traces "
+                        "(only where their hpa frontier is the rows' own)")
     parser.add_argument("--replace", action="store_true",
-                        help="with --merge: a trace in two runs keeps the later file's row (else exit 2)")
+                        help="with --merge: a trace in two runs keeps the later file's row (else exit 2); "
+                        "with --add-variants: an arm in two runs keeps the later one")
     args = parser.parse_args()
     if args.render:
         try:
-            merged = merged_rows([args.out / "ablation.json", *args.merge], args.replace)
+            merged = with_variants(merged_rows([args.out / "ablation.json", *args.merge], args.replace),
+                                   args.add_variants, args.replace)
         except (OSError, ValueError, KeyError) as exc:
             print(f"ablation_bench: {exc}", file=sys.stderr)
             sys.exit(2)
-        runs: dict[tuple[float, str], list[str]] = {}
-        for r in merged:
-            runs.setdefault((r["startup_seconds"], ",".join(r["variants"])), []).append(r["trace"])
-        commands = [command_of(args.traces, startup, names, ",".join(traces), args.out)
-                    for (startup, names), traces in runs.items()]
+        commands = run_commands(merged, args.traces, args.out)
         (args.out / "ablation.json").write_text(json.dumps(merged, indent=1))
         (args.out / "ablation.md").write_text(render(merged, variants_in(merged), commands))
         print(f"rewrote {args.out / 'ablation.md'} from {len(merged)} traces")
