@@ -179,6 +179,7 @@ def without(matrix: np.ndarray, columns: np.ndarray) -> np.ndarray:
         matrix[:, columns] = np.nan
     return matrix
 
+
 BASE_FEATURES = ("lag_1", "mean_5")
 """Persistence forecast the boosters correct: the last value, else the last 5 minutes' mean."""
 
