@@ -100,6 +100,13 @@ class LightGBMForecaster(BaseForecaster):
         self.excluded_columns = excluded_columns(params.excluded_features)
         """The feature columns the boosters see as missing (`params.excluded_features`)."""
 
+    def _booster_rows(self, matrix: np.ndarray) -> np.ndarray:
+        """Make `matrix` what the boosters see, in place (the excluded columns missing), and return the persistence
+        forecast they start from, read before that (`base_ratio` needs lag 1 and the last 5 minutes' mean)."""
+        base = base_ratio(matrix)
+        without(matrix, self.excluded_columns)
+        return base
+
     def _params(self, q: float, threads: int) -> dict[str, Any]:
         return {
             "objective": "quantile",
@@ -175,9 +182,7 @@ class LightGBMForecaster(BaseForecaster):
                 f"at least {MIN_TRAIN_ROWS} and {MIN_HELD_BACK_ROWS} are needed"
             )
         learned.train_rows[h] = len(y_train)
-        base_train, base_held = base_ratio(x_train), base_ratio(x_held)
-        without(x_train, self.excluded_columns)
-        without(x_held, self.excluded_columns)
+        base_train, base_held = self._booster_rows(x_train), self._booster_rows(x_held)
         cache = self.booster_cache
         inputs = b""
         if cache is not None:  # everything a booster of this horizon is trained and stopped on
@@ -249,8 +254,7 @@ class LightGBMForecaster(BaseForecaster):
             for h in self.horizons:
                 rows = p.held[h]
                 x = matrices[h][rows[held]]
-                base = base_ratio(x)
-                without(x, self.excluded_columns)
+                base = self._booster_rows(x)
                 for q in self.quantiles:
                     part_raw = np.full(len(rows), np.nan, dtype=np.float32)
                     if len(x):
@@ -355,8 +359,7 @@ class LightGBMForecaster(BaseForecaster):
         if ok.any():
             for i, h in enumerate(horizons):
                 rows = matrices[h][ok]
-                base = base_ratio(rows)
-                without(rows, self.excluded_columns)
+                base = self._booster_rows(rows)
                 for j, q in enumerate(quantiles):
                     raw = self.boosters_[(h, q)].predict(
                         rows, num_iteration=self.best_iterations_[(h, q)], num_threads=self.num_threads_
