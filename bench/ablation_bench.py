@@ -119,13 +119,13 @@ def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, 
     for name in variants:
         variant = VARIANTS[name]
         contender = Contender(name, variant.lever, variant.overrides, prescaler_model, variant.points)
-        points = [_point(o) for o in sweep_contender(scenario, contender, settings, shared=shared)]
-        pts = [(p["cost_ratio"], p["unserved_fraction"]) for p in points]
+        outcomes = sweep_contender(scenario, contender, settings, shared=shared)
+        pts = [(o.cost_ratio, o.unserved_fraction) for o in outcomes]
         out["variants"][name] = {
-            "points": points,
+            "points": [_point(o) for o in outcomes],
             "unserved_ratio_at_matched_cost": unserved_ratio_at_matched_cost(pts, hpa),
             "cost_ratio_at_matched_unserved": cost_ratio_at_matched_unserved(pts, hpa),
-            "scale_actions_mean": sum(p["scale_actions"] for p in points) / len(points),
+            "scale_actions_mean": sum(o.scale_actions for o in outcomes) / len(outcomes),
         }
     out["hpa_scale_actions_mean"] = sum(o.scale_actions for o in reactive) / len(reactive)
     out["wall_seconds"] = time.perf_counter() - started

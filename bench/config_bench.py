@@ -33,7 +33,8 @@ import yaml
 
 from autoscaler.adapters.kube_client import KubeApi, build_api_client
 from autoscaler.adapters.kube_configmap import configmap_reader
-from autoscaler.config.loading import ConfigError, load_config_text, parse_config
+from autoscaler.config.loading import load_config_text, parse_config
+from autoscaler.config.messages import ConfigError
 from autoscaler.config.schema import Config
 from autoscaler.runtime.runner import ConfigWatcher
 from testing.k8s_emulator import KubernetesEmulator

@@ -331,7 +331,7 @@ def main() -> None:
     command = (f"python bench/policy_bench.py --traces {args.traces} --startup-seconds {args.startup_seconds} "
                f"--peers {args.peers}" + (f" --only {args.only}" if args.only else ""))
     commit = source_commit()
-    rows: list[dict] = []
+    rows = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {pool.submit(run_one, *job): job for job in jobs}
         for future in as_completed(futures):

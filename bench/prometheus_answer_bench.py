@@ -17,6 +17,7 @@ sides of that choice, and writes bench/results/prometheus_answers.md:
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import subprocess
@@ -74,7 +75,7 @@ def worker(mode: str, url: str) -> None:
     before = peak_rss_mb()
     started = time.perf_counter()
     if mode == "capped":
-        target = Target(name="web", namespace="shop", capacityPerReplica=1, maxReplicas=10)
+        target = Target.model_validate({"name": "web", "namespace": "shop", "capacityPerReplica": 1, "maxReplicas": 10})
         sample = PrometheusMetrics(PrometheusSettings(url=url, retries=0)).current_rates([target], time.time())
         outcome = sample[target.key].error
     else:
@@ -105,7 +106,7 @@ def main() -> None:
     runs = {}
     for name, mode, raw in [("declared", "capped", declared), ("streamed", "capped", undeclared),
                             ("whole", "whole", declared)]:
-        with StubPrometheus(Reply(raw=lambda raw=raw: [raw])) as stub:
+        with StubPrometheus(Reply(raw=functools.partial(list, [raw]))) as stub:
             runs[name] = measure(mode, stub.url)
     lines = [
         "# Prometheus answer sizes and the 16 MiB cap",

@@ -233,6 +233,7 @@ def main() -> int:
                  "--history-repeats", str(args.history_repeats)],
                 capture_output=True, text=True, check=True,
             )
+            assert server.process is not None  # started by `with server`
             setup["server_peak_rss_mb"] = rss_mb("VmHWM", server.process.pid)
     measured = json.loads(done.stdout)
     command = "python bench/prometheus_bench.py " + " ".join(sys.argv[1:])

@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
@@ -199,7 +200,7 @@ class KubernetesEmulator:
 
     # --- lifecycle -------------------------------------------------------------------
 
-    def __enter__(self) -> KubernetesEmulator:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
