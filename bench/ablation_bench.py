@@ -50,10 +50,9 @@ from autoscaler.sim.contenders import (
     utilization_sweep,
 )
 from autoscaler.sim.engine import Outcome, Scenario
-from autoscaler.sim.frontier import cost_ratio_at_matched_unserved, unserved_ratio_at_matched_cost
 from autoscaler.sim.replay import observed_rates
 from autoscaler.sim.shared_forecasts import SharedForecasts, prescaler_model
-from autoscaler.sim.sweep import SweepSettings, sweep_contender
+from autoscaler.sim.sweep import SweepSettings, frontier_ratios, sweep_contender
 from forecasting.traces import read_trace_csv
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -113,18 +112,15 @@ def run_trace(trace: str, startup: float, variants: Sequence[str]) -> dict[str, 
     settings = SweepSettings(startup_seconds=startup, num_threads=1)
     started = time.perf_counter()
     reactive = sweep_contender(scenario, BY_NAME[HPA], settings)
-    hpa = [(o.cost_ratio, o.unserved_fraction) for o in reactive]
     out: dict[str, Any] = {"trace": Path(trace).name, "startup_seconds": startup,
                            "hpa": [_point(o) for o in reactive], "variants": {}}
     for name in variants:
         variant = VARIANTS[name]
         contender = Contender(name, variant.lever, variant.overrides, prescaler_model, variant.points)
         outcomes = sweep_contender(scenario, contender, settings, shared=shared)
-        pts = [(o.cost_ratio, o.unserved_fraction) for o in outcomes]
         out["variants"][name] = {
             "points": [_point(o) for o in outcomes],
-            "unserved_ratio_at_matched_cost": unserved_ratio_at_matched_cost(pts, hpa),
-            "cost_ratio_at_matched_unserved": cost_ratio_at_matched_unserved(pts, hpa),
+            **frontier_ratios(outcomes, reactive),
             "scale_actions_mean": sum(o.scale_actions for o in outcomes) / len(outcomes),
         }
     out["hpa_scale_actions_mean"] = sum(o.scale_actions for o in reactive) / len(reactive)

@@ -98,9 +98,7 @@ class SweepResult:
 
     def ratios(self, policy: str, reference: str) -> dict[str, float | None]:
         """`policy`'s frontier against `reference`'s: unserved at matched cost, cost at matched unserved."""
-        mine, theirs = _points(self.runs[policy]), _points(self.runs[reference])
-        return {"unserved_ratio_at_matched_cost": unserved_ratio_at_matched_cost(mine, theirs),
-                "cost_ratio_at_matched_unserved": cost_ratio_at_matched_unserved(mine, theirs)}
+        return frontier_ratios(self.runs[policy], self.runs[reference])
 
     @property
     def unserved_ratio_at_matched_cost(self) -> float | None:
@@ -126,8 +124,12 @@ class SweepResult:
         }
 
 
-def _points(outcomes: Sequence[Outcome]) -> list[tuple[float, float]]:
-    return [(o.cost_ratio, o.unserved_fraction) for o in outcomes]
+def frontier_ratios(mine: Sequence[Outcome], theirs: Sequence[Outcome]) -> dict[str, float | None]:
+    """The frontier of outcomes `mine` against `theirs`: unserved at matched cost, cost at matched unserved."""
+    mine_points = [(o.cost_ratio, o.unserved_fraction) for o in mine]
+    their_points = [(o.cost_ratio, o.unserved_fraction) for o in theirs]
+    return {"unserved_ratio_at_matched_cost": unserved_ratio_at_matched_cost(mine_points, their_points),
+            "cost_ratio_at_matched_unserved": cost_ratio_at_matched_unserved(mine_points, their_points)}
 
 
 def sweep_contender(
